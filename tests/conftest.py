@@ -59,10 +59,18 @@ def reference_weights(
     baseline: float = 0.0,
     channels=None,
     score_model: keras.Model | None = None,
+    score_of=None,
+    grid=None,
 ) -> tuple[np.ndarray, np.ndarray, list]:
-    """Activations (h, w, C), scores of the scored channels and their indices, one at a time."""
+    """Activations (h, w, C), scores of the scored channels and their indices, one at a time.
+
+    ``score_of(output) -> (1,)`` replaces the class score ``to_score(output)[0, class_index]``;
+    ``grid(layer output) -> (h, w, C)`` turns a token layer's output into its feature map.
+    """
     acts = keras.Model(model.inputs[0], model.get_layer(layer).output)(image[None])[0]
     acts = np.asarray(acts, np.float64)
+    if grid is not None:
+        acts = grid(acts)
     height, width = image.shape[:2]
     scores, scored = [], []
     for k in range(acts.shape[-1]) if channels is None else channels:
@@ -72,7 +80,7 @@ def reference_weights(
         mask = ((up - up.min()) / (up.max() - up.min()))[..., None]
         masked = image * mask + baseline * (1 - mask)
         out = np.asarray((score_model or model)(masked[None].astype(np.float32)), np.float64)
-        scores.append(to_score(out)[0, class_index])
+        scores.append(score_of(out)[0] if score_of else to_score(out)[0, class_index])
         scored.append(k)
     return acts, np.array(scores), scored
 

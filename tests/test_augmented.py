@@ -14,11 +14,17 @@ def _reference_low_map(model, image, class_index) -> np.ndarray:
     return low / low.max()
 
 
+def _request(asc, image, class_index):
+    """What ``asc`` explains for ``class_index`` of one image."""
+    _, outputs = asc.forward(image[None])
+    return asc.resolve(class_index, None, outputs, single=False)
+
+
 def test_each_copy_is_scored_on_the_warped_image(softmax_model):
     x = images(1)[0]
     asc = tsc.AugmentedScoreCAM(softmax_model, "target", num_augmentations=3, max_shift=3)
     transforms = asc.transforms((SIZE, SIZE))
-    maps = asc.copy_maps(x, None, np.array([2]), transforms)
+    maps = asc.copy_maps(x, None, _request(asc, x, 2), 0, transforms)
     copies = augment.warp(x, transforms)
     assert maps.shape == (1, 3, 8, 8)
     for copy, low in zip(copies, maps[0], strict=True):
@@ -30,7 +36,7 @@ def test_shared_weights_reuse_the_original_images_scores(softmax_model):
     asc = tsc.AugmentedScoreCAM(softmax_model, "target", num_augmentations=3, weights="shared")
     transforms = asc.transforms((SIZE, SIZE))
     acts0, scores, scored = reference_weights(softmax_model, x, 1)
-    maps = asc.copy_maps(x, acts0.astype(np.float32), np.array([1]), transforms)
+    maps = asc.copy_maps(x, acts0.astype(np.float32), _request(asc, x, 1), 0, transforms)
     for copy, low in zip(augment.warp(x, transforms), maps[0], strict=True):
         acts = reference_weights(softmax_model, copy, 1, channels=[])[0]
         expected = np.maximum(np.tensordot(acts[..., scored], scores, axes=1), 0)

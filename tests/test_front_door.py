@@ -69,6 +69,31 @@ def test_explain_batches_classes_methods_and_inputs(tmp_path):
     assert per_class[0].save(tmp_path / "overlay.png").is_file()
 
 
+def test_explain_reuses_its_explainer_and_keeps_no_model_alive():
+    import gc
+    import weakref
+
+    from tfscorecam import methods
+
+    model = build_classifier("softmax", flat_channel=False)
+    photos = [_photo(seed=s) for s in range(3)]
+    first = [tsc.explain(model, p, verbose=0).heatmap for p in photos]
+    explainers = methods._cache[model]
+    assert len(explainers) == 1
+    cached = next(iter(explainers.values()))
+    again = [tsc.explain(model, p, verbose=0).heatmap for p in photos]
+    assert next(iter(methods._cache[model].values())) is cached
+    for a, b in zip(first, again, strict=True):
+        np.testing.assert_array_equal(a, b)
+    tsc.explain(model, photos[0], "gradcam")
+    tsc.explain(model, photos[0], batch_size=8, verbose=0)
+    assert len(methods._cache[model]) == 3  # per (method, layer, options)
+    reference = weakref.ref(model)
+    del model, explainers, cached
+    gc.collect()
+    assert reference() is None and reference not in methods._cache
+
+
 @pytest.mark.parametrize(
     "image, error, message",
     [
@@ -228,3 +253,19 @@ def test_cli_explains_with_a_saved_keras_model(tmp_path, capsys):
     assert "(2)" in capsys.readouterr().out
     written = list((tmp_path / "out").glob("photo_scorecam_2_*.png"))
     assert len(written) == 1 and Image.open(written[0]).size == (50, 40)
+
+
+def test_cli_explains_a_named_output_of_a_two_output_model(tmp_path, capsys):
+    classifier = build_classifier("softmax", flat_channel=False)
+    aux = keras.layers.Dense(2, name="aux")(classifier.get_layer("gap").output)
+    both = keras.Model(classifier.inputs, {"cls": classifier.output, "aux": aux})
+    model_path = tmp_path / "two.keras"
+    both.save(model_path)
+    photo = tmp_path / "photo.png"
+    Image.fromarray(_photo(40, 50)).save(photo)
+    argv = ["explain", str(photo), "--model", str(model_path), "--out", str(tmp_path), "--quiet"]
+    assert cli.main([*argv, "--output", "cls", "--top-k", "2"]) == 0
+    printed = capsys.readouterr().out.strip().splitlines()
+    assert len(printed) == 2
+    assert cli.main(argv) == 1
+    assert "pass output=" in capsys.readouterr().err

@@ -86,6 +86,68 @@ def test_pointing_games():
     assert m[0, 0, 0] == 0 and m[0, 7, 0] == 1 and m[7, 0, 0] == 2 and m[7, 7, 0] == 3
 
 
+def test_energy_pointing_game_over_the_union_of_float_boxes():
+    maps = np.zeros((2, 10, 10))
+    maps[0, 2:4, 2:4] = 1.0  # 4 pixels of energy 1
+    maps[0, 8, 8] = 4.0  # 4 more in one pixel
+    maps[1] = np.arange(100).reshape(10, 10)
+    # image 0: two overlapping boxes cover the 2x2 square once; the lone pixel is outside.
+    # Pixel centres decide: centre 3.5 is inside [1.2, 3.6], centre 4.5 is not.
+    boxes = [np.array([[1.2, 1.2, 3.6, 3.6], [2.0, 2.0, 3.5, 3.5]]), np.array([[0, 0, 10, 1]])]
+    np.testing.assert_allclose(metrics.energy_pointing_game(maps, boxes), [0.5, 45 / 4950])
+    masks = metrics.box_masks(boxes, (10, 10))
+    assert masks[0].sum() == 9 and masks[0, 1:4, 1:4].all() and masks[1].sum() == 10
+    np.testing.assert_allclose(metrics.energy_pointing_game(maps, masks), [0.5, 45 / 4950])
+    # a single box for one map, and (N, B, 4) with the same number of boxes each
+    assert metrics.energy_pointing_game(maps[0], [2, 2, 4, 4])[0] == 0.5
+    same = np.array([[[2, 2, 4, 4], [8, 8, 9, 9]], [[0, 0, 10, 10], [0, 0, 1, 1]]])
+    np.testing.assert_allclose(metrics.energy_pointing_game(maps, same), [1.0, 1.0])
+
+
+def test_localisation_boxes_take_the_largest_component_above_the_threshold():
+    maps = np.zeros((4, 12, 12))
+    maps[0, 1:3, 1:4] = 1.0  # 6 pixels
+    maps[0, 6:10, 5:9] = 0.5  # 16 pixels: the largest region wins, not the brightest
+    maps[0, 11, 0] = 0.1  # below 0.15 x max: ignored
+    maps[1, 2, 2] = maps[1, 3, 3] = maps[1, 4, 4] = 1.0  # diagonal: one 8-connected region
+    maps[3] = 0.2  # flat: everything is above 0.15 x max
+    boxes = metrics.localisation_boxes(maps, threshold=0.15)
+    np.testing.assert_array_equal(boxes[0], [5, 6, 9, 10])
+    np.testing.assert_array_equal(boxes[1], [2, 2, 5, 5])
+    assert np.isnan(boxes[2]).all()  # a map of zeros has no region
+    np.testing.assert_array_equal(boxes[3], [0, 0, 12, 12])
+    np.testing.assert_array_equal(metrics.localisation_boxes(maps[0], 0.6)[0], [1, 1, 4, 3])
+
+
+def test_box_accuracy_is_iou_with_any_true_box():
+    maps = np.zeros((3, 12, 12))
+    maps[:, 6:10, 5:9] = 1.0  # predicted box (5, 6, 9, 10): area 16
+    truth = [
+        np.array([[0, 0, 2, 2], [5, 6, 9, 12]]),  # IoU 16 / 24 with the second box
+        np.array([[5, 6, 9, 14]]),  # IoU 16 / 32 = 0.5 exactly: counts
+        np.array([[5, 6, 9, 14.1]]),  # just under 0.5
+    ]
+    np.testing.assert_allclose(metrics.box_iou(np.array([5, 6, 9, 10]), truth[0]), [0, 2 / 3])
+    np.testing.assert_array_equal(metrics.box_accuracy(maps, truth), [True, True, False])
+    np.testing.assert_array_equal(metrics.box_accuracy(maps, truth, iou=0.7), [False] * 3)
+    assert not metrics.box_accuracy(np.zeros((1, 12, 12)), [[0, 0, 12, 12]])[0]
+
+
+@pytest.mark.parametrize(
+    "boxes, message",
+    [
+        ([[0, 0, 4]], r"boxes must be \(N, 4\)"),
+        ([np.zeros((1, 4)), np.zeros((2, 3))], r"boxes must be \(N, 4\)"),
+        ([[4, 0, 2, 4]], "x0 <= x1"),
+        ([[0, 0, np.nan, 4]], "NaN"),
+        ([[0, 0, 4, 4]] * 2, "regions for 2 images and 1 maps"),
+    ],
+)
+def test_bad_boxes(boxes, message):
+    with pytest.raises(ValueError, match=message):
+        metrics.energy_pointing_game(np.ones((1, 8, 8)), boxes)
+
+
 def test_bad_metric_input():
     model = build_classifier("softmax")
     with pytest.raises(ValueError, match="maps must be"):

@@ -14,11 +14,23 @@ _CLASSES = {
     "Explanations": "tfscorecam.explanation",
     "GradCAM": "tfscorecam.gradcam",
     "GradCAMPlusPlus": "tfscorecam.gradcam",
+    "CAM": "tfscorecam.base",
     "ScoreCAM": "tfscorecam.scorecam",
     "explain": "tfscorecam.explanation",
     "plot_comparison": "tfscorecam.explanation",
 }
-_MODULES = ("augment", "images", "maps", "metrics", "serving", "superres", "zoo")
+_MODULES = (
+    "augment",
+    "images",
+    "maps",
+    "methods",
+    "metrics",
+    "serving",
+    "superres",
+    "targets",
+    "tokens",
+    "zoo",
+)
 
 __all__ = [*_CLASSES, *_MODULES, "__version__"]
 

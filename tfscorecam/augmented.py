@@ -6,9 +6,10 @@ import keras
 import numpy as np
 
 from tfscorecam.augment import random_transforms, warp
-from tfscorecam.maps import as_output, weighted_sum
+from tfscorecam.base import Request
+from tfscorecam.maps import weighted_sum
 from tfscorecam.progress import Progress
-from tfscorecam.scoring import ChannelScorer
+from tfscorecam.scorecam import ScoreCAM
 from tfscorecam.superres import AUTHORS_ENERGY_WEIGHT, AUTHORS_TV_WEIGHT, SuperResolver
 from tfscorecam.validation import non_negative, positive_int
 
@@ -16,7 +17,7 @@ WEIGHTS = ("per_copy", "shared")
 SHIFT_AT_224 = 30.0  # the authors' +-30 px at 224 px
 
 
-class AugmentedScoreCAM:
+class AugmentedScoreCAM(ScoreCAM):
     """Score-CAM on rotated and shifted copies of each image, fused by super-resolution.
 
     Copy 0 is the image itself; copy k is the image rotated about its centre by an angle
@@ -43,9 +44,11 @@ class AugmentedScoreCAM:
             terms: the authors' 0.002 and 0.001, which gave the best deletion and insertion
             AUCs on real photos (``benchmarks/tune_fusion.py``); ``superres.TV_WEIGHT`` and
             ``ENERGY_WEIGHT`` (1e-4, 1e-5) recover sharper detail but show the feature grid.
-        score, channel_softmax, baseline, max_channels, head: as ``ScoreCAM``.
+        score, channel_softmax, baseline, max_channels, head, output, reshape: as ``ScoreCAM``.
         verbose: 1 shows a progress bar over the copies; 0 is silent.
     """
+
+    progress_unit = "copy"
 
     def __init__(
         self,
@@ -65,9 +68,23 @@ class AugmentedScoreCAM:
         baseline: float | np.ndarray = 0.0,
         max_channels: int | None = None,
         head: str = "auto",
+        output: str | int | None = None,
+        reshape=None,
         verbose: int = 1,
     ) -> None:
-        self.verbose = verbose
+        super().__init__(
+            model,
+            layer,
+            batch_size,
+            score=score,
+            channel_softmax=channel_softmax,
+            baseline=baseline,
+            max_channels=max_channels,
+            head=head,
+            output=output,
+            reshape=reshape,
+            verbose=verbose,
+        )
         self.num_augmentations = positive_int(num_augmentations, "num_augmentations")
         self.max_angle = non_negative(max_angle, "max_angle")
         self.max_shift = None if max_shift is None else non_negative(max_shift, "max_shift")
@@ -77,16 +94,6 @@ class AugmentedScoreCAM:
         self.seed = seed
         self.tv_weight = non_negative(tv_weight, "tv_weight")
         self.energy_weight = non_negative(energy_weight, "energy_weight")
-        self.scorer = ChannelScorer(
-            model,
-            layer,
-            batch_size=batch_size,
-            score=score,
-            head=head,
-            baseline=baseline,
-            max_channels=max_channels,
-            channel_softmax=channel_softmax,
-        )
 
     def transforms(self, image_size: tuple[int, int]) -> np.ndarray:
         """The (K, 8) transforms used for images of this (H, W) size."""
@@ -97,51 +104,52 @@ class AugmentedScoreCAM:
             self.num_augmentations, image_size, self.max_angle, shift, self.seed
         )
 
-    def __call__(self, images: object, class_index: object = None) -> np.ndarray:
-        """Explain ``images``: arguments and result as ``ScoreCAM.__call__``."""
-        batch, single, activations, predictions = self.scorer.prepare(images)
-        classes, per_class_axis = self.scorer.classes(class_index, predictions, single)
-        transforms = self.transforms(batch.shape[1:3])
+    def _work(self, activations: np.ndarray, request: Request) -> int:
+        return len(activations) * self.num_augmentations
+
+    def _maps(
+        self, images: np.ndarray, activations: np.ndarray, request: Request, progress: Progress
+    ) -> np.ndarray:
+        transforms = self.transforms(images.shape[1:3])
         resolver = SuperResolver(
             transforms,
             activations.shape[1:3],
-            batch.shape[1:3],
+            images.shape[1:3],
             self.tv_weight,
             self.energy_weight,
         )
-        progress = Progress(len(batch) * len(transforms), self.verbose, "copy")
-        maps = np.stack(
+        return np.stack(
             [
                 [
                     np.maximum(resolver(low), 0.0)
-                    for low in self.copy_maps(image, acts, cls, transforms, progress)
+                    for low in self.copy_maps(image, acts, request, i, transforms, progress)
                 ]
-                for image, acts, cls in zip(batch, activations, classes, strict=True)
+                for i, (image, acts) in enumerate(zip(images, activations, strict=True))
             ]
         )
-        return as_output(maps, per_class_axis, single)
 
     def copy_maps(
         self,
         image: np.ndarray,
         activations: np.ndarray,
-        classes: np.ndarray,
+        request: Request,
+        index: int,
         transforms: np.ndarray,
         progress: Progress | None = None,
     ) -> np.ndarray:
-        """Per class, the K copies' low-resolution maps divided by their max: (K_cls, K, h, w).
+        """Per score, the K copies' low-resolution maps divided by their max: (K_cls, K, h, w).
 
-        ``progress`` counts the copies."""
+        Image ``index`` of ``request``; ``progress`` counts the copies."""
         copies = warp(image, transforms)
-        _, _, copy_acts, _ = self.scorer.prepare(copies)
+        copy_acts, _ = self.forward(copies)
         if self.weights == "shared":
-            weights = [self.scorer.weights(image, activations, classes)] * len(copies)
+            weights = [self.channel_weights(image, activations, request, index)] * len(copies)
             if progress is not None:
                 progress.add(len(copies))
         else:
             weights = []
             for copy, acts in zip(copies, copy_acts, strict=True):
-                weights.append(self.scorer.weights(copy, acts, classes))
+                weights.append(self.channel_weights(copy, acts, request, index))
                 if progress is not None:
                     progress.add()
         low = np.stack(

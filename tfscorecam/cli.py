@@ -9,6 +9,8 @@ import sys
 import time
 from pathlib import Path
 
+from tfscorecam.methods import METHODS
+
 # --preprocess for a model file: display-range RGB (0-255) -> model input
 PREPROCESS = {
     "none": lambda x: x,
@@ -48,7 +50,7 @@ def _parser() -> argparse.ArgumentParser:
         sub.add_argument(
             "--method",
             default="scorecam",
-            choices=["scorecam", "augmented", "gradcam", "gradcam++"],
+            choices=list(METHODS),
         )
         sub.add_argument("--layer", help="target layer name or path (default: the last conv)")
         sub.add_argument("--out", default="tfscorecam_out", help="output folder")
@@ -61,6 +63,10 @@ def _parser() -> argparse.ArgumentParser:
         help="class index or name to explain (repeatable; default: top-1)",
     )
     explain.add_argument("--top-k", type=int, help="explain the K most probable classes")
+    explain.add_argument(
+        "--output",
+        help="for a model with several outputs: the name or index of the class output to explain",
+    )
     return parser
 
 
@@ -105,19 +111,22 @@ def _run_explain(args) -> int:
 
     from tfscorecam.explanation import explain
     from tfscorecam.images import image_list, resize
-    from tfscorecam.metrics import probabilities
+    from tfscorecam.methods import cached_explainer
 
     zoo_model = _load_model(args.model, args.weights, args.preprocess)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     options = {"batch_size": args.batch_size, "verbose": 0 if args.quiet else 1}
+    if args.output is not None:
+        options["output"] = int(args.output) if args.output.lstrip("-").isdigit() else args.output
     for path in args.images:
         images, _ = image_list(path)
         class_index = _classes(args, zoo_model)
         if args.top_k:
             size = zoo_model.input_size
             x = zoo_model.preprocess(resize(images[0], size)[None])
-            class_index = [np.argsort(-probabilities(zoo_model.model, x)[0])[: args.top_k]]
+            cam = cached_explainer(zoo_model.model, args.method, args.layer, **options)
+            class_index = [np.argsort(-cam.predict_probabilities(x)[0])[: args.top_k]]
         start = time.perf_counter()
         results = explain(
             zoo_model,

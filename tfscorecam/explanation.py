@@ -11,27 +11,10 @@ import matplotlib
 import numpy as np
 from PIL import Image
 
-from tfscorecam.augmented import AugmentedScoreCAM
-from tfscorecam.gradcam import GradCAM, GradCAMPlusPlus
 from tfscorecam.images import image_list, resize
 from tfscorecam.maps import upsample
-from tfscorecam.metrics import probabilities
-from tfscorecam.scorecam import ScoreCAM
-from tfscorecam.validation import class_matrix
+from tfscorecam.methods import TITLES, cached_explainer
 from tfscorecam.zoo import ZooModel
-
-METHODS = {
-    "scorecam": ScoreCAM,
-    "augmented": AugmentedScoreCAM,
-    "gradcam": GradCAM,
-    "gradcam++": GradCAMPlusPlus,
-}
-TITLES = {
-    "scorecam": "Score-CAM",
-    "augmented": "Augmented Score-CAM",
-    "gradcam": "Grad-CAM",
-    "gradcam++": "Grad-CAM++",
-}
 
 
 @dataclass(frozen=True)
@@ -40,15 +23,15 @@ class Explanation:
 
     Attributes:
         heatmap: (H, W) float32 in [0, 1], at the image's own size.
-        class_index: the class explained.
+        class_index: the class explained (None for a ``target``).
         class_name: its name when the class names are known, else None.
-        score: the model's probability of that class on the image.
+        score: the model's probability of that class on the image (a target's value).
         image: the image (H, W, 3) uint8.
         method: the method's name ("scorecam", ...).
     """
 
     heatmap: np.ndarray
-    class_index: int
+    class_index: int | None
     class_name: str | None
     score: float
     image: np.ndarray
@@ -57,6 +40,8 @@ class Explanation:
     @property
     def label(self) -> str:
         """ "name (index): probability" for titles and printing."""
+        if self.class_index is None:
+            return f"target: {self.score:.3f}"
         name = self.class_name if self.class_name is not None else "class"
         return f"{name} ({self.class_index}): {self.score:.3f}"
 
@@ -131,13 +116,6 @@ def plot_comparison(explanations: Sequence[Explanation], alpha: float = 0.4, col
     return figure
 
 
-def make_explainer(model: keras.Model, method: str, layer=None, **options):
-    """The explainer object for ``method`` ("scorecam", "augmented", "gradcam", "gradcam++")."""
-    if method not in METHODS:
-        raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
-    return METHODS[method](model, layer, **options)
-
-
 def explain(
     model: keras.Model | ZooModel,
     image: object,
@@ -146,6 +124,7 @@ def explain(
     preprocess: Callable[[np.ndarray], np.ndarray] | None = None,
     layer: str | keras.layers.Layer | None = None,
     class_index: object = None,
+    target: object = None,
     class_names: Sequence[str] | None = None,
     **options,
 ) -> Explanation | Explanations:
@@ -163,9 +142,14 @@ def explain(
             here, and each heatmap comes back at its image's own size.
         layer: the target layer, as for ``ScoreCAM``.
         class_index: as for ``ScoreCAM``: None explains the top-1 class.
+        target: instead of ``class_index``, a target (see ``tfscorecam.targets``).
         class_names: names for the class indices (taken from a zoo model when not given).
-        **options: passed to the method's class (``batch_size``, ``score``,
+        **options: passed to the method's class (``output``, ``batch_size``, ``score``,
             ``num_augmentations``, ``verbose``...).
+
+    The explainer is built once per (model, method, layer, options) and reused by later calls
+    while the model lives (``methods.cached_explainer``), so a loop over many photos traces
+    its compiled steps once.
 
     Returns:
         An ``Explanation`` for one image and one class, else ``Explanations`` (image-major).
@@ -174,7 +158,7 @@ def explain(
         preprocess = preprocess or model.preprocess
         class_names = class_names or model.class_names
         model = model.model
-    explainer = make_explainer(model, method, layer, **options)
+    explainer = cached_explainer(model, method, layer, **options)
     images, single = image_list(image)
     size = tuple(model.inputs[0].shape[1:3])
     if None in size:
@@ -184,22 +168,19 @@ def explain(
     else:
         batch = np.stack([resize(i, size) for i in images])
     x = np.asarray(preprocess(batch.copy()) if preprocess else batch, np.float32)
-    maps = explainer(x[0] if single else x, class_index)
-    probs = probabilities(model, x)
-    classes, _ = class_matrix(
-        class_index, len(x), probs.shape[1], single, top1=np.argmax(probs, axis=1)
-    )
-    maps = maps.reshape(classes.shape + maps.shape[-2:])  # (N, K, H, W)
+    explained = explainer.explain_batch(x[0] if single else x, class_index, target=target)
     results = Explanations()
     for n, original in enumerate(images):
-        for k, index in enumerate(classes[n]):
-            heatmap = upsample(maps[n, k][None, ..., None], original.shape[:2])[0, ..., 0].numpy()
+        for k, index in enumerate(explained.classes[n]):
+            heatmap = explained.maps[n, k]
+            if heatmap.shape != original.shape[:2]:
+                heatmap = upsample(heatmap[None, ..., None], original.shape[:2])[0, ..., 0].numpy()
             results.append(
                 Explanation(
                     heatmap=np.clip(heatmap, 0, 1).astype(np.float32),
-                    class_index=int(index),
-                    class_name=class_names[index] if class_names else None,
-                    score=float(probs[n, index]),
+                    class_index=int(index) if index >= 0 else None,
+                    class_name=class_names[index] if class_names and index >= 0 else None,
+                    score=float(explained.scores[n, k]),
                     image=np.clip(np.round(original), 0, 255).astype(np.uint8),
                     method=method,
                 )

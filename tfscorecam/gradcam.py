@@ -2,36 +2,34 @@
 
 Both differentiate the class's pre-activation score, the logit: for a softmax (or sigmoid)
 head it is recovered from the last ``Dense`` or ``Softmax``/``Activation`` layer, exactly as
-``ScoreCAM(score="logit")`` does, so the gradient is never damped by the softmax. Maps are
-formed at the target layer's resolution, ReLU'd, upsampled bilinearly to the input size and
-min-max scaled to [0, 1] (the order of the Grad-CAM authors' code).
+``ScoreCAM(score="logit")`` does, so the gradient is never damped by the softmax. A ``target``
+is differentiated as it is, on the raw output. Maps are formed at the target layer's
+resolution, ReLU'd, upsampled bilinearly to the input size and min-max scaled to [0, 1] (the
+order of the Grad-CAM authors' code).
 """
 
 from __future__ import annotations
+
+import weakref
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-from tfscorecam.head import scoring_head
-from tfscorecam.maps import as_output, upsample
-from tfscorecam.model_graph import check_model, resolve_layer, tap
+from tfscorecam.base import CAM, Request, Scoring, class_scoring
+from tfscorecam.maps import upsample
+from tfscorecam.model_graph import tap
 from tfscorecam.progress import Progress
-from tfscorecam.validation import as_image_batch, class_matrix, positive_int
 
 
-class GradCAM:
-    """Grad-CAM: channel weights are the spatial mean of the logit's gradient.
+class GradCAM(CAM):
+    """Grad-CAM: channel weights are the spatial mean of the score's gradient.
 
     Args:
-        model: as ``ScoreCAM``.
-        layer: as ``ScoreCAM``.
+        model, layer, output, reshape, head, verbose: as ``CAM``.
         batch_size: images per gradient pass.
-        head: as ``ScoreCAM``.
-        verbose: 1 shows a progress bar over the gradient batches; 0 is silent.
 
-    Call it as ``cam(images, class_index=None)``, with the arguments and result of
-    ``ScoreCAM.__call__``.
+    Call it as ``cam(images, class_index=None, target=None)``; see ``CAM.__call__``.
     """
 
     def __init__(
@@ -41,55 +39,81 @@ class GradCAM:
         batch_size: int = 32,
         *,
         head: str = "auto",
+        output: str | int | None = None,
+        reshape=None,
         verbose: int = 1,
     ) -> None:
-        self.verbose = verbose
-        check_model(model)
-        self.layer_path, chain = resolve_layer(model, layer)
-        self.batch_size = positive_int(batch_size, "batch_size")
-        self.input_shape = tuple(model.inputs[0].shape)
-        self.head = scoring_head(model, head, score="logit")
-        self._tapped = tap(self.head.model, chain)
-        self._gradients = tf.function(self._activations_and_gradients)
+        super().__init__(
+            model,
+            layer,
+            output=output,
+            reshape=reshape,
+            head=head,
+            batch_size=batch_size,
+            verbose=verbose,
+        )
+        logit_head = self.class_head("logit")
+        self.class_scoring = class_scoring(logit_head) if logit_head else None
+        self._steps: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
-    def _activations_and_gradients(
-        self, images: tf.Tensor, classes: tf.Tensor
-    ) -> tuple[tf.Tensor, tf.Tensor]:
-        """Activations (n,h,w,C) and d logit / d activations (n,K,h,w,C); class -1 = top-1."""
-        with tf.GradientTape(persistent=True) as tape:
-            acts, raw = self._tapped(images, training=False)
-            acts = tf.cast(acts, tf.float32)
-            logits = self.head.transform(raw)
-            top1 = tf.argmax(logits, axis=-1, output_type=tf.int32)[:, None]
-            classes = tf.where(classes < 0, top1, classes)
-            picked = tf.gather(logits, classes, axis=1, batch_dims=1)  # (n, K)
-            per_class = tf.unstack(picked, num=classes.shape[1], axis=1)
-        grads = tf.stack([tape.gradient(score, acts) for score in per_class], axis=1)
-        return acts, grads
+    def gradients(self, scoring: Scoring, k: int):
+        """The compiled step (images, params) -> feature maps (n, h, w, C) and the gradients
+        of the ``k`` scores with respect to them (n, k, h, w, C)."""
+        steps = self._steps.setdefault(scoring, {})
+        if k not in steps:
+            tapped = tap(scoring.model, self.chain)
+
+            def step(images: tf.Tensor, params: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+                with tf.GradientTape(persistent=True) as tape:
+                    acts, output = tapped(images, training=False)
+                    per_score = tf.unstack(scoring.fn(output, params), num=k, axis=1)
+                grads = [self.to_grid(tape.gradient(s, acts)) for s in per_score]
+                return self.to_grid(acts), tf.stack(grads, axis=1)
+
+            steps[k] = tf.function(step)
+        return steps[k]
 
     def channel_weights(self, acts: np.ndarray, grads: np.ndarray) -> np.ndarray:
-        """Weights (n, K, C) from activations (n,h,w,C) and gradients (n,K,h,w,C)."""
+        """Weights (n, K, C) from feature maps (n, h, w, C) and gradients (n, K, h, w, C)."""
         return grads.mean(axis=(2, 3))
 
-    def __call__(self, images: object, class_index: object = None) -> np.ndarray:
-        """Explain ``images``: arguments and result as ``ScoreCAM.__call__``."""
-        batch, single = as_image_batch(images, self.input_shape)
-        classes, per_class_axis = class_matrix(
-            class_index, len(batch), self.head.num_classes, single
-        )
-        low = []
-        progress = Progress(-(-len(batch) // self.batch_size), self.verbose, "batch")
-        for start in range(0, len(batch), self.batch_size):
-            acts, grads = self._gradients(
-                tf.constant(batch[start : start + self.batch_size]),
-                tf.constant(classes[start : start + self.batch_size]),
+    def low_maps(self, acts: np.ndarray, grads: np.ndarray) -> np.ndarray:
+        """Maps (n, h, w, K) at the layer's resolution: ReLU(sum_C weights * acts)."""
+        weights = self.channel_weights(acts, grads)
+        return np.maximum(np.einsum("nhwc,nkc->nhwk", acts, weights), 0.0)
+
+    def _batches(self, request: Request) -> list[np.ndarray]:
+        """Image index batches that share one scoring (all of them, for classes)."""
+        n = len(request.scores)
+        same = [0] + [
+            i
+            for i in range(1, n)
+            if request.targets is not None and request.targets[i] is not request.targets[i - 1]
+        ]
+        groups = np.split(np.arange(n), same[1:])
+        return [
+            g[s : s + self.batch_size] for g in groups for s in range(0, len(g), self.batch_size)
+        ]
+
+    def _work(self, activations: np.ndarray, request: Request) -> int:
+        return len(self._batches(request))
+
+    def _maps(
+        self, images: np.ndarray, activations: np.ndarray, request: Request, progress: Progress
+    ) -> np.ndarray:
+        k = request.scores.shape[1]
+        low = np.zeros((len(images), *activations.shape[1:3], k))
+        for rows in self._batches(request):
+            scoring = self.scoring(request, int(rows[0]), self.class_scoring)
+            params = np.stack([request.params(int(i)) for i in rows])
+            acts, grads = self.gradients(scoring, k)(
+                tf.constant(images[rows]), tf.constant(params, tf.int32)
             )
-            acts, grads = acts.numpy().astype(np.float64), grads.numpy().astype(np.float64)
-            weights = self.channel_weights(acts, grads)  # (n, K, C)
-            low.append(np.maximum(np.einsum("nhwc,nkc->nhwk", acts, weights), 0.0))
+            low[rows] = self.low_maps(
+                acts.numpy().astype(np.float64), grads.numpy().astype(np.float64)
+            )
             progress.add()
-        maps = tf.transpose(upsample(np.concatenate(low), batch.shape[1:3]), (0, 3, 1, 2))
-        return as_output(maps, per_class_axis, single)
+        return tf.transpose(upsample(low, images.shape[1:3]), (0, 3, 1, 2))
 
 
 class GradCAMPlusPlus(GradCAM):
@@ -103,7 +127,7 @@ class GradCAMPlusPlus(GradCAM):
     """
 
     def channel_weights(self, acts: np.ndarray, grads: np.ndarray) -> np.ndarray:
-        """Weights (n, K, C) from activations (n,h,w,C) and gradients (n,K,h,w,C)."""
+        """Weights (n, K, C) from feature maps (n, h, w, C) and gradients (n, K, h, w, C)."""
         g2, g3 = grads**2, grads**3
         spatial_sum = acts.sum(axis=(1, 2))[:, None, None, None, :]  # (n,1,1,1,C)
         denominator = 2 * g2 + spatial_sum * g3

@@ -30,11 +30,3 @@ def score_cam_maps(low: object, size: object) -> tf.Tensor:
 def weighted_sum(activations: np.ndarray, weights: np.ndarray) -> np.ndarray:
     """sum_c weights[c, k] * activations[..., c] -> (h, w, K), in float64 for accuracy."""
     return np.tensordot(activations.astype(np.float64), weights.astype(np.float64), axes=1)
-
-
-def as_output(maps: object, per_class_axis: bool, single: bool) -> np.ndarray:
-    """(N, K, H, W) maps -> min-max scaled, K axis dropped unless asked, N dropped for one image."""
-    maps = minmax(maps).numpy()
-    if not per_class_axis:
-        maps = maps[:, 0]
-    return maps[0] if single else maps

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import keras
 import numpy as np
 import tensorflow as tf
+from scipy import ndimage
 
 from tfscorecam.head import scoring_head
 from tfscorecam.model_graph import check_model
@@ -194,29 +195,137 @@ def insertion_auc(
     return _causal_curves(model, batch, maps, class_index, steps, blurred, batch, batch_size, head)
 
 
-def pointing_game(maps: object, regions: object) -> np.ndarray:
-    """Energy-based pointing game: the share of each map's energy inside its region (N,).
+def box_masks(boxes: object, shape: tuple[int, int]) -> np.ndarray:
+    """The union of each image's boxes as pixel masks (N, H, W) bool.
 
-    ``regions``: boolean masks (N, H, W), or boxes (N, 4) as (x_min, y_min, x_max, y_max) in
-    pixels, max exclusive. A map of zeros scores 0.
+    ``boxes``: an (N, 4) array (one box per image) or a sequence of N arrays (B_i, 4) (the
+    union of B_i boxes), each box ``(x0, y0, x1, y1)`` in pixels, x to the right, y down, the
+    image spanning [0, W] x [0, H]. Pixel (row, col) is inside when its centre
+    (col + 0.5, row + 0.5) lies in the box; for whole-number boxes that is
+    ``mask[y0:y1, x0:x1]``.
+    """
+    height, width = shape
+    per_image = _box_lists(boxes)
+    centre_x = np.arange(width) + 0.5
+    centre_y = np.arange(height) + 0.5
+    masks = np.zeros((len(per_image), height, width), bool)
+    for mask, image_boxes in zip(masks, per_image, strict=True):
+        for x0, y0, x1, y1 in image_boxes:
+            mask |= ((centre_y >= y0) & (centre_y <= y1))[:, None] & (
+                (centre_x >= x0) & (centre_x <= x1)
+            )[None, :]
+    return masks
+
+
+def _box_lists(boxes: object) -> list[np.ndarray]:
+    """Each image's boxes as a float (B_i, 4) array, checked."""
+    shape_error = ValueError(
+        "boxes must be (N, 4), or N arrays of (B_i, 4), as (x0, y0, x1, y1) in pixels"
+    )
+    try:
+        array = np.asarray(boxes, np.float64)
+    except ValueError:  # ragged: a different number of boxes per image
+        lists = [np.asarray(b, np.float64) for b in boxes]
+        if any(b.ndim != 2 or b.shape[1] != 4 for b in lists):
+            raise shape_error from None
+    else:
+        if array.shape == (4,):
+            array = array[None]
+        if array.ndim == 2 and array.shape[1] == 4:
+            lists = [row[None] for row in array]
+        elif array.ndim == 3 and array.shape[2] == 4:
+            lists = list(array)
+        else:
+            raise shape_error
+    for image_boxes in lists:
+        if not np.all(np.isfinite(image_boxes)):
+            raise ValueError("boxes contain NaN or infinite values")
+        if np.any(image_boxes[:, 2] < image_boxes[:, 0]) or np.any(
+            image_boxes[:, 3] < image_boxes[:, 1]
+        ):
+            raise ValueError("boxes must be (x0, y0, x1, y1) with x0 <= x1 and y0 <= y1")
+    return lists
+
+
+def energy_pointing_game(maps: object, regions: object) -> np.ndarray:
+    """Energy-based pointing game (Score-CAM paper): share of each map's energy inside its
+    region (N,).
+
+    ``regions``: boolean masks (N, H, W), or boxes as ``box_masks`` takes them (one box per
+    image, or the union of several boxes per image). A map of zeros scores 0.
     """
     maps = np.asarray(maps, np.float64)
     if maps.ndim == 2:
         maps = maps[None]
-    regions = np.asarray(regions)
-    if regions.ndim == 2 and regions.shape == (len(maps), 4):
-        masks = np.zeros(maps.shape, bool)
-        for mask, (x0, y0, x1, y1) in zip(masks, regions.astype(int), strict=True):
-            mask[y0:y1, x0:x1] = True
-    elif regions.shape == maps.shape:
+    if maps.ndim != 3:
+        raise ValueError(f"maps must be (N, H, W), got shape {maps.shape}")
+    if isinstance(regions, np.ndarray) and regions.shape == maps.shape:
         masks = regions.astype(bool)
     else:
-        raise ValueError(
-            f"regions must be masks {maps.shape} or boxes ({len(maps)}, 4), got {regions.shape}"
-        )
+        masks = box_masks(regions, maps.shape[1:])
+        if len(masks) != len(maps):
+            raise ValueError(f"got regions for {len(masks)} images and {len(maps)} maps")
     total = maps.sum(axis=(1, 2))
     inside = (maps * masks).sum(axis=(1, 2))
     return np.divide(inside, total, out=np.zeros_like(total), where=total > 0)
+
+
+pointing_game = energy_pointing_game  # the v0.1 name
+
+
+def localisation_boxes(maps: object, threshold: float = 0.15) -> np.ndarray:
+    """The box (x0, y0, x1, y1) around the largest connected region of each map (N, 4).
+
+    The region is the largest 8-connected set of pixels above ``threshold`` x the map's
+    maximum (as CAM and the weakly supervised localisation benchmarks); pixel (row, col)
+    spans [col, col + 1] x [row, row + 1]. A map with no pixel above it (all zeros) gives a
+    row of NaN.
+    """
+    maps = np.asarray(maps, np.float64)
+    if maps.ndim == 2:
+        maps = maps[None]
+    if not 0 <= threshold < 1:
+        raise ValueError(f"threshold must be in [0, 1), got {threshold}")
+    out = np.full((len(maps), 4), np.nan)
+    for i, one in enumerate(maps):
+        labels, count = ndimage.label(one > threshold * one.max(), structure=np.ones((3, 3)))
+        if count == 0:
+            continue
+        largest = np.argmax(np.bincount(labels.ravel())[1:]) + 1
+        rows, cols = np.nonzero(labels == largest)
+        out[i] = cols.min(), rows.min(), cols.max() + 1, rows.max() + 1
+    return out
+
+
+def box_iou(box: np.ndarray, others: np.ndarray) -> np.ndarray:
+    """Intersection over union of one box (4,) with each of ``others`` (B, 4)."""
+    others = np.asarray(others, np.float64).reshape(-1, 4)
+    width = np.clip(np.minimum(box[2], others[:, 2]) - np.maximum(box[0], others[:, 0]), 0, None)
+    height = np.clip(np.minimum(box[3], others[:, 3]) - np.maximum(box[1], others[:, 1]), 0, None)
+    inter = width * height
+    area = (box[2] - box[0]) * (box[3] - box[1])
+    union = area + (others[:, 2] - others[:, 0]) * (others[:, 3] - others[:, 1]) - inter
+    return np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
+
+
+def box_accuracy(
+    maps: object, boxes: object, threshold: float = 0.15, iou: float = 0.5
+) -> np.ndarray:
+    """Whether each map's ``localisation_boxes`` box has IoU >= ``iou`` with a true box (N,).
+
+    The protocol of Augmented Grad-CAM and of weakly supervised localisation benchmarks;
+    ``boxes`` as ``box_masks`` takes them. The mean is the box accuracy.
+    """
+    predicted = localisation_boxes(maps, threshold)
+    truth = _box_lists(boxes)
+    if len(truth) != len(predicted):
+        raise ValueError(f"got boxes for {len(truth)} images and {len(predicted)} maps")
+    return np.array(
+        [
+            bool(np.all(np.isfinite(box))) and bool(box_iou(box, true).max() >= iou)
+            for box, true in zip(predicted, truth, strict=True)
+        ]
+    )
 
 
 def grid_regions(shape: tuple[int, int], grid: int, tiles: object) -> np.ndarray:
@@ -249,4 +358,4 @@ def grid_pointing_game(maps: object, grid: int, tiles: object) -> np.ndarray:
     maps = np.asarray(maps)
     if maps.ndim == 2:
         maps = maps[None]
-    return pointing_game(maps, grid_regions(maps.shape[1:3], grid, tiles))
+    return energy_pointing_game(maps, grid_regions(maps.shape[1:3], grid, tiles))

@@ -7,6 +7,10 @@ never modified) that returns the target layer's activations and the model's pred
 one forward pass. This works for Sequential and functional models and for backbones nested
 inside them, where a plain ``keras.Model(model.input, inner_layer.output)`` fails with
 "Graph disconnected".
+
+Explainers work on a *view* of the user's model: a new functional model over the same layers
+with the one output being explained (``select_output``). Nothing keeps a reference to the
+user's model object, so an explainer cached for a model never keeps that model alive.
 """
 
 from __future__ import annotations
@@ -16,11 +20,14 @@ from collections.abc import Iterator, Sequence
 import keras
 from keras.src.models.functional import Functional
 
+from tfscorecam.tokens import Reshape, feature_grid
+
 Chain = list  # list[keras.layers.Layer], outermost first
 
 
 def check_model(model: keras.Model) -> None:
-    """Raise a clear error for models we cannot explain (not Keras, subclassed, multi-I/O)."""
+    """Raise a clear error for models we cannot explain (not Keras, subclassed, unbuilt,
+    several inputs, non-image input)."""
     if not isinstance(model, keras.Model):
         raise TypeError(f"expected a keras.Model, got {type(model).__name__}")
     if not isinstance(model, (Functional, keras.Sequential)):
@@ -40,17 +47,64 @@ def check_model(model: keras.Model) -> None:
             "the model has not been built: create it with keras.Input(shape=...) as first "
             "layer, or call model.build((None, H, W, C)) before explaining it"
         )
-    if len(inputs) != 1 or len(outputs) != 1:
+    if len(inputs) != 1:
         raise ValueError(
             f"the model has {len(inputs)} inputs and {len(outputs)} outputs; tfscorecam "
-            "explains image classifiers with one image input and one class-score output. "
-            "Wrap it in a keras.Model that takes the image and returns the class scores."
+            "explains models with one image input. Wrap it in a keras.Model that takes the "
+            "image and feeds the other inputs fixed values (e.g. keras.ops.ones_like)."
         )
     if len(inputs[0].shape) != 4:
         raise ValueError(
             f"the model's input has shape {tuple(inputs[0].shape)}; expected images "
             "(batch, height, width, channels)"
         )
+
+
+def output_names(model: keras.Model) -> list[list[str]]:
+    """For each of ``model.outputs``, the names it answers to: its dict key (a model built
+    with a dict of outputs) and the name of the layer that produces it."""
+    names = [[t._keras_history.operation.name] for t in model.outputs]
+    struct = getattr(model, "_outputs_struct", None)
+    if isinstance(struct, dict):
+        for key, tensor in struct.items():
+            for index, output in enumerate(model.outputs):
+                if output is tensor and key not in names[index]:
+                    names[index].insert(0, key)
+    return names
+
+
+def select_output(model: keras.Model, output: str | int | None = None) -> keras.Model:
+    """A new functional model over the same layers that returns the one output to explain.
+
+    ``output``: the output's name (its dict key, or the name of the layer producing it) or
+    its index in ``model.outputs``; None for a model with one output.
+    """
+    check_model(model)
+    outputs = model.outputs
+    names = output_names(model)
+    listed = ", ".join(n[0] for n in names)
+    if output is None:
+        if len(outputs) != 1:
+            raise ValueError(
+                f"the model has {len(model.inputs)} inputs and {len(outputs)} outputs "
+                f"({listed}); pass output= (a name or an index) to choose the one to explain"
+            )
+        index = 0
+    elif isinstance(output, bool) or not isinstance(output, (int, str)):
+        raise TypeError(f"output must be a name or an index, got {output!r}")
+    elif isinstance(output, int):
+        if not -len(outputs) <= output < len(outputs):
+            raise ValueError(
+                f"output {output} is out of range: the model has {len(outputs)} outputs "
+                f"({listed})"
+            )
+        index = output % len(outputs)
+    else:
+        matches = [i for i, n in enumerate(names) if output in n]
+        if not matches:
+            raise ValueError(f"the model has no output {output!r}; its outputs: {listed}")
+        index = matches[0]
+    return keras.Model(model.inputs, outputs[index], name=f"{model.name}_explained")
 
 
 def walk_layers(model: keras.Model, prefix: str = "") -> Iterator[tuple[str, Chain]]:
@@ -80,38 +134,84 @@ def _is_feature_map(shape: tuple | None) -> bool:
     return h is None or w is None or h * w > 1
 
 
-def feature_map_layers(model: keras.Model) -> list[tuple[str, Chain]]:
-    """All (path, chain) whose layer outputs a 4-D map with spatial size > 1 (no containers)."""
+def _is_token_grid(shape: tuple | None, image_size: tuple) -> bool:
+    if shape is None or len(shape) != 3:
+        return False
+    try:
+        feature_grid(shape, image_size, None)
+    except ValueError:
+        return False
+    return True
+
+
+def explainable_layers(model: keras.Model) -> list[tuple[str, Chain]]:
+    """All (path, chain) whose layer outputs a 4-D map of spatial size > 1, or tokens that fit
+    a patch grid (no containers)."""
+    image_size = tuple(model.inputs[0].shape[1:3])
     return [
         (path, chain)
         for path, chain in walk_layers(model)
-        if not isinstance(chain[-1], keras.Model) and _is_feature_map(output_shape(chain[-1]))
+        if not isinstance(chain[-1], keras.Model)
+        and (
+            _is_feature_map(output_shape(chain[-1]))
+            or _is_token_grid(output_shape(chain[-1]), image_size)
+        )
     ]
 
 
 def _candidates_text(model: keras.Model) -> str:
-    names = [path for path, _ in feature_map_layers(model)]
+    names = [path for path, _ in explainable_layers(model)]
     if len(names) > 30:
         names = ["..."] + names[-30:]
     return ", ".join(names) if names else "(none)"
 
 
-def resolve_layer(
-    model: keras.Model, layer: str | keras.layers.Layer | None = None
-) -> tuple[str, Chain]:
-    """Turn ``layer`` (None, a name, a "outer/inner" path or a Layer) into (path, chain).
+def _is_attention(layer: keras.layers.Layer) -> bool:
+    """A multi-head attention layer, or a block (not a model) that contains one."""
+    if isinstance(layer, keras.Model):
+        return False
+    return any(isinstance(sub, keras.layers.MultiHeadAttention) for sub in layer._flatten_layers())
 
-    ``None`` picks the last layer whose output is a 4-D feature map with spatial size > 1:
-    the last convolutional block before the classification head.
+
+def _default_layer(model: keras.Model) -> tuple[str, Chain]:
+    """The layer explained when none is given (see ``resolve_layer``)."""
+    walked = list(walk_layers(model))
+    attention = [chain[-1] for _, chain in walked if _is_attention(chain[-1])]
+    if attention:
+        nodes = attention[-1]._inbound_nodes
+        query = nodes[-1].input_tensors[0] if nodes and nodes[-1].input_tensors else None
+        producer = query._keras_history.operation if query is not None else None
+        image_size = tuple(model.inputs[0].shape[1:3])
+        for path, chain in walked:
+            if chain[-1] is producer and _is_token_grid(output_shape(producer), image_size):
+                return path, chain
+    found = [(p, c) for p, c in explainable_layers(model) if _is_feature_map(output_shape(c[-1]))]
+    found = found or explainable_layers(model)
+    if not found:
+        raise ValueError(
+            "the model has no layer with a 4-D (batch, h, w, channels) output of spatial size "
+            "> 1 or a (batch, tokens, channels) output that fits a patch grid, so there is no "
+            "feature map to explain; pass layer= and reshape="
+        )
+    return found[-1]
+
+
+def resolve_layer(
+    model: keras.Model,
+    layer: str | keras.layers.Layer | None = None,
+    reshape: Reshape | None = None,
+) -> tuple[str, Chain, Reshape | None]:
+    """Turn ``layer`` (None, a name, a "outer/inner" path or a Layer) into (path, chain,
+    reshape): ``reshape`` maps the layer's output to a (batch, h, w, C) map (None: already one).
+
+    ``None`` picks, for a transformer (a model with attention layers), the token input of its
+    last attention layer (the last block's normalised tokens: the class score still depends on
+    every patch token there); otherwise the last layer whose output is a 4-D feature map with
+    spatial size > 1 (the last convolutional block before the head); failing that, the last
+    layer whose tokens fit a patch grid.
     """
     if layer is None:
-        found = feature_map_layers(model)
-        if not found:
-            raise ValueError(
-                "the model has no layer with a 4-D (batch, h, w, channels) output of spatial "
-                "size > 1, so there is no feature map to explain"
-            )
-        path, chain = found[-1]
+        path, chain = _default_layer(model)
     elif isinstance(layer, keras.layers.Layer):
         matches = [(p, c) for p, c in walk_layers(model) if c[-1] is layer]
         if not matches:
@@ -125,13 +225,20 @@ def resolve_layer(
     else:
         raise TypeError(f"layer must be None, a name or a keras Layer, got {type(layer).__name__}")
     shape = output_shape(chain[-1])
-    if not _is_feature_map(shape):
+    if reshape is None and len(shape or ()) == 4 and not _is_feature_map(shape):
         raise ValueError(
             f"layer {path!r} has output shape {shape}; Score-CAM needs a 4-D "
             f"(batch, h, w, channels) feature map with h*w > 1. Candidate layers: "
             f"{_candidates_text(model)}"
         )
-    return path, chain
+    try:
+        grid = feature_grid(shape, tuple(model.inputs[0].shape[1:3]), reshape)
+    except ValueError as error:
+        raise ValueError(
+            f"layer {path!r} has {error}. Score-CAM needs a 4-D (batch, h, w, channels) "
+            f"feature map with h*w > 1. Candidate layers: {_candidates_text(model)}"
+        ) from None
+    return path, chain, grid
 
 
 def _resolve_name(model: keras.Model, name: str) -> tuple[str, Chain]:

@@ -5,13 +5,16 @@ from __future__ import annotations
 import keras
 import numpy as np
 
-from tfscorecam.maps import as_output, score_cam_maps, weighted_sum
+from tfscorecam.base import CAM, Request, class_scoring
+from tfscorecam.head import SCORES
+from tfscorecam.maps import score_cam_maps, weighted_sum
 from tfscorecam.progress import Progress
 from tfscorecam.scoring import ChannelScorer
+from tfscorecam.validation import positive_int
 
 
-class ScoreCAM:
-    """Score-CAM explainer for a Keras image classifier.
+class ScoreCAM(CAM):
+    """Score-CAM explainer for a Keras image model.
 
     For each channel A_k of the target layer: upsample it bilinearly to the input size,
     min-max normalise it to [0, 1], multiply the input by it and run the model; the class
@@ -21,28 +24,26 @@ class ScoreCAM:
     masked-out pixels, flat channels skipped, un-normalised channels summed.
 
     Args:
-        model: a functional or Sequential Keras classifier with one image input and one
-            output of class scores; backbones nested in Sequential or functional wrappers
-            are supported. Its inputs are images already preprocessed for it.
-        layer: target layer: None (the last layer with a 4-D output of spatial size > 1),
-            a layer name, a path into a nested model such as
-            ``"mobilenetv2_1.00_224/out_relu"``, or the ``keras.layers.Layer`` itself.
+        model, layer: as ``CAM``: the model (one image input; for several outputs, choose one
+            with ``output``) and the target layer (a conv feature map, or transformer tokens).
         batch_size: the most masked images per forward pass; bounds memory.
         score: ``"probability"`` (official code and paper) or ``"logit"`` (the
-            pre-softmax score, as tf-keras-vis users get with a linear head).
+            pre-softmax score, as tf-keras-vis users get with a linear head). For class
+            outputs; a ``target`` gets the raw output.
         channel_softmax: softmax the channel scores before weighing (the paper's
             Algorithm 1 and the PyTorch peers); False, as in the official code.
         baseline: value of masked-out pixels in the model's input space (float or array
             broadcastable to one image); 0 as in the official code.
         max_channels: Faster Score-CAM: score only the channels with the largest spatial
             standard deviation; None scores all non-flat channels.
-        head: ``"auto"`` (read from the last layer), ``"softmax"``, ``"sigmoid"`` or
-            ``"logits"``: what the model's output is. A softmax is never applied twice; a
-            single-unit head scores with the sigmoid (its one class is index 0).
-        verbose: 1 shows a progress bar over the chunks of masked forward passes; 0 is silent.
+        head, output, reshape, verbose: as ``CAM``. A softmax is never applied twice; a
+            single-unit head scores with the sigmoid (its one class is index 0). ``verbose=1``
+            shows a progress bar over the chunks of masked forward passes.
 
-    Call it as ``cam(images, class_index=None)``; see ``__call__``.
+    Call it as ``cam(images, class_index=None, target=None)``; see ``CAM.__call__``.
     """
+
+    progress_unit = "chunk"
 
     def __init__(
         self,
@@ -55,47 +56,57 @@ class ScoreCAM:
         baseline: float | np.ndarray = 0.0,
         max_channels: int | None = None,
         head: str = "auto",
+        output: str | int | None = None,
+        reshape=None,
         verbose: int = 1,
     ) -> None:
-        self.verbose = verbose
-        self.scorer = ChannelScorer(
+        if score not in SCORES:
+            raise ValueError(f"score must be one of {SCORES}, got {score!r}")
+        super().__init__(
             model,
             layer,
-            batch_size=batch_size,
-            score=score,
+            output=output,
+            reshape=reshape,
             head=head,
-            baseline=baseline,
-            max_channels=max_channels,
-            channel_softmax=channel_softmax,
+            batch_size=batch_size,
+            verbose=verbose,
+        )
+        if max_channels is not None:
+            max_channels = positive_int(max_channels, "max_channels", self.num_channels)
+        head_for_score = self.class_head(score)
+        self.class_scoring = class_scoring(head_for_score) if head_for_score else None
+        self.scorer = ChannelScorer(
+            self.input_shape, self.batch_size, baseline, max_channels, channel_softmax
         )
 
-    @property
-    def layer_path(self) -> str:
-        """Path of the target layer, e.g. ``"mobilenetv2_1.00_224/out_relu"``."""
-        return self.scorer.layer_path
-
-    def __call__(self, images: object, class_index: object = None) -> np.ndarray:
-        """Explain ``images`` for ``class_index``.
-
-        Args:
-            images: float array (N, H, W, C) preprocessed for the model, or one image (H, W, C).
-            class_index: None (each image's top-1 class), an int (every image), N ints (one
-                per image; for one image, a sequence is several classes of it) or an (N, K)
-                array (K classes per image, scored from the same masked forward passes).
-
-        Returns:
-            float32 maps in [0, 1]: (N, H, W), or (N, K, H, W) for several classes per image;
-            without the N axis for one image.
-        """
-        batch, single, activations, predictions = self.scorer.prepare(images)
-        classes, per_class_axis = self.scorer.classes(class_index, predictions, single)
-        progress = Progress(
-            sum(self.scorer.num_chunks(a) for a in activations), self.verbose, "chunk"
+    def channel_weights(
+        self,
+        image: np.ndarray,
+        activations: np.ndarray,
+        request: Request,
+        index: int,
+        progress: Progress | None = None,
+    ) -> np.ndarray:
+        """Channel weights (C, K) of image ``index`` of ``request``, scored on ``image``."""
+        return self.scorer.weights(
+            image,
+            activations,
+            self.scoring(request, index, self.class_scoring),
+            request.params(index),
+            request.scores.shape[1],
+            progress,
         )
+
+    def _work(self, activations: np.ndarray, request: Request) -> int:
+        return sum(self.scorer.num_chunks(a) for a in activations)
+
+    def _maps(
+        self, images: np.ndarray, activations: np.ndarray, request: Request, progress: Progress
+    ) -> np.ndarray:
         low = np.stack(
             [
-                weighted_sum(acts, self.scorer.weights(image, acts, cls, progress))
-                for image, acts, cls in zip(batch, activations, classes, strict=True)
+                weighted_sum(acts, self.channel_weights(image, acts, request, i, progress))
+                for i, (image, acts) in enumerate(zip(images, activations, strict=True))
             ]
         )  # (N, h, w, K): the sum commutes with the (linear) bilinear upsampling
-        return as_output(score_cam_maps(low, batch.shape[1:3]), per_class_axis, single)
+        return score_cam_maps(low, images.shape[1:3])

@@ -28,14 +28,15 @@ from tfscorecam.scorecam import ScoreCAM
 class _ScoreCAMModule(tf.Module):
     def __init__(self, cam: ScoreCAM) -> None:
         super().__init__(name="tfscorecam")
-        scorer = cam.scorer
-        if None in scorer.input_shape[1:]:
+        if None in cam.input_shape[1:]:
             raise ValueError("export needs a model with a fixed input size (H, W, C)")
-        self.scorer = scorer
+        if cam.class_scoring is None:
+            raise ValueError("export needs a model whose explained output is class scores")
+        self.cam = cam
         # keep the Keras models (and so their variables) reachable for saving
-        self.tapped = scorer._tapped
-        self.score_model = scorer.head.model
-        spec = tf.TensorSpec((None, *scorer.input_shape[1:]), tf.float32, name="images")
+        self.tapped = cam._tapped
+        self.score_model = cam.class_scoring.model
+        spec = tf.TensorSpec((None, *cam.input_shape[1:]), tf.float32, name="images")
         self.serving_default = tf.function(
             lambda images: self._explain(images, None), input_signature=[spec]
         )
@@ -45,17 +46,19 @@ class _ScoreCAMModule(tf.Module):
         )
 
     def _explain(self, images: tf.Tensor, class_index: tf.Tensor | None) -> dict:
-        scorer = self.scorer
-        acts, predictions = scorer._tapped(images, training=False)
-        acts = tf.cast(acts, tf.float32)
+        cam = self.cam
+        acts, predictions = cam._forward_pass(images)
+        probabilities = cam.probabilities.transform(predictions)
         if class_index is None:
-            class_index = tf.argmax(predictions, axis=-1, output_type=tf.int32)
-        tf.debugging.assert_less(class_index, scorer.head.num_classes, "class_index too large")
+            class_index = tf.argmax(probabilities, axis=-1, output_type=tf.int32)
+        tf.debugging.assert_less(
+            class_index, cam.probabilities.num_classes, "class_index too large"
+        )
         tf.debugging.assert_non_negative(class_index, "class_index must be >= 0")
 
         def one(args):
             image, act, cls = args
-            weights = scorer.graph_weights(image, act, cls[None])  # (C, 1)
+            weights = cam.scorer.graph_weights(image, act, cam.class_scoring, cls[None], 1)
             return tf.tensordot(act, weights, axes=1)  # (h, w, 1)
 
         low = tf.map_fn(
@@ -64,8 +67,9 @@ class _ScoreCAMModule(tf.Module):
             fn_output_signature=tf.TensorSpec((*acts.shape[1:3], 1), tf.float32),
         )
         maps = minmax(score_cam_maps(low, tf.shape(images)[1:3]))[:, 0]
-        raw = scorer.head.transform(scorer.head.model(images, training=False))
-        scores = tf.gather(raw, class_index, axis=1, batch_dims=1)
+        scores = cam.class_scoring.fn(
+            cam.class_scoring.model(images, training=False), class_index[:, None]
+        )[:, 0]
         return {"maps": maps, "classes": class_index, "scores": scores}
 
 

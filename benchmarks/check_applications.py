@@ -1,0 +1,48 @@
+"""Every keras.applications model (random weights, 96x96) explains with layer=None.
+
+    python benchmarks/check_applications.py
+
+Prints, per model, the default layer and whether Grad-CAM and Score-CAM (max_channels=4) give
+finite maps scaled to [0, 1]; exits 1 if any fails. (tests/test_applications.py runs one model
+per family in CI; this runs all of them, about 15 minutes on 2 cores.)
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import sys
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+
+import tfscorecam as tsc  # noqa: E402
+
+
+def main() -> int:
+    names = [n for n in dir(keras.applications) if n[0].isupper()]
+    x = np.random.default_rng(0).normal(size=(1, 96, 96, 3)).astype(np.float32)
+    failed = []
+    for name in names:
+        start = time.perf_counter()
+        model = getattr(keras.applications, name)(weights=None, input_shape=(96, 96, 3), classes=7)
+        grad = tsc.GradCAM(model, verbose=0)
+        maps = [grad(x), tsc.ScoreCAM(model, max_channels=4, verbose=0)(x)]
+        ok = all(np.all(np.isfinite(m)) and m.min() == 0 and m.max() == 1 for m in maps)
+        failed += [] if ok else [name]
+        seconds = time.perf_counter() - start
+        print(f"{name:20s} {grad.layer_path:45s} {'ok' if ok else 'FAILED'} {seconds:5.1f} s")
+        del model, grad, maps
+        keras.backend.clear_session()
+        gc.collect()
+    print(
+        f"{len(names) - len(failed)} of {len(names)} models explained; failed: {failed or 'none'}"
+    )
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,81 @@
+"""The explainers by name, and the cache that lets ``explain()`` reuse them.
+
+``cached_explainer`` keeps the explainers built for a model, per (method, layer, options), in
+a ``weakref.WeakKeyDictionary`` keyed by the model: an explainer holds only a view over the
+model's layers (``model_graph.select_output``), never the model object, so when the user drops
+the model its explainers go with it. A loop of ``explain()`` calls then traces its compiled
+steps once.
+"""
+
+from __future__ import annotations
+
+import importlib
+import weakref
+from collections import OrderedDict
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:  # this module is imported by the command line before TensorFlow
+    import keras
+
+    from tfscorecam.base import CAM
+
+# method name -> "module:Class" (imported on first use)
+METHODS = {
+    "scorecam": "tfscorecam.scorecam:ScoreCAM",
+    "augmented": "tfscorecam.augmented:AugmentedScoreCAM",
+    "gradcam": "tfscorecam.gradcam:GradCAM",
+    "gradcam++": "tfscorecam.gradcam:GradCAMPlusPlus",
+}
+TITLES = {
+    "scorecam": "Score-CAM",
+    "augmented": "Augmented Score-CAM",
+    "gradcam": "Grad-CAM",
+    "gradcam++": "Grad-CAM++",
+}
+PER_MODEL = 8  # explainers kept per model (least recently used dropped first)
+
+_cache: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def make_explainer(model: keras.Model, method: str, layer=None, **options) -> CAM:
+    """A new explainer for ``method`` (one of ``METHODS``)."""
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
+    return method_class(method)(model, layer, **options)
+
+
+def method_class(method: str) -> type:
+    """The explainer class of ``method``."""
+    module, name = METHODS[method].split(":")
+    return getattr(importlib.import_module(module), name)
+
+
+def _frozen(value: object) -> object:
+    """A hashable stand-in for an option value; TypeError if it has none."""
+    if isinstance(value, np.ndarray):
+        return ("ndarray", value.dtype.str, value.shape, value.tobytes())
+    if isinstance(value, (list, tuple)):
+        return (type(value).__name__, *(_frozen(v) for v in value))
+    if isinstance(value, dict):
+        return ("dict", *sorted((k, _frozen(v)) for k, v in value.items()))
+    hash(value)
+    return value
+
+
+def cached_explainer(model: keras.Model, method: str, layer=None, **options) -> CAM:
+    """The explainer ``make_explainer`` would build, reused while ``model`` lives."""
+    try:
+        key = (method, _frozen(layer), _frozen(options))
+        per_model = _cache.setdefault(model, OrderedDict())
+    except TypeError:  # an unhashable option, or a model that cannot be weakly referenced
+        return make_explainer(model, method, layer, **options)
+    if key in per_model:
+        per_model.move_to_end(key)
+        return per_model[key]
+    explainer = make_explainer(model, method, layer, **options)
+    per_model[key] = explainer
+    if len(per_model) > PER_MODEL:
+        per_model.popitem(last=False)
+    return explainer

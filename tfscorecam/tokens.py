@@ -1,0 +1,74 @@
+"""Token layers (vision transformers): their (batch, tokens, channels) output as a patch grid.
+
+A transformer layer's output is a sequence of tokens: a few leading extra tokens (class,
+distillation, register tokens) and then one token per image patch, row by row. The CAM methods
+need a (batch, h, w, channels) feature map, so the extra tokens are dropped and the patch tokens
+reshaped to their grid. The grid is inferred from the token count and the input's size: the
+fewest leading extra tokens (at most ``MAX_EXTRA_TOKENS``) whose remainder is the h x w grid of
+p x p patches tiling the input exactly: h = H / p and w = W / p for a whole p (224 / 16 = 14,
+a Swin stage's 224 / 32 = 7). For an input of variable size the grid is taken as square.
+Anything else (inputs that patches do not tile, trailing tokens, other layouts) takes a
+``reshape`` callable.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import tensorflow as tf
+
+MAX_EXTRA_TOKENS = 8
+
+Reshape = Callable[[tf.Tensor], tf.Tensor]
+
+
+def _patch_grid(rows: int, cols: int, height: int | None, width: int | None) -> bool:
+    """Whether a rows x cols grid of p x p patches tiles an H x W input for a whole p."""
+    if height is None or width is None:
+        return rows == cols
+    return height % rows == 0 and width % cols == 0 and height // rows == width // cols
+
+
+def token_grid(num_tokens: int, image_size: tuple) -> tuple[int, int, int] | None:
+    """``(extra, h, w)`` for ``num_tokens`` tokens of an image of ``image_size`` (H, W), or None."""
+    height, width = image_size
+    for extra in range(min(MAX_EXTRA_TOKENS, num_tokens - 1) + 1):
+        patches = num_tokens - extra
+        for rows in range(1, patches + 1):
+            if patches % rows == 0 and _patch_grid(rows, patches // rows, height, width):
+                return extra, rows, patches // rows
+    return None
+
+
+def grid_reshape(extra: int, rows: int, cols: int) -> Reshape:
+    """The function (batch, extra + rows * cols, C) -> (batch, rows, cols, C)."""
+
+    def reshape(tokens: tf.Tensor) -> tf.Tensor:
+        patches = tokens[:, extra:, :]
+        return tf.reshape(patches, (-1, rows, cols, tf.shape(patches)[-1]))
+
+    return reshape
+
+
+def feature_grid(shape: tuple | None, image_size: tuple, reshape: Reshape | None) -> Reshape | None:
+    """How to turn a layer output of ``shape`` into a (batch, h, w, C) feature map.
+
+    None for a 4-D feature map (used as is); the user's ``reshape``; or the token grid of a
+    3-D (batch, tokens, channels) output. Raises ValueError when none applies.
+    """
+    if reshape is not None:
+        if not callable(reshape):
+            raise TypeError(f"reshape must be a callable, got {type(reshape).__name__}")
+        return reshape
+    if shape is not None and len(shape) == 4:
+        return None
+    if shape is not None and len(shape) == 3 and shape[1] is not None:
+        grid = token_grid(int(shape[1]), image_size)
+        if grid is not None:
+            return grid_reshape(*grid)
+    raise ValueError(
+        f"output shape {shape} is neither a (batch, h, w, channels) feature map nor "
+        f"(batch, tokens, channels) tokens that fit a patch grid of the input's aspect ratio "
+        f"after up to {MAX_EXTRA_TOKENS} leading extra tokens; pass reshape= (a function from "
+        "the layer's output to (batch, h, w, channels))"
+    )
