@@ -15,6 +15,8 @@ from PIL import Image  # noqa: E402
 
 DEFAULT_WEIGHTS = "../shared/models/mobilenet_v2_imagenet.weights.h5"
 DEFAULT_IMAGES = "../shared/data/imagenet-dev"
+DEFAULT_BOXES = "../shared/data/imagenet-val-boxes"
+BOX_FRAME = 227  # the boxes' pixel frame: the photos are 227x227
 
 
 def load_photo(path: str | Path, size: int = 224) -> np.ndarray:
@@ -68,3 +70,48 @@ def best_of(fn, repeat: int = 3) -> float:
         fn()
         times.append(time.perf_counter() - start)
     return min(times)
+
+
+def load_box_photos(folder: str | Path, size: int = 224):
+    """The localisation set: paths, photos (N, size, size, 3) uint8 (bilinear, antialiased),
+    true classes (N,) and each photo's boxes (B_i, 4) scaled to ``size``."""
+    import csv
+
+    from tfscorecam.images import resize
+
+    folder = Path(folder)
+    if not (folder / "boxes.csv").is_file():
+        raise SystemExit(f"no boxes.csv in {folder}")
+    rows: dict[str, list] = {}
+    with open(folder / "boxes.csv") as handle:
+        for row in csv.DictReader(handle):
+            rows.setdefault(row["file"], []).append(row)
+    files = sorted(rows)
+    scale = size / BOX_FRAME
+    paths = [folder / "images" / f for f in files]
+    photos = np.stack(
+        [
+            np.clip(
+                np.round(
+                    resize(np.asarray(Image.open(p).convert("RGB"), np.float32), (size, size))
+                ),
+                0,
+                255,
+            ).astype(np.uint8)
+            for p in paths
+        ]
+    )
+    labels = np.array([int(rows[f][0]["class_index"]) for f in files])
+    boxes = [
+        np.array([[float(r[k]) * scale for k in ("x0", "y0", "x1", "y1")] for r in rows[f]])
+        for f in files
+    ]
+    return paths, photos, labels, boxes
+
+
+def bootstrap(values: np.ndarray, rounds: int = 2000, seed: int = 0) -> tuple[float, float, float]:
+    """Mean and its 95% percentile-bootstrap interval."""
+    values = np.asarray(values, np.float64)
+    rng = np.random.default_rng(seed)
+    means = values[rng.integers(0, len(values), (rounds, len(values)))].mean(axis=1)
+    return float(values.mean()), float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))

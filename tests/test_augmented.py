@@ -23,7 +23,7 @@ def _request(asc, image, class_index):
 def test_each_copy_is_scored_on_the_warped_image(softmax_model):
     x = images(1)[0]
     asc = tsc.AugmentedScoreCAM(softmax_model, "target", num_augmentations=3, max_shift=3)
-    transforms = asc.transforms((SIZE, SIZE))
+    transforms = asc.transforms((SIZE, SIZE), (8, 8))
     maps = asc.copy_maps(x, None, _request(asc, x, 2), 0, transforms)
     copies = augment.warp(x, transforms)
     assert maps.shape == (1, 3, 8, 8)
@@ -34,7 +34,7 @@ def test_each_copy_is_scored_on_the_warped_image(softmax_model):
 def test_shared_weights_reuse_the_original_images_scores(softmax_model):
     x = images(1)[0]
     asc = tsc.AugmentedScoreCAM(softmax_model, "target", num_augmentations=3, weights="shared")
-    transforms = asc.transforms((SIZE, SIZE))
+    transforms = asc.transforms((SIZE, SIZE), (8, 8))
     acts0, scores, scored = reference_weights(softmax_model, x, 1)
     maps = asc.copy_maps(x, acts0.astype(np.float32), _request(asc, x, 1), 0, transforms)
     for copy, low in zip(augment.warp(x, transforms), maps[0], strict=True):
@@ -46,7 +46,12 @@ def test_shared_weights_reuse_the_original_images_scores(softmax_model):
 def test_one_copy_without_total_variation_is_the_upsampled_score_cam(softmax_model):
     x = images(1)[0]
     asc = tsc.AugmentedScoreCAM(
-        softmax_model, "target", num_augmentations=1, tv_weight=0, energy_weight=1e-9
+        softmax_model,
+        "target",
+        num_augmentations=1,
+        observation="area",
+        tv_weight=0,
+        energy_weight=1e-9,
     )
     low = _reference_low_map(softmax_model, x, 3)
     expected = np.kron(low, np.ones((2, 2)))  # the minimum-norm fit of the area average
@@ -70,11 +75,23 @@ def test_seeded_batched_and_multi_class(softmax_model):
     assert np.all(np.isfinite(limited)) and np.abs(limited - maps).max() > 1e-3
 
 
-def test_max_shift_defaults_to_30_pixels_at_224():
+def test_max_shift_defaults_to_half_a_feature_cell():
     model = build_classifier("softmax")
     asc = tsc.AugmentedScoreCAM(model, num_augmentations=200, max_angle=0)
-    shifts = -asc.transforms((112, 112))[:, [2, 5]]
-    assert 13 < np.abs(shifts).max() <= 15
+    shifts = -asc.transforms((112, 112), (7, 7))[:, [2, 5]]  # 16-px cells
+    assert 7 < np.abs(shifts).max() <= 8
+
+
+def test_authors_settings():
+    model = build_classifier("softmax")  # 16 px input, 8x8 target layer: 2-px cells
+    asc = tsc.AugmentedScoreCAM.authors_settings(model, "target", verbose=0)
+    assert asc.num_augmentations == 100 and asc.weights == "per_copy"
+    assert asc.max_angle == 0.5 and asc.max_shift == pytest.approx(30 * 16 / 224)
+    assert asc.subcells is None and asc.fusion["observation"] == "area"
+    assert asc.fusion["tv_weight"] == pytest.approx(0.002 * 2)  # per pixel, 2 pixels a cell
+    assert asc.fusion["energy_weight"] == pytest.approx(0.001 * 4)
+    fewer = tsc.AugmentedScoreCAM.authors_settings(model, "target", num_augmentations=3)
+    assert fewer.num_augmentations == 3 and fewer(images(1)[0]).shape == (SIZE, SIZE)
 
 
 @pytest.mark.parametrize(
@@ -85,6 +102,8 @@ def test_max_shift_defaults_to_30_pixels_at_224():
         ({"max_shift": -1}, ValueError, "max_shift must be >= 0"),
         ({"weights": "mean"}, ValueError, "weights must be one of"),
         ({"tv_weight": -1}, ValueError, "tv_weight must be >= 0"),
+        ({"prior": "l2"}, ValueError, "prior must be one of"),
+        ({"subcells": 0}, ValueError, "subcells must be at least 1"),
         ({"max_channels": 0}, ValueError, "max_channels must be at least 1"),
     ],
 )

@@ -21,6 +21,7 @@ _CLASSES = {
 }
 _MODULES = (
     "augment",
+    "dataset",
     "images",
     "maps",
     "methods",

@@ -204,6 +204,13 @@ class CAM:
             outputs.append(o.numpy())
         return np.concatenate(acts), np.concatenate(outputs)
 
+    def feature_size(self) -> tuple[int, int]:
+        """(h, w) of the feature map at the model's input size (one forward pass of zeros)."""
+        if None in self.input_shape[1:]:
+            raise ValueError("the model's input size is variable: its feature size depends on it")
+        activations, _ = self.forward(np.zeros((1, *self.input_shape[1:]), np.float32))
+        return int(activations.shape[1]), int(activations.shape[2])
+
     def predict_probabilities(self, images: object) -> np.ndarray:
         """Class probabilities (N, num_classes) of the explained output for ``images``."""
         if self.probabilities is None:

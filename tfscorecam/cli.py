@@ -10,15 +10,7 @@ import time
 from pathlib import Path
 
 from tfscorecam.methods import METHODS
-
-# --preprocess for a model file: display-range RGB (0-255) -> model input
-PREPROCESS = {
-    "none": lambda x: x,
-    "tf": lambda x: x / 127.5 - 1.0,
-    "torch": lambda x: (x / 255.0 - [0.485, 0.456, 0.406]) / [0.229, 0.224, 0.225],
-    "caffe": lambda x: x[..., ::-1] - [103.939, 116.779, 123.68],
-    "lite": lambda x: (x - 127.0) / 128.0,
-}
+from tfscorecam.preprocessing import PREPROCESS
 
 
 class _Parser(argparse.ArgumentParser):
@@ -67,26 +59,52 @@ def _parser() -> argparse.ArgumentParser:
         "--output",
         help="for a model with several outputs: the name or index of the class output to explain",
     )
+    data = commands.add_parser(
+        "explain-dataset", help="explain a folder, glob or list of images with Ray; Parquet out"
+    )
+    data.add_argument("inputs", nargs="+", help="a folder, a glob pattern, or image files")
+    data.add_argument(
+        "--model", default="efficientnet_lite0", help="a .keras/.h5 file or a zoo name"
+    )
+    data.add_argument("--out", required=True, help="output folder (Parquet; reruns resume)")
+    data.add_argument("--method", default="scorecam", choices=list(METHODS))
+    data.add_argument("--preprocess", choices=list(PREPROCESS), help="for a model file")
+    data.add_argument("--layer", help="target layer name or path (default: the last conv)")
+    data.add_argument("--class", dest="class_", type=int, help="class index (default: top-1)")
+    data.add_argument("--actors", type=int, help="model replicas (default: one per GPU, else 1)")
+    data.add_argument("--address", help='Ray cluster to join ("auto", "ray://host:10001")')
+    data.add_argument("--batch-size", type=int, default=8, help="images per batch and file")
+    data.add_argument("--overlays", action="store_true", help="also write overlay PNGs")
+    data.add_argument("--quiet", action="store_true", help="no progress line")
     return parser
 
 
-def _load_model(name: str, weights: str | None, preprocess: str):
-    import keras
+def _run_explain_dataset(args) -> int:
+    from tfscorecam import dataset
 
-    from tfscorecam import zoo
-
-    if name == "efficientnet_lite0":
-        return zoo.efficientnet_lite0(weights)
-    path = Path(name)
-    if path.suffix in (".keras", ".h5"):
-        if not path.is_file():
-            raise FileNotFoundError(f"model file not found: {path}")
-        try:
-            model = keras.models.load_model(path, compile=False)
-        except Exception as error:  # Keras raises many types for a bad file
-            raise ValueError(f"cannot load model {path}: {error}".splitlines()[0]) from None
-        return zoo.ZooModel(model, PREPROCESS[preprocess], [], tuple(model.inputs[0].shape[1:3]))
-    return zoo.keras_application(name, weights or "imagenet")
+    options = {"layer": args.layer} if args.layer else {}
+    inputs = args.inputs[0] if len(args.inputs) == 1 else args.inputs
+    summary = dataset.explain_dataset(
+        args.model,
+        inputs,
+        args.out,
+        args.method,
+        preprocess=args.preprocess,
+        class_index=args.class_,
+        actors=args.actors,
+        address=args.address,
+        batch_size=args.batch_size,
+        verbose=0 if args.quiet else 1,
+        **options,
+    )
+    print(
+        f"{summary['explained']} explained, {summary['errors']} errors, {summary['skipped']} "
+        f"already done, of {summary['total']} images ({summary['images_per_second']:.2f} "
+        f"images/s) -> {args.out}"
+    )
+    if args.overlays:
+        print(f"{dataset.write_overlays(args.out)} overlays -> {Path(args.out) / 'overlays'}")
+    return 0
 
 
 def _classes(args, zoo_model) -> list | None:
@@ -109,11 +127,12 @@ def _classes(args, zoo_model) -> list | None:
 def _run_explain(args) -> int:
     import numpy as np
 
+    from tfscorecam import zoo
     from tfscorecam.explanation import explain
     from tfscorecam.images import image_list, resize
     from tfscorecam.methods import cached_explainer
 
-    zoo_model = _load_model(args.model, args.weights, args.preprocess)
+    zoo_model = zoo.load(args.model, args.weights, args.preprocess)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     options = {"batch_size": args.batch_size, "verbose": 0 if args.quiet else 1}
@@ -200,7 +219,12 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     with _native_logs_silenced():
         try:
-            return _run_demo(args) if args.command == "demo" else _run_explain(args)
+            runs = {
+                "demo": _run_demo,
+                "explain": _run_explain,
+                "explain-dataset": _run_explain_dataset,
+            }
+            return runs[args.command](args)
         except (ValueError, TypeError, OSError, ImportError, KeyError) as error:
             print(f"tfscorecam: error: {error}", file=sys.stderr)
             return 1

@@ -95,8 +95,7 @@ def select_output(model: keras.Model, output: str | int | None = None) -> keras.
     elif isinstance(output, int):
         if not -len(outputs) <= output < len(outputs):
             raise ValueError(
-                f"output {output} is out of range: the model has {len(outputs)} outputs "
-                f"({listed})"
+                f"output {output} is out of range: the model has {len(outputs)} outputs ({listed})"
             )
         index = output % len(outputs)
     else:

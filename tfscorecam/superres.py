@@ -1,38 +1,62 @@
-"""Fusing low-resolution maps of warped copies into one high-resolution map.
+"""Fusing low-resolution maps of warped copies into one map at a finer resolution.
 
 After Augmented Grad-CAM (Morbidelli et al., ICASSP 2020) and Augmented Score-CAM (Ibrahim &
-Shafiq, 2022): the map h at the input resolution (H, W) minimises
+Shafiq, 2022): the map h on a working grid of s x s sub-cells per feature cell minimises
 
-    sum_k ||D W_k h - g_k||^2 + K tv_weight TV(h) + K energy_weight ||h||^2
+    sum_k ||D W_k h - g_k||^2 + K tv_weight TV(h) / s + K energy_weight ||h||^2 / s^2
 
-where g_k (h, w) is the map of copy k, W_k the warp of copy k (``augment.warp_matrix``), D the
-area average from (H, W) onto the (h, w) grid, and TV(h) = sum |dh/dx| + |dh/dy| the
-anisotropic total variation with forward differences (as ``tf.image.image_gradients``). The
-regularisers are scaled by K as in the authors' code (lambda = c * num_aug), so the defaults
-hold for any number of copies. The L1 total variation is minimised by iteratively reweighted
-least squares; each reweighted problem is solved by Jacobi-preconditioned conjugate gradients
-on the normal equations, warm-started from the previous solution.
+where g_k (h, w) is the map of copy k, W_k the warp of copy k on the grid
+(``augment.warp_matrix``), D the observation operator from the grid onto the (h, w) feature
+cells, and TV(h) = sum |dh/dx| + |dh/dy| the anisotropic total variation with forward
+differences. Dividing TV by s and the energy by s^2 measures both per feature cell, so the
+weights mean the same whatever the working grid (a finer grid only resolves more detail); the
+factor K (the authors' lambda = c * num_aug) makes them hold for any number of copies.
+
+Two observation operators:
+
+- ``"gaussian"`` (default): a feature cell sees a Gaussian-weighted neighbourhood of its centre
+  (``sigma`` in cells). A deep cell responds to a wide neighbourhood (on MobileNetV2's 7x7
+  ``out_relu``, the gradient of a cell has a standard deviation of 1.7 to 2.2 cells), so
+  modelling the cell as a 32-px block makes the fused map blocky and blurred.
+- ``"area"``: the cell averages exactly the pixels it covers (Augmented Grad-CAM's and the
+  authors' operator).
+
+Two priors: ``"tv"`` (L1 total variation, the authors' choice), minimised by iteratively
+reweighted least squares (``iterations`` rounds), and ``"smooth"`` (the squared gradient,
+one round). Each round runs ``cg_iterations`` steps of Jacobi-preconditioned conjugate
+gradients on the normal equations, warm-started from the previous round: a fixed schedule,
+which the TensorFlow version of the solve (``serving``) repeats step for step.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import scipy.sparse as sp
-import scipy.sparse.linalg as spla
+import tensorflow as tf
 
 from tfscorecam.augment import check_transforms, warp_matrix
 from tfscorecam.validation import non_negative, positive_int
 
-# Per-copy weights for recovering sharp detail, chosen on the synthetic test
-# (tests/test_superres.py): at the exact minimiser this solver reaches, the authors' weights
-# below over-smooth sharp shapes (24% data residual, no gain over bilinear upsampling).
-TV_WEIGHT = 1e-4
-ENERGY_WEIGHT = 1e-5
-# The Augmented Score-CAM authors' weights (lambda_tv = 0.002 K, lambda_eng = 0.001 K): the
-# default of AugmentedScoreCAM, where they gave the best deletion and insertion AUCs on real
-# photos (benchmarks/tune_fusion.py); real Score-CAM maps are smooth, not sharp shapes.
-AUTHORS_TV_WEIGHT = 0.002
-AUTHORS_ENERGY_WEIGHT = 0.001
+OBSERVATIONS = ("gaussian", "area")
+PRIORS = ("tv", "smooth")
+# Defaults (benchmarks/asc_study.py, 283 ImageNet validation photos with boxes): per feature
+# cell; they are the weights tv 0.01 and energy 1e-4 per pixel of a 4-sub-cell grid.
+TV_WEIGHT = 0.04
+ENERGY_WEIGHT = 1.6e-3
+SIGMA = 1.0
+SUBCELLS = 4
+# The Augmented Score-CAM authors' weights per pixel of the input-resolution map
+# (lambda_tv = 0.002 K, lambda_eng = 0.001 K); ``authors_weights`` turns them per cell.
+AUTHORS_TV_PER_PIXEL = 0.002
+AUTHORS_ENERGY_PER_PIXEL = 0.001
+
+
+def authors_weights(subcells: float) -> tuple[float, float]:
+    """The authors' (tv, energy) per-pixel weights as per-cell weights on a grid of
+    ``subcells`` pixels per feature cell (their grid is the input: 32 at 224 px / 7 cells)."""
+    return AUTHORS_TV_PER_PIXEL * subcells, AUTHORS_ENERGY_PER_PIXEL * subcells**2
 
 
 def area_matrix(high: tuple[int, int], low: tuple[int, int]) -> sp.csr_matrix:
@@ -53,6 +77,24 @@ def area_matrix(high: tuple[int, int], low: tuple[int, int]) -> sp.csr_matrix:
     return sp.kron(axis(high[0], low[0]), axis(high[1], low[1]), format="csr")
 
 
+def gaussian_matrix(high: tuple[int, int], low: tuple[int, int], sigma: float) -> sp.csr_matrix:
+    """Gaussian observation from (H, W) onto (h, w) as a sparse (h*w, H*W) matrix.
+
+    Cell (i, j) is the mean of the pixels weighted by a Gaussian of ``sigma`` cells around
+    the cell's centre (pixel and cell centres at half-integers, as ``tf.image.resize``);
+    weights under 1e-4 of a row's sum are dropped.
+    """
+
+    def axis(n_high: int, n_low: int) -> sp.csr_matrix:
+        pixels = (np.arange(n_high) + 0.5) * n_low / n_high  # pixel centres in cell units
+        weights = np.exp(-0.5 * ((np.arange(n_low)[:, None] + 0.5 - pixels) / sigma) ** 2)
+        weights /= weights.sum(axis=1, keepdims=True)
+        weights[weights < 1e-4] = 0.0
+        return sp.csr_matrix(weights / weights.sum(axis=1, keepdims=True))
+
+    return sp.kron(axis(high[0], low[0]), axis(high[1], low[1]), format="csr")
+
+
 def gradient_matrix(shape: tuple[int, int]) -> sp.csr_matrix:
     """Forward differences (2*H*W, H*W): d/dx then d/dy, zero on the last column / row."""
     height, width = shape
@@ -67,16 +109,64 @@ def gradient_matrix(shape: tuple[int, int]) -> sp.csr_matrix:
     return sp.vstack([dx, dy], format="csr")
 
 
+def rescale_transform(transform: np.ndarray, scale_y: float, scale_x: float) -> np.ndarray:
+    """A transform in pixels of one image, for the same image sampled ``scale`` times coarser
+    (pixel centres at half-integers in both)."""
+    a0, a1, a2, b0, b1, b2, c0, c1 = np.asarray(transform, np.float64)
+    matrix = np.array([[a0, a1, a2], [b0, b1, b2], [c0, c1, 1.0]])
+    to_fine = np.array(
+        [[scale_x, 0, (scale_x - 1) / 2], [0, scale_y, (scale_y - 1) / 2], [0, 0, 1.0]]
+    )
+    coarse = np.linalg.inv(to_fine) @ matrix @ to_fine
+    return (coarse / coarse[2, 2]).ravel()[:8].astype(np.float32)
+
+
+def fusion_options(
+    observation: str = "gaussian",
+    sigma: float = SIGMA,
+    prior: str = "tv",
+    tv_weight: float = TV_WEIGHT,
+    energy_weight: float = ENERGY_WEIGHT,
+) -> dict:
+    """The fusion's options, checked (see ``SuperResolver``)."""
+    if observation not in OBSERVATIONS:
+        raise ValueError(f"observation must be one of {OBSERVATIONS}, got {observation!r}")
+    if prior not in PRIORS:
+        raise ValueError(f"prior must be one of {PRIORS}, got {prior!r}")
+    if not non_negative(sigma, "sigma") > 0:
+        raise ValueError("sigma must be > 0")
+    return {
+        "observation": observation,
+        "sigma": float(sigma),
+        "prior": prior,
+        "tv_weight": non_negative(tv_weight, "tv_weight"),
+        "energy_weight": non_negative(energy_weight, "energy_weight"),
+    }
+
+
+@dataclass(frozen=True)
+class Weights:
+    """Per-pixel weights of the objective on the working grid: its TV and energy terms."""
+
+    tv: float
+    energy: float
+
+
 class SuperResolver:
-    """The fusion operators for one set of transforms and sizes, built once, solved many times.
+    """The fusion for one set of transforms and sizes: operators built once, solved many times.
 
     Args:
-        transforms: (K, 8) transforms (``augment.random_transforms``).
+        transforms: (K, 8) transforms in pixels of ``output_shape`` (``augment``).
         low_shape: (h, w) of the observed maps.
         output_shape: (H, W) of the result.
-        tv_weight, energy_weight: per-copy weights of TV(h) and ||h||^2 (multiplied by K).
-        iterations: reweighting rounds for the L1 total variation (1: quadratic smoothing).
-        cg_iterations: most conjugate-gradient steps per round.
+        grid: (H', W') of the working grid h is solved on (then resized bilinearly to
+            ``output_shape``); None solves at ``output_shape``.
+        observation: ``"gaussian"`` or ``"area"`` (see the module docstring).
+        sigma: the Gaussian's standard deviation in feature cells.
+        prior: ``"tv"`` or ``"smooth"``.
+        tv_weight, energy_weight: the weights per feature cell (multiplied by K).
+        iterations: reweighting rounds of the TV prior.
+        cg_iterations: conjugate-gradient steps per round.
     """
 
     def __init__(
@@ -84,38 +174,51 @@ class SuperResolver:
         transforms: object,
         low_shape: tuple[int, int],
         output_shape: tuple[int, int],
+        grid: tuple[int, int] | None = None,
+        *,
+        observation: str = "gaussian",
+        sigma: float = SIGMA,
+        prior: str = "tv",
         tv_weight: float = TV_WEIGHT,
         energy_weight: float = ENERGY_WEIGHT,
         iterations: int = 8,
-        cg_iterations: int = 50,
+        cg_iterations: int = 100,
     ) -> None:
         self.transforms = check_transforms(transforms)
         if len(output_shape) != 2 or len(low_shape) != 2 or min(low_shape) < 1:
             raise ValueError(f"expected (H, W) and (h, w) shapes, got {output_shape}, {low_shape}")
-        if output_shape[0] < low_shape[0] or output_shape[1] < low_shape[1]:
-            raise ValueError(
-                f"output_shape {tuple(output_shape)} is smaller than the maps {tuple(low_shape)}"
-            )
         self.low_shape = (int(low_shape[0]), int(low_shape[1]))
         self.shape = (int(output_shape[0]), int(output_shape[1]))
-        k = len(self.transforms)
-        self.tv = non_negative(tv_weight, "tv_weight") * k
-        self.energy = non_negative(energy_weight, "energy_weight") * k
-        self.iterations = positive_int(iterations, "iterations")
+        self.grid = self.shape if grid is None else (int(grid[0]), int(grid[1]))
+        if min(self.grid[0] - self.low_shape[0], self.grid[1] - self.low_shape[1]) < 0:
+            raise ValueError(f"the grid {self.grid} is coarser than the maps {self.low_shape}")
+        options = fusion_options(observation, sigma, prior, tv_weight, energy_weight)
+        self.prior = prior
+        self.iterations = positive_int(iterations, "iterations") if prior == "tv" else 1
         self.cg_iterations = positive_int(cg_iterations, "cg_iterations")
-
-        down = area_matrix(self.shape, self.low_shape)
-        self.forward = sp.vstack(
-            [down @ warp_matrix(t, self.shape) for t in self.transforms], format="csr"
+        k = len(self.transforms)
+        subcells = self.grid[1] / self.low_shape[1]
+        self.weights = Weights(
+            options["tv_weight"] * k / subcells, options["energy_weight"] * k / subcells**2
         )
-        self.forward_t = self.forward.T.tocsr()
-        self.gradient = gradient_matrix(self.shape)
-        self.gradient_t = self.gradient.T.tocsr()
+        if observation == "gaussian":
+            down = gaussian_matrix(self.grid, self.low_shape, sigma)
+        else:
+            down = area_matrix(self.grid, self.low_shape)
+        scale_y, scale_x = self.shape[0] / self.grid[0], self.shape[1] / self.grid[1]
+        self.forward = sp.vstack(
+            [
+                down @ warp_matrix(rescale_transform(t, scale_y, scale_x), self.grid)
+                for t in self.transforms
+            ],
+            format="csr",
+        )
+        self.gradient = gradient_matrix(self.grid)
         self.data_diagonal = np.asarray(self.forward.multiply(self.forward).sum(axis=0)).ravel()
-        self.gradient_sq_t = self.gradient.multiply(self.gradient).T.tocsr()
+        self.gradient_squared = self.gradient.multiply(self.gradient).tocsr()
 
     def __call__(self, low_res: object) -> np.ndarray:
-        """Fuse (K, h, w) maps into one (H, W) float32 map (not normalised)."""
+        """Fuse (K, h, w) maps into one ``output_shape`` float32 map (not normalised)."""
         maps = np.asarray(low_res, dtype=np.float64)
         if maps.shape != (len(self.transforms), *self.low_shape):
             raise ValueError(
@@ -124,60 +227,65 @@ class SuperResolver:
             )
         if not np.all(np.isfinite(maps)):
             raise ValueError("low_res contains NaN or infinite values")
-        rhs = self.forward_t @ maps.reshape(-1)
-        n = self.shape[0] * self.shape[1]
-        solution = np.zeros(n)
-        edge_weights = np.ones(self.gradient.shape[0])
-        # IRLS for |t|: t^2 / (2 max(|t_prev|, eps)); eps relative to the data's scale
-        eps = 1e-3 * max(float(np.abs(maps).max()), 1e-12)
+        solution = self.solve(maps.reshape(-1)).reshape(self.grid)
+        if self.grid != self.shape:
+            solution = tf.image.resize(solution[..., None], self.shape, "bilinear").numpy()[..., 0]
+        return solution.astype(np.float32)
+
+    def solve(self, observed: np.ndarray) -> np.ndarray:
+        """The minimiser on the grid (flat) for the stacked observations (K*h*w,)."""
+        a, g, weights = self.forward, self.gradient, self.weights
+        rhs = a.T @ observed
+        x = np.zeros(a.shape[1])
+        edges = np.ones(g.shape[0])
+        eps = 1e-3 * max(float(np.abs(observed).max()), 1e-12)
         for round_ in range(self.iterations):
             if round_ > 0:
-                edge_weights = 1.0 / (2.0 * np.maximum(np.abs(self.gradient @ solution), eps))
-            diagonal = self.data_diagonal + self.tv * (self.gradient_sq_t @ edge_weights)
-            diagonal += self.energy
-            solution, _ = spla.cg(
-                spla.LinearOperator(
-                    (n, n), matvec=lambda v, w=edge_weights: self._normal(v, w), dtype=np.float64
-                ),
-                rhs,
-                x0=solution,
-                rtol=1e-4,
-                maxiter=self.cg_iterations,
-                M=spla.LinearOperator((n, n), matvec=lambda v, d=diagonal: v / d, dtype=np.float64),
+                edges = 1.0 / (2.0 * np.maximum(np.abs(g @ x), eps))
+            diagonal = (
+                self.data_diagonal + weights.tv * (self.gradient_squared.T @ edges) + weights.energy
             )
-        return solution.reshape(self.shape).astype(np.float32)
 
-    def _normal(self, v: np.ndarray, edge_weights: np.ndarray) -> np.ndarray:
-        data = self.forward_t @ (self.forward @ v)
-        smooth = self.gradient_t @ (edge_weights * (self.gradient @ v))
-        return data + self.tv * smooth + self.energy * v
+            def normal(v: np.ndarray, edges: np.ndarray = edges) -> np.ndarray:
+                smooth = g.T @ (edges * (g @ v))
+                return a.T @ (a @ v) + weights.tv * smooth + weights.energy * v
+
+            x = conjugate_gradients(normal, rhs, x, diagonal, self.cg_iterations)
+        return x
+
+
+def conjugate_gradients(matvec, rhs: np.ndarray, x: np.ndarray, diagonal: np.ndarray, steps: int):
+    """``steps`` steps of Jacobi-preconditioned conjugate gradients from ``x`` (no early stop)."""
+    r = rhs - matvec(x)
+    z = r / diagonal
+    p = z.copy()
+    rz = r @ z
+    for _ in range(steps):
+        mp = matvec(p)
+        curvature = p @ mp
+        alpha = rz / curvature if curvature > 0 else 0.0
+        x = x + alpha * p
+        r = r - alpha * mp
+        z = r / diagonal
+        rz_next = r @ z
+        p = z + (rz_next / rz if rz > 0 else 0.0) * p
+        rz = rz_next
+    return x
 
 
 def super_resolve(
     low_res: object,
     transforms: object,
     output_shape: tuple[int, int],
-    tv_weight: float = TV_WEIGHT,
-    energy_weight: float = ENERGY_WEIGHT,
-    iterations: int = 8,
-    cg_iterations: int = 50,
+    **options,
 ) -> np.ndarray:
-    """Recover the (H, W) map whose warps, area-averaged to (h, w), best match ``low_res``.
+    """Recover the (H, W) map whose warps, observed on the (h, w) grid, best match ``low_res``.
 
-    ``low_res`` (K, h, w): copy k observes ``warp(hr, transforms[k])`` averaged to (h, w).
-    Returns (H, W) float32, not normalised. See ``SuperResolver`` for the arguments.
+    ``low_res`` (K, h, w): copy k observes ``warp(hr, transforms[k])``. Returns (H, W) float32,
+    not normalised; ``options`` as ``SuperResolver``.
     """
     maps = np.asarray(low_res)
     if maps.ndim != 3 or 0 in maps.shape:
         raise ValueError(f"low_res must be (K, h, w) maps, got shape {maps.shape}")
     check_transforms(transforms, len(maps))
-    resolver = SuperResolver(
-        transforms,
-        maps.shape[1:],
-        output_shape,
-        tv_weight,
-        energy_weight,
-        iterations,
-        cg_iterations,
-    )
-    return resolver(maps)
+    return SuperResolver(transforms, maps.shape[1:], output_shape, **options)(maps)

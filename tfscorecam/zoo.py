@@ -15,6 +15,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from tfscorecam.preprocessing import PREPROCESS
 from tfscorecam.pth import load_state_dict
 
 DATA = Path(__file__).parent / "data"
@@ -145,3 +146,26 @@ def keras_application(name: str, weights: str | Path | None = "imagenet") -> Zoo
     size = tuple(d or 224 for d in model.inputs[0].shape[1:3])
     names = imagenet_class_names() if model.outputs[0].shape[-1] == 1000 else []
     return ZooModel(model, module.preprocess_input, names, size)
+
+
+def load(name: str | Path, weights: str | Path | None = None, preprocess: str = "none") -> ZooModel:
+    """A model by name: ``"efficientnet_lite0"`` (offline), a saved ``.keras`` / ``.h5`` model
+    file (with the named ``preprocess``, see ``preprocessing.PREPROCESS``), or a
+    ``keras.applications`` name (with ``weights``)."""
+    if str(name) == "efficientnet_lite0":
+        return efficientnet_lite0(weights)
+    path = Path(name)
+    if path.suffix in (".keras", ".h5"):
+        if preprocess not in PREPROCESS:
+            raise ValueError(
+                f"unknown preprocess {preprocess!r}; choose one of {', '.join(PREPROCESS)}"
+            )
+        if not path.is_file():
+            raise FileNotFoundError(f"model file not found: {path}")
+        try:
+            model = keras.models.load_model(path, compile=False)
+        except Exception as error:  # Keras raises many types for a bad file
+            raise ValueError(f"cannot load model {path}: {error}".splitlines()[0]) from None
+        size = tuple(model.inputs[0].shape[1:3])
+        return ZooModel(model, PREPROCESS[preprocess], [], size)
+    return keras_application(str(name), weights or "imagenet")

@@ -1,0 +1,159 @@
+"""explain_dataset on a local Ray cluster: maps equal ScoreCAM, error rows, exactly-once runs."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+from conftest import build_classifier
+from PIL import Image
+
+import tfscorecam as tsc
+
+ray = pytest.importorskip("ray")
+pytest.importorskip("pyarrow")
+from tfscorecam import dataset  # noqa: E402
+
+COUNT = 12
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield
+    ray.shutdown()
+
+
+def _photos(folder, count, seed=0):
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(count):
+        size = (20 + 3 * i, 30 + (i % 4) * 5)
+        photo = rng.integers(0, 256, (*size, 3)).astype(np.uint8)
+        suffix = ".png" if i % 2 else ".jpg"
+        Image.fromarray(photo if i != 3 else photo[..., 0]).save(folder / f"p{i:02d}{suffix}")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    root = tmp_path_factory.mktemp("dataset")
+    model = build_classifier("softmax", flat_channel=False)
+    model_path = root / "tiny.keras"
+    model.save(model_path)
+    photos = _photos(root / "photos", COUNT)
+    (photos / "broken.jpg").write_bytes(b"not a jpeg")
+    return model, model_path, photos
+
+
+def _reference_map(model, path):
+    """The in-process map of one photo: decoded, resized and preprocessed as the run does."""
+    image = tsc.images.display_image(path)
+    small = np.clip(np.round(tsc.images.resize(image, (16, 16))), 0, 255).astype(np.uint8)
+    x = small.astype(np.float32) / 127.5 - 1.0
+    cam = tsc.ScoreCAM(model, verbose=0)
+    probs = cam.predict_probabilities(x[None])[0]
+    return cam(x), int(np.argmax(probs)), float(probs.max()), image.shape[:2]
+
+
+def test_maps_equal_score_cam_and_a_bad_file_is_an_error_row(cluster, setup, tmp_path):
+    model, model_path, photos = setup
+    summary = dataset.explain_dataset(
+        model_path, photos, tmp_path / "out", preprocess="tf", batch_size=4, verbose=0
+    )
+    assert summary["total"] == COUNT + 1 and summary["skipped"] == 0
+    assert summary["explained"] == COUNT and summary["errors"] == 1
+    table = dataset.read_results(tmp_path / "out")
+    assert len(table) == COUNT + 1 and table["path"].is_unique
+    assert list(table.columns) == list(dataset.COLUMNS)
+    broken = table[table["path"].str.endswith("broken.jpg")].iloc[0]
+    assert "cannot read image" in broken["error"] and broken["heatmap"] is None
+    for _, row in table[table["error"].isna()].iterrows():
+        expected, top1, probability, shape = _reference_map(model, row["path"])
+        heat = dataset.heatmap(row)
+        assert heat.shape == (16, 16)
+        np.testing.assert_allclose(heat, expected, atol=2e-3)  # float16 storage
+        assert row["class_index"] == top1 and row["method"] == "scorecam"
+        assert row["score"] == pytest.approx(probability, rel=1e-5)
+        assert (row["image_height"], row["image_width"]) == shape and row["seconds"] > 0
+    assert dataset.write_overlays(tmp_path / "out") == COUNT
+    overlay = next((tmp_path / "out" / "overlays").glob("p05_*.png"))
+    assert Image.open(overlay).size == Image.open(photos / "p05.png").size
+
+
+def test_a_rerun_skips_what_is_done_retries_errors_and_writes_no_duplicate(
+    cluster, setup, tmp_path
+):
+    _, model_path, _ = setup
+    photos = _photos(tmp_path / "photos", COUNT)
+    broken = photos / "broken.jpg"
+    broken.write_bytes(b"not a jpeg")
+    out = tmp_path / "out"
+    run = dict(model=model_path, inputs=photos, out=out, preprocess="tf", verbose=0)
+    dataset.explain_dataset(**run)
+    again = dataset.explain_dataset(**run)
+    assert again["skipped"] == COUNT and again["explained"] == 0 and again["errors"] == 1
+    table = dataset.read_results(out)
+    assert len(table) == COUNT + 1 and table["path"].is_unique
+    assert table["error"].notna().sum() == 1
+    Image.fromarray(np.zeros((9, 9, 3), np.uint8)).save(broken, format="JPEG")
+    # the same images named by a glob: the repaired one is retried and replaces its error row
+    repaired = dataset.explain_dataset(**{**run, "inputs": str(photos / "*")})
+    assert repaired["skipped"] == COUNT and repaired["explained"] == 1
+    table = dataset.read_results(out)
+    assert len(table) == COUNT + 1 and table["path"].is_unique and table["error"].isna().all()
+    assert list(out.glob("errors-*.parquet")) == []
+
+
+def test_a_killed_run_then_a_rerun_gives_every_image_exactly_once(cluster, setup, tmp_path):
+    _, model_path, _ = setup
+    photos = _photos(tmp_path / "many", 60, seed=1)
+    out = tmp_path / "out"
+    command = [
+        sys.executable, "-m", "tfscorecam", "explain-dataset", str(photos), "--model",
+        str(model_path), "--out", str(out), "--preprocess", "tf", "--batch-size", "1", "--quiet",
+    ]  # fmt: skip
+    env = {**os.environ, "RAY_ADDRESS": ray.get_runtime_context().gcs_address}
+    run = subprocess.Popen(command, start_new_session=True, env=env, stdout=subprocess.DEVNULL)
+    deadline = time.monotonic() + 240
+    while not list(out.glob("part-*.parquet")) and time.monotonic() < deadline:
+        assert run.poll() is None, "the run ended before it could be killed"
+        time.sleep(0.2)
+    os.killpg(run.pid, signal.SIGKILL)
+    run.wait()
+    written = len(list(out.glob("part-*.parquet")))
+    assert 0 < written < 60
+    summary = dataset.explain_dataset(model_path, photos, out, preprocess="tf", verbose=0)
+    assert summary["skipped"] >= written and summary["skipped"] + summary["explained"] == 60
+    table = dataset.read_results(out)
+    assert len(table) == 60 and table["path"].is_unique and table["error"].isna().all()
+
+
+def test_ray_is_an_extra():
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys, tfscorecam; tfscorecam.dataset; print('ray' in sys.modules)",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.stdout.strip() == "False", done.stderr[-500:]
+
+
+def test_missing_extra_and_bad_arguments(setup, tmp_path, monkeypatch):
+    _, model_path, photos = setup
+    with pytest.raises(FileNotFoundError, match="model file not found"):
+        dataset.explain_dataset(tmp_path / "none.keras", photos, tmp_path / "out")
+    with pytest.raises(ValueError, match="unknown method 'lime'"):
+        dataset.explain_dataset(model_path, photos, tmp_path / "out", method="lime")
+    with pytest.raises(FileNotFoundError, match="no folder, file or glob"):
+        dataset.explain_dataset(model_path, tmp_path / "nothing", tmp_path / "out")
+    monkeypatch.setitem(sys.modules, "ray", None)
+    with pytest.raises(ImportError, match=r"pip install 'tfscorecam\[dataset\]'"):
+        dataset.explain_dataset(model_path, photos, tmp_path / "out")

@@ -1,0 +1,493 @@
+"""Explain a whole dataset with Ray Data: on a laptop or a GPU cluster, resumable, per-image errors.
+
+``explain_dataset(model, inputs, out)`` reads the images in Ray tasks (decode, RGB, resize to the
+model input), explains them in a pool of Ray actors (each builds its own model and explainer
+once: models are never pickled from the driver), and the driver writes the results as Parquet
+files under ``out``, one row per image:
+
+``path, class_index, class_name, score, heatmap, map_height, map_width, image_height,
+image_width, method, seconds, error``
+
+``heatmap`` is the map at the model's input size, float16, flattened (reshape to
+``(map_height, map_width)``); ``seconds`` is the explainer's time for the image; ``error`` is
+null for an explained image and says what went wrong otherwise (a corrupt or unreadable file):
+the run goes on.
+
+Resuming: a run over the same output skips every image that already has a row without error and
+retries those with an error. Rows are written in whole files, each renamed into place when
+complete (``part-*.parquet`` for explained images, ``errors-*.parquet`` for failures), so a run
+stopped at any point (Ctrl-C or kill -9) loses at most the batches in flight; the next run ends
+with every image present exactly once. Two runs must not write to one output at the same time.
+
+Ray and pyarrow are the ``dataset`` extra: ``pip install "tfscorecam[dataset]"``.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import sys
+import time
+import uuid
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
+COLUMNS = (
+    "path",
+    "class_index",
+    "class_name",
+    "score",
+    "heatmap",
+    "map_height",
+    "map_width",
+    "image_height",
+    "image_width",
+    "method",
+    "seconds",
+    "error",
+)
+
+
+def _require(module: str):
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise ImportError(
+            f"explain_dataset needs {module.split('.')[0]}: pip install 'tfscorecam[dataset]'"
+        ) from None
+
+
+def image_paths(inputs: str | os.PathLike | Sequence) -> list[str]:
+    """The image files named by ``inputs``: a folder (its image files, sorted; not recursive),
+    a glob pattern, one file, or a list of paths. Duplicates are dropped."""
+    if isinstance(inputs, (str, os.PathLike)):
+        text = str(inputs)
+        if Path(text).is_dir():
+            found = [p for p in sorted(Path(text).iterdir()) if p.suffix.lower() in IMAGE_SUFFIXES]
+        elif any(c in text for c in "*?["):
+            found = [Path(p) for p in sorted(glob.glob(text, recursive=True))]
+        elif Path(text).is_file():
+            found = [Path(text)]
+        else:
+            raise FileNotFoundError(f"no folder, file or glob matches {text}")
+    else:
+        found = [Path(p) for p in inputs]
+    paths = list(dict.fromkeys(str(p.resolve()) for p in found))
+    if not paths:
+        raise ValueError(f"no images found in {inputs}")
+    return paths
+
+
+# --- the output folder ----------------------------------------------------------------------
+
+
+def _schema():
+    pa = _require("pyarrow")
+    return pa.schema(
+        [
+            ("path", pa.string()),
+            ("class_index", pa.int32()),
+            ("class_name", pa.string()),
+            ("score", pa.float32()),
+            ("heatmap", pa.list_(pa.float16())),
+            ("map_height", pa.int32()),
+            ("map_width", pa.int32()),
+            ("image_height", pa.int32()),
+            ("image_width", pa.int32()),
+            ("method", pa.string()),
+            ("seconds", pa.float32()),
+            ("error", pa.string()),
+        ]
+    )
+
+
+def _write_rows(out: Path, rows: list[dict], prefix: str) -> None:
+    """Write rows as one Parquet file, renamed into place once complete."""
+    pa = _require("pyarrow")
+    pq = _require("pyarrow.parquet")
+    table = pa.Table.from_pylist(rows, schema=_schema())
+    name = f"{prefix}-{uuid.uuid4().hex}.parquet"
+    partial = out / f".{name}.partial"
+    pq.write_table(table, partial)
+    os.replace(partial, out / name)
+
+
+def _files(out: Path, prefix: str) -> list[Path]:
+    return sorted(out.glob(f"{prefix}-*.parquet"))
+
+
+def _read(files: list[Path], columns: list[str] | None = None):
+    pa = _require("pyarrow")
+    pq = _require("pyarrow.parquet")
+    if not files:
+        return (
+            _schema().empty_table() if columns is None else _schema().empty_table().select(columns)
+        )
+    return pa.concat_tables([pq.read_table(f, columns=columns) for f in files])
+
+
+def _tidy(out: Path) -> set[str]:
+    """Make the output consistent and return the paths already explained.
+
+    Drops partial files of a stopped run, and error rows whose image has since been explained
+    or that a later error row replaces (one error row per image, the newest file's)."""
+    for partial in out.glob(".*.partial"):
+        partial.unlink()
+    done = set(_read(_files(out, "part"), ["path"]).column("path").to_pylist())
+    error_files = _files(out, "errors")
+    if not error_files:
+        return done
+    newest: dict[str, dict] = {}
+    for file in sorted(error_files, key=lambda f: f.stat().st_mtime_ns):
+        for row in _read([file]).to_pylist():
+            if row["path"] not in done:
+                newest[row["path"]] = row
+    kept = list(newest.values())
+    if kept:
+        _write_rows(out, kept, "errors")
+    for file in error_files:
+        file.unlink()
+    return done
+
+
+def read_results(out: str | os.PathLike):
+    """The results under ``out`` as a pandas DataFrame, one row per image (``COLUMNS``)."""
+    _require("pandas")
+    out = Path(out)
+    if not out.is_dir():
+        raise FileNotFoundError(f"no results folder {out}")
+    table = _read(_files(out, "part") + _files(out, "errors"))
+    return table.to_pandas()
+
+
+def heatmap(row) -> np.ndarray:
+    """The (map_height, map_width) float32 map of a result row (a DataFrame row or a dict)."""
+    return np.asarray(row["heatmap"], np.float32).reshape(row["map_height"], row["map_width"])
+
+
+# --- the workers ----------------------------------------------------------------------------
+
+
+def _load_model(model: str, preprocess: str | None):
+    """(keras model, preprocess function, class names) for a saved model path or zoo name."""
+    from tfscorecam import zoo
+
+    loaded = zoo.load(model, None, preprocess or "none")
+    return loaded.model, loaded.preprocess, loaded.class_names
+
+
+def _decode(batch: dict, size: tuple[int, int]) -> dict:
+    """Ray task: read, convert to RGB and resize each image; a failure becomes its error."""
+    from tfscorecam.images import display_image, resize
+
+    count = len(batch["path"])
+    images = np.zeros((count, *size, 3), np.uint8)
+    heights, widths = np.zeros(count, np.int32), np.zeros(count, np.int32)
+    errors = []
+    for i, path in enumerate(batch["path"]):
+        try:
+            image = display_image(str(path))
+            heights[i], widths[i] = image.shape[:2]
+            images[i] = np.clip(np.round(resize(image, size)), 0, 255).astype(np.uint8)
+            errors.append("")
+        except Exception as error:  # any unreadable file: its row says why
+            errors.append(f"{type(error).__name__}: {error}")
+    return {
+        "path": np.asarray(batch["path"]),
+        "image": images,
+        "image_height": heights,
+        "image_width": widths,
+        "error": np.asarray(errors, dtype=object),
+    }
+
+
+class _Explainer:
+    """Ray actor: builds its model and explainer once, then explains batches of decoded images."""
+
+    def __init__(self, model, preprocess, method, class_index, options, threads) -> None:
+        import tensorflow as tf
+
+        for gpu in tf.config.list_physical_devices("GPU"):
+            tf.config.experimental.set_memory_growth(gpu, True)
+        if threads:
+            tf.config.threading.set_intra_op_parallelism_threads(threads)
+        from tfscorecam.methods import make_explainer
+
+        self.keras_model, self.preprocess, self.class_names = _load_model(model, preprocess)
+        self.method = method
+        self.class_index = class_index
+        self.explainer = make_explainer(self.keras_model, method, **{"verbose": 0, **options})
+
+    def __call__(self, batch: dict) -> dict:
+        count = len(batch["path"])
+        out = {
+            "path": batch["path"],
+            "class_index": np.full(count, -1, np.int32),
+            "class_name": np.full(count, "", dtype=object),
+            "score": np.zeros(count, np.float32),
+            "heatmap": np.zeros((count, *batch["image"].shape[1:3]), np.float16),
+            "image_height": batch["image_height"],
+            "image_width": batch["image_width"],
+            "seconds": np.zeros(count, np.float32),
+            "error": np.asarray(batch["error"], dtype=object),
+        }
+        for i in np.flatnonzero(out["error"] == ""):
+            start = time.perf_counter()
+            try:
+                x = self.preprocess(batch["image"][i : i + 1].astype(np.float32))
+                explained = self.explainer.explain_batch(x, self.class_index)
+            except Exception as error:  # this image fails, the run goes on
+                out["error"][i] = f"{type(error).__name__}: {error}"
+                continue
+            out["seconds"][i] = time.perf_counter() - start
+            out["heatmap"][i] = explained.maps[0, 0]
+            index = int(explained.classes[0, 0])
+            out["class_index"][i] = index
+            names = self.class_names
+            out["class_name"][i] = names[index] if names and 0 <= index < len(names) else ""
+            out["score"][i] = explained.scores[0, 0]
+        return out
+
+
+# --- the driver -----------------------------------------------------------------------------
+
+
+def _rows(batch: dict, method: str) -> tuple[list[dict], list[dict]]:
+    """Explained rows and error rows of a result batch."""
+    explained, failed = [], []
+    for i, path in enumerate(batch["path"]):
+        error = str(batch["error"][i]) or None
+        heat = batch["heatmap"][i]
+        row = {
+            "path": str(path),
+            "class_index": None if error else int(batch["class_index"][i]),
+            "class_name": None if error else (str(batch["class_name"][i]) or None),
+            "score": None if error else float(batch["score"][i]),
+            "heatmap": None if error else heat.reshape(-1),
+            "map_height": int(heat.shape[0]),
+            "map_width": int(heat.shape[1]),
+            "image_height": int(batch["image_height"][i]) or None,
+            "image_width": int(batch["image_width"][i]) or None,
+            "method": method,
+            "seconds": None if error else float(batch["seconds"][i]),
+            "error": error,
+        }
+        (failed if error else explained).append(row)
+    return explained, failed
+
+
+class _Progress:
+    """One line: images done, images/s and the time left."""
+
+    def __init__(self, total: int, verbose: int) -> None:
+        self.total, self.verbose, self.done = total, verbose, 0
+        self.start = time.perf_counter()
+
+    def add(self, count: int) -> None:
+        self.done += count
+        if not self.verbose:
+            return
+        rate = self.done / max(time.perf_counter() - self.start, 1e-9)
+        left = (self.total - self.done) / rate if rate > 0 else float("inf")
+        sys.stdout.write(
+            f"\r{self.done}/{self.total} images, {rate:.2f} images/s, ETA {left:.0f} s   "
+        )
+        sys.stdout.flush()
+        if self.done >= self.total:
+            sys.stdout.write("\n")
+
+
+def explain_dataset(
+    model: str | os.PathLike,
+    inputs: str | os.PathLike | Sequence,
+    out: str | os.PathLike,
+    method: str = "scorecam",
+    *,
+    preprocess: str | None = None,
+    class_index: int | None = None,
+    actors: int | None = None,
+    gpus_per_actor: float | None = None,
+    address: str | None = None,
+    batch_size: int = 8,
+    verbose: int = 1,
+    **options,
+) -> dict:
+    """Explain every image of ``inputs`` with ``model`` and write Parquet rows under ``out``.
+
+    Args:
+        model: a saved Keras model (``.keras`` / ``.h5`` path) or a zoo name
+            (``"efficientnet_lite0"``, which brings its own preprocessing and class names).
+        inputs: a folder, a glob pattern, or a list of image paths.
+        out: the output folder (created; results of earlier runs there are kept and skipped).
+        method: any ``explain()`` method; further keyword ``options`` go to it.
+        preprocess: for a model file, the name of its preprocessing, as the CLI's
+            ``--preprocess`` ("none", "tf", "torch", "caffe", "lite").
+        class_index: None explains each image's top-1 class; an int explains that class.
+        actors: how many model replicas; default one per GPU, else 1.
+        gpus_per_actor: GPUs per replica; default 1 when the cluster has GPUs, else 0.
+        address: None starts a local Ray cluster; ``"auto"`` or ``"ray://host:10001"`` joins
+            one (its workers must have tfscorecam installed and see the model file and images
+            at the same paths).
+        batch_size: images per batch handed to an actor (and per Parquet file).
+        verbose: 1 prints one progress line (images/s, ETA); 0 is silent.
+
+    Returns:
+        A summary: ``total`` images, ``skipped`` (explained by an earlier run), ``explained``
+        and ``errors`` in this run, ``seconds`` and ``images_per_second``.
+
+    Actors reserve the cluster's CPUs but one (left to the reading tasks and the writing
+    driver) when they run on CPUs; each actor's TensorFlow uses the node's cores divided by the
+    actors on it, so one actor on a laptop uses every core.
+    """
+    ray = _require("ray")
+    _require("pyarrow")
+    from tfscorecam.methods import METHODS
+    from tfscorecam.preprocessing import PREPROCESS
+
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
+    if preprocess is not None and preprocess not in PREPROCESS:
+        raise ValueError(
+            f"unknown preprocess {preprocess!r}; choose one of {', '.join(PREPROCESS)}"
+        )
+    model = str(model)
+    if model != "efficientnet_lite0":
+        if not Path(model).is_file():
+            raise FileNotFoundError(f"model file not found: {model}")
+        model = str(Path(model).resolve())
+    paths = image_paths(inputs)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    done = _tidy(out)
+    todo = [p for p in paths if p not in done]
+    summary = {"total": len(paths), "skipped": len(paths) - len(todo), "explained": 0, "errors": 0}
+    start = time.perf_counter()
+    if todo:
+        started = not ray.is_initialized()
+        if started:
+            ray.init(address=address, include_dashboard=False, log_to_driver=False)
+        try:
+            _run(
+                ray,
+                model,
+                preprocess,
+                method,
+                class_index,
+                options,
+                todo,
+                out,
+                summary,
+                actors,
+                gpus_per_actor,
+                batch_size,
+                verbose,
+            )
+        finally:
+            if started:
+                ray.shutdown()
+        _tidy(out)
+    summary["seconds"] = time.perf_counter() - start
+    summary["images_per_second"] = summary["explained"] / max(summary["seconds"], 1e-9)
+    return summary
+
+
+def _input_size(model: str, preprocess: str | None) -> tuple[int, int]:
+    """The model's input size, read in a Ray task so the driver never loads TensorFlow."""
+    import ray
+
+    @ray.remote(num_cpus=0)
+    def size() -> tuple[int, int]:
+        keras_model, _, _ = _load_model(model, preprocess)
+        height, width = keras_model.inputs[0].shape[1:3]
+        if height is None or width is None:
+            raise ValueError("explain_dataset needs a model with a fixed input size")
+        return int(height), int(width)
+
+    return ray.get(size.remote())
+
+
+def _run(
+    ray,
+    model,
+    preprocess,
+    method,
+    class_index,
+    options,
+    todo,
+    out,
+    summary,
+    actors,
+    gpus_per_actor,
+    batch_size,
+    verbose,
+) -> None:
+    resources = ray.cluster_resources()
+    cpus, gpus = int(resources.get("CPU", 1)), int(resources.get("GPU", 0))
+    if gpus_per_actor is None:
+        gpus_per_actor = 1 if gpus else 0
+    if actors is None:
+        actors = max(1, int(gpus // gpus_per_actor)) if gpus_per_actor else 1
+    cpus_per_actor = 1 if gpus_per_actor else max(cpus - 1, 1) / actors
+    nodes = max(1, len([n for n in ray.nodes() if n.get("Alive")]))
+    threads = max(1, cpus // max(1, -(-actors // nodes)))
+    size = _input_size(model, preprocess)
+    data = ray.data.DataContext.get_current()
+    data.enable_progress_bars = False
+    data.print_on_execution_start = False
+    dataset = ray.data.from_items([{"path": p} for p in todo])
+    dataset = dataset.map_batches(_decode, fn_kwargs={"size": size}, batch_size=batch_size)
+    dataset = dataset.map_batches(
+        _Explainer,
+        fn_constructor_args=(model, preprocess, method, class_index, options, threads),
+        batch_size=batch_size,
+        concurrency=actors,
+        num_cpus=cpus_per_actor,
+        num_gpus=gpus_per_actor,
+    )
+    progress = _Progress(len(todo), verbose)
+    for batch in dataset.iter_batches(batch_size=None, batch_format="numpy"):
+        explained, failed = _rows(batch, method)
+        if explained:
+            _write_rows(out, explained, "part")
+        if failed:
+            _write_rows(out, failed, "errors")
+        summary["explained"] += len(explained)
+        summary["errors"] += len(failed)
+        progress.add(len(explained) + len(failed))
+
+
+def write_overlays(
+    out: str | os.PathLike,
+    folder: str | os.PathLike | None = None,
+    alpha: float = 0.4,
+    colormap: str = "jet",
+) -> int:
+    """Overlay PNGs of the explained rows under ``out`` (into ``folder``, default
+    ``out/overlays``), from the stored heatmaps: nothing is recomputed. Returns the count."""
+    from tfscorecam.explanation import Explanation
+    from tfscorecam.images import display_image, resize
+
+    table = read_results(out)
+    folder = Path(folder) if folder is not None else Path(out) / "overlays"
+    folder.mkdir(parents=True, exist_ok=True)
+    written = 0
+    for _, row in table[table["error"].isna()].iterrows():
+        image = display_image(row["path"])
+        heat = resize(heatmap(row)[..., None], image.shape[:2])[..., 0]
+        explanation = Explanation(
+            heatmap=np.clip(heat, 0, 1),
+            class_index=int(row["class_index"]),
+            class_name=row["class_name"],
+            score=float(row["score"]),
+            image=np.clip(np.round(image), 0, 255).astype(np.uint8),
+            method=row["method"],
+        )
+        target = folder / f"{Path(row['path']).stem}_{row['method']}_{row['class_index']}.png"
+        explanation.save(target, alpha, colormap)
+        written += 1
+    return written
