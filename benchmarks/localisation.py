@@ -46,6 +46,9 @@ PAIRS = (  # (method, reference): paired differences reported
     ("asc-per-copy", "scorecam"),
     ("asc-shared", "gradcam"),
     ("asc-authors", "scorecam"),
+    ("iscam", "faster"),
+    ("sscam", "faster"),
+    ("layercam", "gradcam"),
 )
 
 
@@ -72,6 +75,15 @@ def methods(n: int) -> dict:
             "Augmented Score-CAM, authors' settings (shared, K=16)",
             lambda m: asc.authors_settings(m, num_augmentations=16, weights="shared", verbose=0),
         ),
+        "iscam": (
+            f"IS-CAM (N=10, max_channels={n})",
+            lambda m: tsc.ISCAM(m, max_channels=n, verbose=0),
+        ),
+        "sscam": (
+            f"SS-CAM (N=35, max_channels={n})",
+            lambda m: tsc.SSCAM(m, max_channels=n, verbose=0),
+        ),
+        "layercam": ("LayerCAM", lambda m: tsc.LayerCAM(m, verbose=0)),
     }
 
 

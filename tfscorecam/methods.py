@@ -27,12 +27,18 @@ METHODS = {
     "augmented": "tfscorecam.augmented:AugmentedScoreCAM",
     "gradcam": "tfscorecam.gradcam:GradCAM",
     "gradcam++": "tfscorecam.gradcam:GradCAMPlusPlus",
+    "iscam": "tfscorecam.iscam:ISCAM",
+    "sscam": "tfscorecam.sscam:SSCAM",
+    "layercam": "tfscorecam.layercam:LayerCAM",
 }
 TITLES = {
     "scorecam": "Score-CAM",
     "augmented": "Augmented Score-CAM",
     "gradcam": "Grad-CAM",
     "gradcam++": "Grad-CAM++",
+    "iscam": "IS-CAM",
+    "sscam": "SS-CAM",
+    "layercam": "LayerCAM",
 }
 PER_MODEL = 8  # explainers kept per model (least recently used dropped first)
 

@@ -8,6 +8,7 @@ import numpy as np
 from tfscorecam.base import CAM, Request, class_scoring
 from tfscorecam.head import SCORES
 from tfscorecam.maps import score_cam_maps, weighted_sum
+from tfscorecam.masking import Masking
 from tfscorecam.progress import Progress
 from tfscorecam.scoring import ChannelScorer
 from tfscorecam.validation import positive_int
@@ -76,8 +77,17 @@ class ScoreCAM(CAM):
         head_for_score = self.class_head(score)
         self.class_scoring = class_scoring(head_for_score) if head_for_score else None
         self.scorer = ChannelScorer(
-            self.input_shape, self.batch_size, baseline, max_channels, channel_softmax
+            self.input_shape,
+            self.batch_size,
+            baseline,
+            max_channels,
+            channel_softmax,
+            self.masking(),
         )
+
+    def masking(self) -> Masking:
+        """How each channel's masked inputs are built (one per channel for Score-CAM)."""
+        return Masking()
 
     def channel_weights(
         self,

@@ -15,7 +15,7 @@ import tensorflow as tf
 
 from tfscorecam.base import Scoring
 from tfscorecam.channels import channel_weights, select_channels
-from tfscorecam.masking import masked_inputs
+from tfscorecam.masking import Masking
 from tfscorecam.progress import Progress
 
 
@@ -43,6 +43,9 @@ class ChannelScorer:
         baseline: what masked-out pixels become, in the model's input space.
         max_channels: score only this many channels (see ``channels.select_channels``).
         channel_softmax: softmax the scores over the scored channels before weighing.
+        masking: how each channel's masked inputs are built; a channel's score is the mean
+            over its ``masking.samples`` inputs. A chunk holds ``batch_size // samples``
+            channels (at least one).
     """
 
     def __init__(
@@ -52,9 +55,12 @@ class ChannelScorer:
         baseline: object = 0.0,
         max_channels: int | None = None,
         channel_softmax: bool = False,
+        masking: Masking | None = None,
     ) -> None:
         self.input_shape = input_shape
+        self.masking = masking or Masking()
         self.batch_size = batch_size
+        self.chunk = max(1, batch_size // self.masking.samples)
         self.baseline = check_baseline(baseline, input_shape)
         self.max_channels = max_channels
         self.channel_softmax = bool(channel_softmax)
@@ -66,21 +72,25 @@ class ChannelScorer:
 
     def num_chunks(self, activations: np.ndarray) -> int:
         """How many forward chunks ``weights`` runs for one image's feature map."""
-        return -(-int(tf.size(self.selected(activations))) // self.batch_size)
+        return -(-int(tf.size(self.selected(activations))) // self.chunk)
 
     def step(self, scoring: Scoring) -> tf.types.experimental.PolymorphicFunction:
-        """The compiled chunk step of ``scoring``: (image, acts (h, w, c), params) -> (c, K)."""
+        """The compiled chunk step of ``scoring``: (image, acts (h, w, c), channels (c,),
+        params) -> (c, K), each channel's scores averaged over its samples."""
         if scoring not in self._steps:
+            samples = self.masking.samples
 
-            def chunk(image: tf.Tensor, acts: tf.Tensor, params: tf.Tensor) -> tf.Tensor:
-                masked = masked_inputs(image, acts, self.baseline)
-                return scoring.fn(scoring.model(masked, training=False), params)
+            def chunk(image, acts, channels, params):
+                masked = self.masking(image, acts, channels, self.baseline)
+                scores = scoring.fn(scoring.model(masked, training=False), params)
+                return tf.reduce_mean(tf.reshape(scores, (-1, samples, tf.shape(scores)[1])), 1)
 
             self._steps[scoring] = tf.function(
                 chunk,
                 input_signature=[
                     tf.TensorSpec(self.input_shape[1:], tf.float32),
                     tf.TensorSpec((None, None, None), tf.float32),
+                    tf.TensorSpec((None,), tf.int32),
                     tf.TensorSpec((None,), tf.int32),
                 ],
             )
@@ -106,9 +116,10 @@ class ChannelScorer:
         image_t = tf.constant(image)
         params_t = tf.constant(params, tf.int32)
         chunks = []
-        for start in range(0, len(selected), self.batch_size):
-            chunk = selected[start : start + self.batch_size]
-            chunks.append(step(image_t, tf.constant(activations[..., chunk]), params_t).numpy())
+        for start in range(0, len(selected), self.chunk):
+            chunk = selected[start : start + self.chunk]
+            acts = tf.constant(activations[..., chunk])
+            chunks.append(step(image_t, acts, tf.constant(chunk, tf.int32), params_t).numpy())
             if progress is not None:
                 progress.add()
         scores = np.concatenate(chunks) if chunks else np.zeros((0, k), np.float32)
@@ -126,9 +137,9 @@ class ChannelScorer:
         step = self.step(scoring)
 
         def body(start, scores):
-            chunk = selected[start : start + self.batch_size]
-            chunk_scores = step(image, tf.gather(acts, chunk, axis=-1), params)
-            return start + self.batch_size, tf.concat([scores, chunk_scores], axis=0)
+            chunk = selected[start : start + self.chunk]
+            chunk_scores = step(image, tf.gather(acts, chunk, axis=-1), chunk, params)
+            return start + self.chunk, tf.concat([scores, chunk_scores], axis=0)
 
         _, scores = tf.while_loop(
             lambda start, _: start < count,

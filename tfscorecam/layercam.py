@@ -1,0 +1,76 @@
+"""LayerCAM (Jiang et al., IEEE TIP 2021): positive gradients element-wise, one or more layers."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+
+from tfscorecam.base import Request
+from tfscorecam.gradcam import GradCAM
+from tfscorecam.progress import Progress
+from tfscorecam.validation import non_negative
+
+
+class LayerCAM(GradCAM):
+    """LayerCAM: map = ReLU(sum_k ReLU(dS/dA_k) * A_k), element-wise, at the layer's resolution.
+
+    S is the class's logit (as Grad-CAM; a ``target`` is differentiated as it is); the map is
+    upsampled bilinearly to the input. With ``layers=[...]`` the maps of several layers are
+    fused as the paper does (its Eq. 9): each layer's map (at the input size) is divided by its
+    maximum, the maps of every layer but the coarsest are scaled by tanh(gamma * map) to lift
+    the weak responses of shallow layers, and the fused map is their element-wise maximum.
+    torch-cam scales every layer, the coarsest too.
+
+    Args:
+        model, layer, batch_size, head, output, reshape, verbose: as ``GradCAM``.
+        layers: several target layers to fuse (then ``layer`` must be None).
+        gamma: the tanh scale of the fusion (the paper's 2).
+    """
+
+    def __init__(
+        self,
+        model: keras.Model,
+        layer: str | keras.layers.Layer | None = None,
+        batch_size: int = 32,
+        *,
+        layers: list | None = None,
+        gamma: float = 2.0,
+        **options,
+    ) -> None:
+        self.gamma = non_negative(gamma, "gamma")
+        if layers is not None:
+            if layer is not None:
+                raise ValueError("pass layer or layers, not both")
+            if not isinstance(layers, (list, tuple)) or not layers:
+                raise ValueError("layers must be a non-empty list of layers")
+        super().__init__(model, layers[-1] if layers else layer, batch_size, **options)
+        self.parts = [
+            LayerCAM(model, one, batch_size, gamma=gamma, **options) for one in (layers or [])
+        ]
+        if self.parts:
+            self.layer_path = ", ".join(part.layer_path for part in self.parts)
+
+    def low_maps(self, acts: np.ndarray, grads: np.ndarray) -> np.ndarray:
+        """Maps (n, h, w, K): ReLU(sum_C ReLU(grads) * acts)."""
+        return np.maximum(np.einsum("nhwc,nkhwc->nhwk", acts, np.maximum(grads, 0.0)), 0.0)
+
+    def _work(self, activations: np.ndarray, request: Request) -> int:
+        if not self.parts:
+            return super()._work(activations, request)
+        return sum(part._work(activations, request) for part in self.parts)
+
+    def _maps(
+        self, images: np.ndarray, activations: np.ndarray, request: Request, progress: Progress
+    ) -> np.ndarray:
+        if not self.parts:
+            return super()._maps(images, activations, request, progress)
+        sizes, maps = [], []
+        for part in self.parts:
+            part_acts, _ = part.forward(images)
+            sizes.append(part_acts.shape[1] * part_acts.shape[2])
+            one = np.asarray(part._maps(images, part_acts, request, progress))
+            peak = one.max(axis=(2, 3), keepdims=True)
+            maps.append(np.divide(one, peak, out=np.zeros_like(one), where=peak > 0))
+        coarsest = int(np.argmin(sizes))
+        scaled = [m if i == coarsest else np.tanh(self.gamma * m) for i, m in enumerate(maps)]
+        return np.max(scaled, axis=0)
