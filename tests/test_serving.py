@@ -1,30 +1,129 @@
-"""SavedModel export: the reloaded signatures give the eager maps."""
+"""SavedModel export of every method: the reloaded signatures give the eager maps."""
 
+import io
+import subprocess
+import sys
+
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import build_classifier, images
+from conftest import SIZE, build_classifier, images
+from PIL import Image
 
 import tfscorecam as tsc
 
+METHODS = {
+    "scorecam": (lambda m: tsc.ScoreCAM(m, batch_size=4, verbose=0), 1e-5),
+    "scorecam-options": (
+        lambda m: tsc.ScoreCAM(m, channel_softmax=True, max_channels=3, verbose=0),
+        1e-5,
+    ),
+    "iscam": (lambda m: tsc.ISCAM(m, batch_size=5, num_samples=3, verbose=0), 1e-5),
+    "sscam": (lambda m: tsc.SSCAM(m, batch_size=5, num_samples=3, seed=2, verbose=0), 1e-5),
+    "gradcam": (lambda m: tsc.GradCAM(m, verbose=0), 1e-5),
+    "gradcam++": (lambda m: tsc.GradCAMPlusPlus(m, verbose=0), 1e-5),
+    "layercam": (lambda m: tsc.LayerCAM(m, layers=["conv1", "target"], verbose=0), 1e-5),
+    "asc-shared": (
+        lambda m: tsc.AugmentedScoreCAM(m, num_augmentations=3, weights="shared", verbose=0),
+        1e-3,
+    ),
+    "asc-per-copy": (
+        lambda m: tsc.AugmentedScoreCAM(m, num_augmentations=3, batch_size=4, verbose=0),
+        1e-3,
+    ),
+}
 
-@pytest.mark.parametrize("options", [{}, {"channel_softmax": True, "max_channels": 3}])
-def test_exported_signatures_equal_eager_maps(tmp_path, options):
+
+def _export_and_load(explainer, path, **options):
+    return tf.saved_model.load(str(tsc.serving.export(explainer, path, **options)))
+
+
+@pytest.mark.parametrize("name", list(METHODS))
+def test_exported_signatures_equal_eager_maps(tmp_path, name):
     model = build_classifier("softmax")
+    factory, tolerance = METHODS[name]
+    explainer = factory(model)
     x = images(3)
-    cam = tsc.ScoreCAM(model, batch_size=4, verbose=0, **options)
-    loaded = tf.saved_model.load(str(tsc.serving.export(cam, tmp_path / "explainer")))
+    loaded = _export_and_load(explainer, tmp_path / name)
     top1 = loaded.signatures["serving_default"](images=tf.constant(x))
-    np.testing.assert_allclose(top1["maps"].numpy(), cam(x), atol=1e-5)
+    np.testing.assert_allclose(top1["maps"].numpy(), explainer(x), atol=tolerance)
     np.testing.assert_array_equal(top1["classes"].numpy(), np.argmax(model(x), axis=1))
     np.testing.assert_allclose(top1["scores"].numpy(), np.max(model(x), axis=1), rtol=1e-5)
     chosen = loaded.signatures["explain_class"](
         images=tf.constant(x), class_index=tf.constant([4, 0, 2], tf.int32)
     )
-    np.testing.assert_allclose(chosen["maps"].numpy(), cam(x, class_index=[4, 0, 2]), atol=1e-5)
+    np.testing.assert_allclose(chosen["maps"].numpy(), explainer(x, [4, 0, 2]), atol=tolerance)
 
 
-def test_export_refuses_what_it_cannot_serve(tmp_path):
+def _png(array: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(array).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize(
+    "preprocess",
+    ["tf", keras.layers.Rescaling(1 / 127.5, offset=-1)],
+    ids=["by-name", "keras-layer"],
+)
+def test_explain_image_bytes_decodes_resizes_and_preprocesses_in_the_graph(tmp_path, preprocess):
+    model = build_classifier("softmax", flat_channel=False)
+    cam = tsc.ScoreCAM(model, verbose=0)
+    rng = np.random.default_rng(0)
+    photos = [rng.integers(0, 256, shape).astype(np.uint8) for shape in ((20, 30, 3), (16, 12, 3))]
+    loaded = _export_and_load(cam, tmp_path / "bytes", preprocess=preprocess)
+    result = loaded.signatures["explain_image_bytes"](
+        image_bytes=tf.constant([_png(p) for p in photos])
+    )
+    np.testing.assert_array_equal(result["image_height"].numpy(), [20, 16])
+    np.testing.assert_array_equal(result["image_width"].numpy(), [30, 12])
+    x = np.stack([tsc.images.resize(p.astype(np.float32), (SIZE, SIZE)) for p in photos])
+    x = x / 127.5 - 1.0
+    np.testing.assert_allclose(result["maps"].numpy(), cam(x), atol=1e-4)
+    np.testing.assert_array_equal(result["classes"].numpy(), np.argmax(model(x), axis=1))
+
+
+def test_the_saved_model_runs_without_tfscorecam(tmp_path):
+    model = build_classifier("softmax", flat_channel=False)
+    path = tsc.serving.export(
+        tsc.AugmentedScoreCAM(model, num_augmentations=2, verbose=0), tmp_path / "asc", "tf"
+    )
+    photo = tmp_path / "photo.png"
+    photo.write_bytes(_png(np.random.default_rng(1).integers(0, 256, (24, 24, 3), np.uint8)))
+    script = (
+        "import sys; sys.modules['tfscorecam'] = None\n"
+        "import tensorflow as tf\n"
+        f"loaded = tf.saved_model.load({str(path)!r})\n"
+        "data = tf.io.read_file(" + repr(str(photo)) + ")\n"
+        "out = loaded.signatures['explain_image_bytes'](image_bytes=tf.stack([data]))\n"
+        "print(out['maps'].shape, float(tf.reduce_max(out['maps'])), int(out['image_height'][0]))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=300, cwd=tmp_path
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().splitlines()[-1] == f"(1, {SIZE}, {SIZE}) 1.0 24"
+
+
+def test_export_errors_are_clear(tmp_path):
     model = build_classifier("softmax")
-    with pytest.raises(TypeError, match="export takes a tfscorecam.ScoreCAM"):
-        tsc.serving.export(tsc.GradCAM(model), tmp_path / "x")
+    with pytest.raises(TypeError, match="export takes a tfscorecam explainer"):
+        tsc.serving.export(model, tmp_path / "x")
+    with pytest.raises(ValueError, match="unknown preprocess 'imagenet'"):
+        tsc.serving.export(tsc.GradCAM(model), tmp_path / "x", preprocess="imagenet")
+    with pytest.raises(ValueError, match="preprocess cannot be traced"):
+        tsc.serving.export(tsc.GradCAM(model), tmp_path / "x", preprocess=lambda x: x.numpy())
+    with pytest.raises(ValueError, match=r"preprocess gives images of shape \(16, 16, 1\)"):
+        tsc.serving.export(tsc.GradCAM(model), tmp_path / "x", preprocess=lambda x: x[..., :1])
+    inputs = keras.Input((None, None, 3))
+    x = keras.layers.Conv2D(4, 3, name="target")(inputs)
+    variable = keras.Model(
+        inputs,
+        keras.layers.Dense(3, activation="softmax")(keras.layers.GlobalAveragePooling2D()(x)),
+    )
+    with pytest.raises(ValueError, match="fixed input size"):
+        tsc.serving.export(tsc.ScoreCAM(variable), tmp_path / "x")
+    segmenter = keras.Model(model.inputs, model.get_layer("target").output)
+    with pytest.raises(ValueError, match="a SavedModel explains class scores"):
+        tsc.serving.export(tsc.GradCAM(segmenter, "conv1", head="logits"), tmp_path / "x")

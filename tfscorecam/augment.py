@@ -84,14 +84,19 @@ def warp(images: object, transforms: object, fill_value: float = 0.0) -> np.ndar
         transforms = check_transforms(transforms, len(array))
     else:
         raise ValueError(f"images must be (H, W, C) or (K, H, W, C), got shape {array.shape}")
+    return warp_tensor(tf.constant(array), tf.constant(transforms), fill_value).numpy()
+
+
+def warp_tensor(images: tf.Tensor, transforms: tf.Tensor, fill_value: float = 0.0) -> tf.Tensor:
+    """``warp`` on tensors (K, H, W, C) and (K, 8), for use inside a graph."""
     return tf.raw_ops.ImageProjectiveTransformV3(
-        images=tf.constant(array),
-        transforms=tf.constant(transforms),
-        output_shape=tf.constant(array.shape[1:3], tf.int32),
+        images=images,
+        transforms=transforms,
+        output_shape=tf.shape(images)[1:3],
         fill_value=tf.constant(fill_value, tf.float32),
         interpolation="BILINEAR",
         fill_mode="CONSTANT",
-    ).numpy()
+    )
 
 
 def warp_matrix(transform: object, shape: tuple[int, int]) -> sp.csr_matrix:

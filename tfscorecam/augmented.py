@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import keras
 import numpy as np
+import tensorflow as tf
 
-from tfscorecam.augment import random_transforms, warp
+from tfscorecam.augment import random_transforms, warp, warp_tensor
 from tfscorecam.base import Request
 from tfscorecam.maps import weighted_sum
 from tfscorecam.progress import Progress
@@ -16,6 +17,7 @@ from tfscorecam.superres import (
     SIGMA,
     SUBCELLS,
     TV_WEIGHT,
+    GraphFusion,
     SuperResolver,
     authors_weights,
     fusion_options,
@@ -227,3 +229,35 @@ class AugmentedScoreCAM(ScoreCAM):
         peak = low.max(axis=(1, 2), keepdims=True)
         low = np.divide(low, peak, out=np.zeros_like(low), where=peak > 0)
         return low.transpose(3, 0, 1, 2)
+
+    def graph_maps(self, images, activations, classes):
+        size, features = tuple(images.shape[1:3]), tuple(activations.shape[1:3])
+        resolver = self.resolver(size, features)
+        fusion = GraphFusion(resolver)
+        transforms = tf.constant(resolver.transforms)
+        count = len(resolver.transforms)
+
+        def one(args):
+            image, acts, class_index = args
+            copies = warp_tensor(tf.repeat(image[None], count, axis=0), transforms)
+            copy_acts, _ = self._forward_pass(copies)
+            if self.weights == "shared":
+                low = tf.einsum(
+                    "khwc,c->khw", copy_acts, self.graph_weights(image, acts, class_index)
+                )
+            else:
+                weights = tf.map_fn(
+                    lambda pair: self.graph_weights(pair[0], pair[1], class_index),
+                    (copies, copy_acts),
+                    fn_output_signature=tf.TensorSpec((acts.shape[-1],), tf.float32),
+                )
+                low = tf.einsum("khwc,kc->khw", copy_acts, weights)
+            low = tf.nn.relu(low)
+            low = tf.math.divide_no_nan(low, tf.reduce_max(low, axis=(1, 2), keepdims=True))
+            return tf.nn.relu(fusion(low))
+
+        return tf.map_fn(
+            one,
+            (images, activations, classes),
+            fn_output_signature=tf.TensorSpec(size, tf.float32),
+        )

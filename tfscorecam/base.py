@@ -339,3 +339,29 @@ class CAM:
     ) -> np.ndarray:
         """Maps (N, K, H, W) at the input size, non-negative, not yet scaled."""
         raise NotImplementedError
+
+    # in a graph (SavedModel export) -----------------------------------------------------------
+
+    def graph_explain(self, images: tf.Tensor, classes: tf.Tensor | None = None) -> dict:
+        """The explanation inside a graph: ``maps`` (N, H, W) in [0, 1] of ``classes`` (N,)
+        int32 (None: each image's top-1), the ``classes`` and their probabilities ``scores``."""
+        if self.probabilities is None:
+            raise ValueError(
+                f"the explained output has shape {self.output_shape}; a SavedModel explains "
+                "class scores (batch, num_classes): choose a class output with output="
+            )
+        activations, outputs = self._forward_pass(images)
+        probabilities = self.probabilities.transform(outputs)
+        if classes is None:
+            classes = tf.argmax(probabilities, axis=-1, output_type=tf.int32)
+        tf.debugging.assert_less(classes, self.probabilities.num_classes, "class_index too large")
+        tf.debugging.assert_non_negative(classes, "class_index must be >= 0")
+        maps = minmax(self.graph_maps(images, activations, classes))
+        scores = tf.gather(probabilities, classes, axis=1, batch_dims=1)
+        return {"maps": maps, "classes": classes, "scores": scores}
+
+    def graph_maps(
+        self, images: tf.Tensor, activations: tf.Tensor, classes: tf.Tensor
+    ) -> tf.Tensor:
+        """``_maps`` in TensorFlow ops for one class per image: (N, H, W), not yet scaled."""
+        raise NotImplementedError

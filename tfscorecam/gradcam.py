@@ -73,14 +73,20 @@ class GradCAM(CAM):
             steps[k] = tf.function(step)
         return steps[k]
 
-    def channel_weights(self, acts: np.ndarray, grads: np.ndarray) -> np.ndarray:
+    def channel_weights(self, acts: tf.Tensor, grads: tf.Tensor) -> tf.Tensor:
         """Weights (n, K, C) from feature maps (n, h, w, C) and gradients (n, K, h, w, C)."""
-        return grads.mean(axis=(2, 3))
+        return tf.reduce_mean(grads, axis=(2, 3))
 
-    def low_maps(self, acts: np.ndarray, grads: np.ndarray) -> np.ndarray:
+    def low_maps(self, acts: tf.Tensor, grads: tf.Tensor) -> tf.Tensor:
         """Maps (n, h, w, K) at the layer's resolution: ReLU(sum_C weights * acts)."""
         weights = self.channel_weights(acts, grads)
-        return np.maximum(np.einsum("nhwc,nkc->nhwk", acts, weights), 0.0)
+        return tf.nn.relu(tf.einsum("nhwc,nkc->nhwk", acts, weights))
+
+    def batch_maps(self, images: tf.Tensor, params: tf.Tensor, scoring: Scoring, k: int):
+        """Maps (n, K, H, W), not scaled, of images whose scores come from ``scoring``."""
+        acts, grads = self.gradients(scoring, k)(images, params)
+        low = self.low_maps(tf.cast(acts, tf.float64), tf.cast(grads, tf.float64))
+        return tf.transpose(upsample(low, tf.shape(images)[1:3]), (0, 3, 1, 2))
 
     def _batches(self, request: Request) -> list[np.ndarray]:
         """Image index batches that share one scoring (all of them, for classes)."""
@@ -102,18 +108,16 @@ class GradCAM(CAM):
         self, images: np.ndarray, activations: np.ndarray, request: Request, progress: Progress
     ) -> np.ndarray:
         k = request.scores.shape[1]
-        low = np.zeros((len(images), *activations.shape[1:3], k))
+        maps = np.zeros((len(images), k, *images.shape[1:3]), np.float32)
         for rows in self._batches(request):
             scoring = self.scoring(request, int(rows[0]), self.class_scoring)
-            params = np.stack([request.params(int(i)) for i in rows])
-            acts, grads = self.gradients(scoring, k)(
-                tf.constant(images[rows]), tf.constant(params, tf.int32)
-            )
-            low[rows] = self.low_maps(
-                acts.numpy().astype(np.float64), grads.numpy().astype(np.float64)
-            )
+            params = tf.constant(np.stack([request.params(int(i)) for i in rows]), tf.int32)
+            maps[rows] = self.batch_maps(tf.constant(images[rows]), params, scoring, k).numpy()
             progress.add()
-        return tf.transpose(upsample(low, images.shape[1:3]), (0, 3, 1, 2))
+        return maps
+
+    def graph_maps(self, images, activations, classes):
+        return self.batch_maps(images, classes[:, None], self.class_scoring, 1)[:, 0]
 
 
 class GradCAMPlusPlus(GradCAM):
@@ -126,10 +130,9 @@ class GradCAMPlusPlus(GradCAM):
     as it cancels in the min-max scaling.
     """
 
-    def channel_weights(self, acts: np.ndarray, grads: np.ndarray) -> np.ndarray:
+    def channel_weights(self, acts: tf.Tensor, grads: tf.Tensor) -> tf.Tensor:
         """Weights (n, K, C) from feature maps (n, h, w, C) and gradients (n, K, h, w, C)."""
         g2, g3 = grads**2, grads**3
-        spatial_sum = acts.sum(axis=(1, 2))[:, None, None, None, :]  # (n,1,1,1,C)
-        denominator = 2 * g2 + spatial_sum * g3
-        alpha = np.divide(g2, denominator, out=np.zeros_like(g2), where=denominator != 0)
-        return (alpha * np.maximum(grads, 0)).sum(axis=(2, 3))
+        spatial_sum = tf.reduce_sum(acts, axis=(1, 2))[:, None, None, None, :]  # (n,1,1,1,C)
+        alpha = tf.math.divide_no_nan(g2, 2 * g2 + spatial_sum * g3)
+        return tf.reduce_sum(alpha * tf.nn.relu(grads), axis=(2, 3))

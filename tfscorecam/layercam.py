@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import keras
 import numpy as np
+import tensorflow as tf
 
 from tfscorecam.base import Request
 from tfscorecam.gradcam import GradCAM
@@ -50,27 +51,44 @@ class LayerCAM(GradCAM):
         if self.parts:
             self.layer_path = ", ".join(part.layer_path for part in self.parts)
 
-    def low_maps(self, acts: np.ndarray, grads: np.ndarray) -> np.ndarray:
+    def low_maps(self, acts: tf.Tensor, grads: tf.Tensor) -> tf.Tensor:
         """Maps (n, h, w, K): ReLU(sum_C ReLU(grads) * acts)."""
-        return np.maximum(np.einsum("nhwc,nkhwc->nhwk", acts, np.maximum(grads, 0.0)), 0.0)
+        return tf.nn.relu(tf.einsum("nhwc,nkhwc->nhwk", acts, tf.nn.relu(grads)))
 
     def _work(self, activations: np.ndarray, request: Request) -> int:
         if not self.parts:
             return super()._work(activations, request)
         return sum(part._work(activations, request) for part in self.parts)
 
+    def fuse(self, maps: list, sizes: list[int]):
+        """The paper's fusion of per-layer maps (N, K, H, W) of layers with ``sizes`` cells."""
+        coarsest = int(np.argmin(sizes))
+        fused = None
+        for i, one in enumerate(maps):
+            one = tf.math.divide_no_nan(one, tf.reduce_max(one, axis=(-2, -1), keepdims=True))
+            one = one if i == coarsest else tf.tanh(self.gamma * one)
+            fused = one if fused is None else tf.maximum(fused, one)
+        return fused
+
+    def _sizes(self) -> list[int]:
+        return [part.feature_area for part in self.parts]
+
+    @property
+    def feature_area(self) -> int:
+        """The number of cells of this layer's feature map."""
+        shape = self._tapped.outputs[0].shape
+        return int(np.prod([d or 1 for d in shape[1:-1]]))
+
     def _maps(
         self, images: np.ndarray, activations: np.ndarray, request: Request, progress: Progress
     ) -> np.ndarray:
         if not self.parts:
             return super()._maps(images, activations, request, progress)
-        sizes, maps = [], []
-        for part in self.parts:
-            part_acts, _ = part.forward(images)
-            sizes.append(part_acts.shape[1] * part_acts.shape[2])
-            one = np.asarray(part._maps(images, part_acts, request, progress))
-            peak = one.max(axis=(2, 3), keepdims=True)
-            maps.append(np.divide(one, peak, out=np.zeros_like(one), where=peak > 0))
-        coarsest = int(np.argmin(sizes))
-        scaled = [m if i == coarsest else np.tanh(self.gamma * m) for i, m in enumerate(maps)]
-        return np.max(scaled, axis=0)
+        maps = [part._maps(images, activations, request, progress) for part in self.parts]
+        return self.fuse(maps, self._sizes()).numpy()
+
+    def graph_maps(self, images, activations, classes):
+        if not self.parts:
+            return super().graph_maps(images, activations, classes)
+        maps = [part.graph_maps(images, None, classes) for part in self.parts]
+        return self.fuse(maps, self._sizes())

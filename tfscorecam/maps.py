@@ -11,7 +11,7 @@ import tensorflow as tf
 
 def minmax(maps: object) -> tf.Tensor:
     """Scale each map (over its last two axes) to [0, 1]; a flat map becomes all zeros."""
-    maps = tf.convert_to_tensor(maps, tf.float32)
+    maps = tf.cast(tf.convert_to_tensor(maps), tf.float32)
     low = tf.reduce_min(maps, axis=(-2, -1), keepdims=True)
     span = tf.reduce_max(maps, axis=(-2, -1), keepdims=True) - low
     return tf.math.divide_no_nan(maps - low, span)
@@ -19,7 +19,8 @@ def minmax(maps: object) -> tf.Tensor:
 
 def upsample(maps: object, size: object) -> tf.Tensor:
     """Bilinear upsampling (half-pixel centres, as tf.image.resize) of (N, h, w, K) maps."""
-    return tf.image.resize(tf.convert_to_tensor(maps, tf.float32), size, method="bilinear")
+    maps = tf.cast(tf.convert_to_tensor(maps), tf.float32)
+    return tf.image.resize(maps, size, method="bilinear")
 
 
 def score_cam_maps(low: object, size: object) -> tf.Tensor:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import keras
 import numpy as np
+import tensorflow as tf
 
 from tfscorecam.base import CAM, Request, class_scoring
 from tfscorecam.head import SCORES
@@ -120,3 +121,22 @@ class ScoreCAM(CAM):
             ]
         )  # (N, h, w, K): the sum commutes with the (linear) bilinear upsampling
         return score_cam_maps(low, images.shape[1:3])
+
+    def graph_weights(
+        self, image: tf.Tensor, activations: tf.Tensor, class_index: tf.Tensor
+    ) -> tf.Tensor:
+        """Channel weights (C,) of one image for one class, inside a graph."""
+        params = class_index[None]
+        return self.scorer.graph_weights(image, activations, self.class_scoring, params, 1)[:, 0]
+
+    def graph_maps(self, images, activations, classes):
+        def one(args):
+            image, acts, class_index = args
+            return tf.tensordot(acts, self.graph_weights(image, acts, class_index), axes=1)
+
+        low = tf.map_fn(
+            one,
+            (images, activations, classes),
+            fn_output_signature=tf.TensorSpec(activations.shape[1:3], tf.float32),
+        )
+        return score_cam_maps(low[..., None], tf.shape(images)[1:3])[:, 0]

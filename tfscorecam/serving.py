@@ -1,97 +1,142 @@
-"""Exporting a Score-CAM explainer as a SavedModel for TensorFlow Serving.
+"""Exporting any explainer as a SavedModel for TensorFlow Serving.
 
-The whole explanation runs inside the graph: the target layer's activations and the
-predictions, a while loop over chunks of channels (the same chunk function as eager
-``ScoreCAM``), the weighted sum, upsampling, ReLU and min-max scaling.
+The whole explanation runs inside the graph (``CAM.graph_explain``): the target layer's
+activations and the predictions, then the method's maps in TensorFlow ops (Score-CAM and its
+family: a while loop over chunks of channels, the same compiled step as eagerly; Augmented
+Score-CAM: the warps, every copy's map and the fusion solve, ``superres.GraphFusion``; the
+gradient methods: their gradient step), then min-max scaling. Loading and serving it needs
+TensorFlow only, not tfscorecam.
 
 Signatures:
 
 - ``serving_default(images)``: explains each image's top-1 class;
-- ``explain_class(images, class_index)``: explains class ``class_index[i]`` of image i.
+- ``explain_class(images, class_index)``: explains class ``class_index[i]`` of image i;
+- ``explain_image_bytes(image_bytes)`` (exports made with ``preprocess``): a batch of encoded
+  JPEG / PNG / GIF / BMP strings (TF Serving's REST ``{"b64": ...}``), decoded to RGB,
+  resized to the model input (bilinear, antialiased, no crop, as ``tsc.explain``),
+  preprocessed in the graph and explained for the top-1 class; it also returns each image's
+  ``image_height`` and ``image_width``.
 
-Both take a batch of preprocessed images (N, H, W, C) float32 and return ``maps`` (N, H, W)
-float32 in [0, 1], ``classes`` (N,) int32 (the class explained) and ``scores`` (N,) float32
-(the model's score of that class on the image: a probability, or the logit with
-``score="logit"``).
+``images`` are preprocessed float32 (N, H, W, C). Every signature returns ``maps`` (N, H, W)
+float32 in [0, 1] at the model's input size, ``classes`` (N,) int32 (the class explained) and
+``scores`` (N,) float32 (the model's probability of that class on the image).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
+import keras
 import tensorflow as tf
 
-from tfscorecam.maps import minmax, score_cam_maps
-from tfscorecam.scorecam import ScoreCAM
+from tfscorecam.base import CAM
+from tfscorecam.preprocessing import PREPROCESS
 
 
-class _ScoreCAMModule(tf.Module):
-    def __init__(self, cam: ScoreCAM) -> None:
+def _preprocessing(preprocess: object, input_shape: tuple) -> Callable | None:
+    """``preprocess`` (a name, a Keras layer or a traceable function) checked by tracing it."""
+    if preprocess is None:
+        return None
+    if isinstance(preprocess, str):
+        if preprocess not in PREPROCESS:
+            raise ValueError(
+                f"unknown preprocess {preprocess!r}; choose one of {', '.join(PREPROCESS)}, or "
+                "pass a TensorFlow function or a Keras layer"
+            )
+        preprocess = PREPROCESS[preprocess]
+    if not callable(preprocess):
+        raise TypeError(
+            f"preprocess must be a name, a Keras layer or a function, got {preprocess!r}"
+        )
+    spec = tf.TensorSpec((None, *input_shape[1:3], 3), tf.float32)
+    try:
+        traced = tf.function(lambda x: tf.cast(preprocess(x), tf.float32)).get_concrete_function(
+            spec
+        )
+    except Exception as error:  # anything TensorFlow cannot trace
+        raise ValueError(
+            f"preprocess cannot be traced by TensorFlow ({type(error).__name__}: {error}); "
+            "write it with TensorFlow or Keras operations"
+        ) from None
+    shape = tuple(traced.structured_outputs.shape[1:])
+    if shape != tuple(input_shape[1:]):
+        raise ValueError(
+            f"preprocess gives images of shape {shape}; the model takes {input_shape[1:]}"
+        )
+    return preprocess
+
+
+class _Explainer(tf.Module):
+    def __init__(self, cam: CAM, preprocess: Callable | None) -> None:
         super().__init__(name="tfscorecam")
-        if None in cam.input_shape[1:]:
-            raise ValueError("export needs a model with a fixed input size (H, W, C)")
-        if cam.class_scoring is None:
-            raise ValueError("export needs a model whose explained output is class scores")
         self.cam = cam
-        # keep the Keras models (and so their variables) reachable for saving
-        self.tapped = cam._tapped
-        self.score_model = cam.class_scoring.model
+        self.model = cam.view  # every variable the signatures use is one of its layers'
+        self.preprocess = preprocess
+        height, width = cam.input_shape[1:3]
         spec = tf.TensorSpec((None, *cam.input_shape[1:]), tf.float32, name="images")
         self.serving_default = tf.function(
-            lambda images: self._explain(images, None), input_signature=[spec]
+            lambda images: cam.graph_explain(images), input_signature=[spec]
         )
         self.explain_class = tf.function(
-            self._explain,
+            cam.graph_explain,
             input_signature=[spec, tf.TensorSpec((None,), tf.int32, name="class_index")],
         )
+        if preprocess is not None:
+            self.explain_image_bytes = tf.function(
+                self._explain_bytes,
+                input_signature=[tf.TensorSpec((None,), tf.string, name="image_bytes")],
+            )
 
-    def _explain(self, images: tf.Tensor, class_index: tf.Tensor | None) -> dict:
-        cam = self.cam
-        acts, predictions = cam._forward_pass(images)
-        probabilities = cam.probabilities.transform(predictions)
-        if class_index is None:
-            class_index = tf.argmax(probabilities, axis=-1, output_type=tf.int32)
-        tf.debugging.assert_less(
-            class_index, cam.probabilities.num_classes, "class_index too large"
+    def _explain_bytes(self, image_bytes: tf.Tensor) -> dict:
+        size = self.cam.input_shape[1:3]
+
+        def decode(data: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+            image = tf.io.decode_image(data, channels=3, expand_animations=False)
+            image.set_shape((None, None, 3))
+            resized = tf.image.resize(tf.cast(image, tf.float32), size, "bilinear", antialias=True)
+            return resized, tf.shape(image)[:2]
+
+        images, sizes = tf.map_fn(
+            decode,
+            image_bytes,
+            fn_output_signature=(
+                tf.TensorSpec((*size, 3), tf.float32),
+                tf.TensorSpec((2,), tf.int32),
+            ),
         )
-        tf.debugging.assert_non_negative(class_index, "class_index must be >= 0")
-
-        def one(args):
-            image, act, cls = args
-            weights = cam.scorer.graph_weights(image, act, cam.class_scoring, cls[None], 1)
-            return tf.tensordot(act, weights, axes=1)  # (h, w, 1)
-
-        low = tf.map_fn(
-            one,
-            (images, acts, class_index),
-            fn_output_signature=tf.TensorSpec((*acts.shape[1:3], 1), tf.float32),
-        )
-        maps = minmax(score_cam_maps(low, tf.shape(images)[1:3]))[:, 0]
-        scores = cam.class_scoring.fn(
-            cam.class_scoring.model(images, training=False), class_index[:, None]
-        )[:, 0]
-        return {"maps": maps, "classes": class_index, "scores": scores}
+        x = tf.cast(self.preprocess(images), tf.float32)
+        result = self.cam.graph_explain(x)
+        return {**result, "image_height": sizes[:, 0], "image_width": sizes[:, 1]}
 
 
-def export(explainer: ScoreCAM, path: str | Path) -> Path:
-    """Write ``explainer`` (a ``ScoreCAM``) as a SavedModel at ``path``; returns the path.
+def export(
+    explainer: CAM,
+    path: str | Path,
+    preprocess: str | Callable | keras.layers.Layer | None = None,
+) -> Path:
+    """Write ``explainer`` (any tfscorecam explainer) as a SavedModel at ``path``.
 
-    Load it with ``tf.saved_model.load(path)`` and call ``.signatures["serving_default"]``,
-    or serve it with TensorFlow Serving (see the README).
+    ``preprocess`` adds the ``explain_image_bytes`` signature: a name the command line knows
+    (``tfscorecam.preprocessing.PREPROCESS``: "mobilenet_v2", "tf", "torch", "caffe", ...), a
+    Keras layer, or a function of TensorFlow operations from display-range RGB (0-255, float32)
+    to the model's input. Load the result with ``tf.saved_model.load(path)`` and call
+    ``.signatures["serving_default"]``, or serve it with TensorFlow Serving (see the README).
     """
-    if not isinstance(explainer, ScoreCAM):
-        raise TypeError(
-            f"export takes a tfscorecam.ScoreCAM, got {type(explainer).__name__}; "
-            "Augmented Score-CAM's fusion runs in SciPy and cannot be exported"
+    if not isinstance(explainer, CAM):
+        raise TypeError(f"export takes a tfscorecam explainer, got {type(explainer).__name__}")
+    if None in explainer.input_shape[1:]:
+        raise ValueError(
+            f"export needs a model with a fixed input size (H, W, C); this one takes "
+            f"{explainer.input_shape[1:]}: build it with keras.Input(shape=(H, W, C))"
         )
-    module = _ScoreCAMModule(explainer)
+    module = _Explainer(explainer, _preprocessing(preprocess, explainer.input_shape))
+    signatures = {
+        "serving_default": module.serving_default.get_concrete_function(),
+        "explain_class": module.explain_class.get_concrete_function(),
+    }
+    if module.preprocess is not None:
+        signatures["explain_image_bytes"] = module.explain_image_bytes.get_concrete_function()
     path = Path(path)
-    tf.saved_model.save(
-        module,
-        str(path),
-        signatures={
-            "serving_default": module.serving_default.get_concrete_function(),
-            "explain_class": module.explain_class.get_concrete_function(),
-        },
-    )
+    tf.saved_model.save(module, str(path), signatures=signatures)
     return path

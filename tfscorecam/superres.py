@@ -273,6 +273,81 @@ def conjugate_gradients(matvec, rhs: np.ndarray, x: np.ndarray, diagonal: np.nda
     return x
 
 
+def _sparse(matrix: sp.spmatrix) -> tf.SparseTensor:
+    coo = matrix.tocoo()
+    indices = np.stack([coo.row, coo.col], axis=1).astype(np.int64)
+    order = np.lexsort((indices[:, 1], indices[:, 0]))
+    return tf.SparseTensor(indices[order], coo.data[order].astype(np.float64), coo.shape)
+
+
+class GraphFusion(tf.Module):
+    """``SuperResolver`` in TensorFlow, for a graph (SavedModel export): its operators as
+    ``tf.sparse`` constants and the same schedule of reweighting rounds and conjugate-gradient
+    steps, in float64. Equal to the SciPy solve up to rounding."""
+
+    def __init__(self, resolver: SuperResolver) -> None:
+        super().__init__(name="fusion")
+        self.resolver = resolver
+        self.forward = _sparse(resolver.forward)
+        self.forward_t = _sparse(resolver.forward.T)
+        self.gradient = _sparse(resolver.gradient)
+        self.gradient_t = _sparse(resolver.gradient.T)
+        self.gradient_squared_t = _sparse(resolver.gradient_squared.T)
+        self.data_diagonal = tf.constant(resolver.data_diagonal, tf.float64)
+
+    @staticmethod
+    def _mul(matrix: tf.SparseTensor, vector: tf.Tensor) -> tf.Tensor:
+        return tf.sparse.sparse_dense_matmul(matrix, vector[:, None])[:, 0]
+
+    def __call__(self, low_res: tf.Tensor) -> tf.Tensor:
+        """Fuse (K, h, w) maps into one ``output_shape`` float32 map (not normalised)."""
+        resolver, weights, mul = self.resolver, self.resolver.weights, self._mul
+        observed = tf.reshape(tf.cast(low_res, tf.float64), (-1,))
+        rhs = mul(self.forward_t, observed)
+        x = tf.zeros_like(rhs)
+        edges = tf.ones((resolver.gradient.shape[0],), tf.float64)
+        eps = 1e-3 * tf.maximum(tf.reduce_max(tf.abs(observed)), 1e-12)
+        for round_ in range(resolver.iterations):
+            if round_ > 0:
+                edges = 1.0 / (2.0 * tf.maximum(tf.abs(mul(self.gradient, x)), eps))
+            diagonal = (
+                self.data_diagonal
+                + weights.tv * mul(self.gradient_squared_t, edges)
+                + weights.energy
+            )
+
+            def normal(v, edges=edges):
+                smooth = mul(self.gradient_t, edges * mul(self.gradient, v))
+                data = mul(self.forward_t, mul(self.forward, v))
+                return data + weights.tv * smooth + weights.energy * v
+
+            x = _graph_conjugate_gradients(normal, rhs, x, diagonal, resolver.cg_iterations)
+        solution = tf.cast(tf.reshape(x, resolver.grid), tf.float32)
+        if resolver.grid != resolver.shape:
+            solution = tf.image.resize(solution[..., None], resolver.shape, "bilinear")[..., 0]
+        return solution
+
+
+def _graph_conjugate_gradients(matvec, rhs, x, diagonal, steps: int) -> tf.Tensor:
+    """``conjugate_gradients`` in a ``tf.while_loop``."""
+    r = rhs - matvec(x)
+    z = r / diagonal
+    dot = lambda a, b: tf.reduce_sum(a * b)  # noqa: E731
+
+    def body(i, x, r, p, rz):
+        mp = matvec(p)
+        alpha = tf.math.divide_no_nan(rz, tf.maximum(dot(p, mp), 0.0))
+        x = x + alpha * p
+        r = r - alpha * mp
+        z = r / diagonal
+        rz_next = dot(r, z)
+        p = z + tf.math.divide_no_nan(rz_next, tf.maximum(rz, 0.0)) * p
+        return i + 1, x, r, p, rz_next
+
+    _, x, *_ = tf.while_loop(lambda i, *_: i < steps, body, (tf.constant(0), x, r, z, dot(r, z)))
+    return x
+
+
 def super_resolve(
     low_res: object,
     transforms: object,
