@@ -109,6 +109,16 @@ def gradient_matrix(shape: tuple[int, int]) -> sp.csr_matrix:
     return sp.vstack([dx, dy], format="csr")
 
 
+DENSE_ABOVE = 0.2  # fraction of non-zeros above which a product runs on a dense matrix
+
+
+def _fastest(matrix: sp.spmatrix) -> sp.csr_matrix | np.ndarray:
+    """``matrix`` as a dense array when it is mostly non-zero, else as CSR."""
+    if matrix.nnz > DENSE_ABOVE * matrix.shape[0] * matrix.shape[1]:
+        return matrix.toarray()
+    return sp.csr_matrix(matrix)
+
+
 def rescale_transform(transform: np.ndarray, scale_y: float, scale_x: float) -> np.ndarray:
     """A transform in pixels of one image, for the same image sampled ``scale`` times coarser
     (pixel centres at half-integers in both)."""
@@ -213,6 +223,9 @@ class SuperResolver:
             ],
             format="csr",
         )
+        # products with the (often mostly non-zero) observation run dense when that is faster
+        self._forward = _fastest(self.forward)
+        self._forward_t = _fastest(self.forward.T)
         self.gradient = gradient_matrix(self.grid)
         self.data_diagonal = np.asarray(self.forward.multiply(self.forward).sum(axis=0)).ravel()
         self.gradient_squared = self.gradient.multiply(self.gradient).tocsr()
@@ -234,8 +247,8 @@ class SuperResolver:
 
     def solve(self, observed: np.ndarray) -> np.ndarray:
         """The minimiser on the grid (flat) for the stacked observations (K*h*w,)."""
-        a, g, weights = self.forward, self.gradient, self.weights
-        rhs = a.T @ observed
+        a, a_t, g, weights = self._forward, self._forward_t, self.gradient, self.weights
+        rhs = a_t @ observed
         x = np.zeros(a.shape[1])
         edges = np.ones(g.shape[0])
         eps = 1e-3 * max(float(np.abs(observed).max()), 1e-12)
@@ -248,7 +261,7 @@ class SuperResolver:
 
             def normal(v: np.ndarray, edges: np.ndarray = edges) -> np.ndarray:
                 smooth = g.T @ (edges * (g @ v))
-                return a.T @ (a @ v) + weights.tv * smooth + weights.energy * v
+                return a_t @ (a @ v) + weights.tv * smooth + weights.energy * v
 
             x = conjugate_gradients(normal, rhs, x, diagonal, self.cg_iterations)
         return x
@@ -273,7 +286,11 @@ def conjugate_gradients(matvec, rhs: np.ndarray, x: np.ndarray, diagonal: np.nda
     return x
 
 
-def _sparse(matrix: sp.spmatrix) -> tf.SparseTensor:
+def _graph_operator(matrix: sp.spmatrix) -> tf.Tensor | tf.SparseTensor:
+    """``matrix`` as a float64 constant: dense when mostly non-zero (as ``_fastest``), else a
+    ``tf.sparse`` tensor."""
+    if not isinstance(_fastest(matrix), sp.spmatrix):
+        return tf.constant(matrix.toarray(), tf.float64)
     coo = matrix.tocoo()
     indices = np.stack([coo.row, coo.col], axis=1).astype(np.int64)
     order = np.lexsort((indices[:, 1], indices[:, 0]))
@@ -282,22 +299,25 @@ def _sparse(matrix: sp.spmatrix) -> tf.SparseTensor:
 
 class GraphFusion(tf.Module):
     """``SuperResolver`` in TensorFlow, for a graph (SavedModel export): its operators as
-    ``tf.sparse`` constants and the same schedule of reweighting rounds and conjugate-gradient
-    steps, in float64. Equal to the SciPy solve up to rounding."""
+    constants (``tf.sparse``, or dense when mostly non-zero) and the same schedule of
+    reweighting rounds and conjugate-gradient steps, in float64. Equal to the SciPy solve up
+    to rounding."""
 
     def __init__(self, resolver: SuperResolver) -> None:
         super().__init__(name="fusion")
         self.resolver = resolver
-        self.forward = _sparse(resolver.forward)
-        self.forward_t = _sparse(resolver.forward.T)
-        self.gradient = _sparse(resolver.gradient)
-        self.gradient_t = _sparse(resolver.gradient.T)
-        self.gradient_squared_t = _sparse(resolver.gradient_squared.T)
+        self.forward = _graph_operator(resolver.forward)
+        self.forward_t = _graph_operator(resolver.forward.T)
+        self.gradient = _graph_operator(resolver.gradient)
+        self.gradient_t = _graph_operator(resolver.gradient.T)
+        self.gradient_squared_t = _graph_operator(resolver.gradient_squared.T)
         self.data_diagonal = tf.constant(resolver.data_diagonal, tf.float64)
 
     @staticmethod
-    def _mul(matrix: tf.SparseTensor, vector: tf.Tensor) -> tf.Tensor:
-        return tf.sparse.sparse_dense_matmul(matrix, vector[:, None])[:, 0]
+    def _mul(matrix: tf.Tensor | tf.SparseTensor, vector: tf.Tensor) -> tf.Tensor:
+        if isinstance(matrix, tf.SparseTensor):
+            return tf.sparse.sparse_dense_matmul(matrix, vector[:, None])[:, 0]
+        return tf.linalg.matvec(matrix, vector)
 
     def __call__(self, low_res: tf.Tensor) -> tf.Tensor:
         """Fuse (K, h, w) maps into one ``output_shape`` float32 map (not normalised)."""
