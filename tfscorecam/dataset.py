@@ -338,7 +338,8 @@ def explain_dataset(
 
     Returns:
         A summary: ``total`` images, ``skipped`` (explained by an earlier run), ``explained``
-        and ``errors`` in this run, ``seconds`` and ``images_per_second``.
+        and ``errors`` in this run, ``seconds``, ``images_per_second``, and
+        ``first_batch_seconds`` (start-up: the cluster, the actors' models, the first batch).
 
     Actors reserve the cluster's CPUs but one (left to the reading tasks and the writing
     driver) when they run on CPUs; each actor's TensorFlow uses the node's cores divided by the
@@ -367,6 +368,7 @@ def explain_dataset(
     todo = [p for p in paths if p not in done]
     summary = {"total": len(paths), "skipped": len(paths) - len(todo), "explained": 0, "errors": 0}
     start = time.perf_counter()
+    summary["first_batch_seconds"] = 0.0
     if todo:
         started = not ray.is_initialized()
         if started:
@@ -450,7 +452,10 @@ def _run(
         num_gpus=gpus_per_actor,
     )
     progress = _Progress(len(todo), verbose)
+    start = time.perf_counter()
     for batch in dataset.iter_batches(batch_size=None, batch_format="numpy"):
+        if not summary["first_batch_seconds"]:
+            summary["first_batch_seconds"] = time.perf_counter() - start
         explained, failed = _rows(batch, method)
         if explained:
             _write_rows(out, explained, "part")
