@@ -71,8 +71,7 @@ def main() -> None:
                 verbose=0,
             )
             rate = summary["explained"] / summary["seconds"]
-            after = summary["seconds"] - summary["first_batch_seconds"]
-            steady_rate = (summary["explained"] - args.batch_size) / after
+            steady_rate = summary["steady_images_per_second"]
             print(
                 f"explain_dataset, {actors} actor(s): {rate:.3f} images/s end to end "
                 f"({rate / base:.2f} of in-process), {steady_rate:.3f} steady "
