@@ -330,7 +330,8 @@ def explain_dataset(
         class_index: None explains each image's top-1 class; an int explains that class.
         actors: how many model replicas; default one per GPU, else 1.
         gpus_per_actor: GPUs per replica; default 1 when the cluster has GPUs, else 0.
-        address: None starts a local Ray cluster; ``"auto"`` or ``"ray://host:10001"`` joins
+        address: None starts a local Ray cluster (unless ``RAY_ADDRESS`` names one, or Ray is
+            already initialised in this process); ``"auto"`` or ``"ray://host:10001"`` joins
             one (its workers must have tfscorecam installed and see the model file and images
             at the same paths).
         batch_size: images per batch handed to an actor (and per Parquet file).
@@ -374,6 +375,7 @@ def explain_dataset(
     summary["first_batch_seconds"] = 0.0
     if todo:
         started = not ray.is_initialized()
+        address = address or os.environ.get("RAY_ADDRESS")
         if started and address is None:
             # Ray runs workers at niceness 15 by default: on a laptop its own daemons would then
             # preempt the explainer (30% slower on 2 cores); a cluster we join keeps its setting
