@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import resource
 import time
@@ -12,6 +13,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
+
+import tfscorecam as tsc  # noqa: E402
 
 DEFAULT_WEIGHTS = "../shared/models/mobilenet_v2_imagenet.weights.h5"
 DEFAULT_IMAGES = "../shared/data/imagenet-dev"
@@ -115,3 +118,81 @@ def bootstrap(values: np.ndarray, rounds: int = 2000, seed: int = 0) -> tuple[fl
     rng = np.random.default_rng(seed)
     means = values[rng.integers(0, len(values), (rounds, len(values)))].mean(axis=1)
     return float(values.mean()), float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))
+
+
+def parquet_maps(folder: str, paths: list[Path]) -> np.ndarray:
+    """Maps of ``paths`` from an ``explain_dataset`` output folder, in the order of paths."""
+    from tfscorecam import dataset
+
+    table = dataset.read_results(folder)
+    by_name = {Path(row["path"]).name: row for _, row in table.iterrows()}
+    missing = [p.name for p in paths if p.name not in by_name]
+    if missing:
+        raise SystemExit(f"{folder} has no rows for {len(missing)} photos, e.g. {missing[:3]}")
+    return np.stack([dataset.heatmap(by_name[p.name]) for p in paths])
+
+
+def cached_maps(key, factory, model, x, classes, cache: Path, recompute: bool) -> tuple:
+    """(maps (n, H, W) float32, seconds per image), cached in ``cache``."""
+    maps_file, info_file = cache / f"{key}.npy", cache / f"{key}.json"
+    if maps_file.is_file() and info_file.is_file() and not recompute:
+        info = json.loads(info_file.read_text())
+        if info["n"] == len(x):
+            return np.load(maps_file).astype(np.float32), info["seconds"]
+    explainer = factory(model)
+    explainer(x[:1], classes[:1])  # trace outside the timing
+    start = time.perf_counter()
+    maps = np.concatenate(
+        [explainer(x[i : i + 8], classes[i : i + 8]) for i in range(0, len(x), 8)]
+    )
+    seconds = (time.perf_counter() - start) / len(x)
+    np.save(maps_file, maps.astype(np.float16))
+    info_file.write_text(json.dumps({"n": len(x), "seconds": seconds}))
+    return maps, seconds
+
+
+def explainers(n: int) -> dict:
+    """The benchmarks' explainers: key -> (label, factory(model)); ``n``: max_channels of the
+    rows that need it (they cost N or K Score-CAMs)."""
+    asc = tsc.AugmentedScoreCAM
+    return {
+        "gradcam": ("Grad-CAM", lambda m: tsc.GradCAM(m, verbose=0)),
+        "gradcam++": ("Grad-CAM++", lambda m: tsc.GradCAMPlusPlus(m, verbose=0)),
+        "scorecam": ("Score-CAM", lambda m: tsc.ScoreCAM(m, verbose=0)),
+        "scorecam-softmax": (
+            "Score-CAM, channel softmax",
+            lambda m: tsc.ScoreCAM(m, channel_softmax=True, verbose=0),
+        ),
+        "scorecam-logit": ("Score-CAM, logit", lambda m: tsc.ScoreCAM(m, score="logit", verbose=0)),
+        "faster": (
+            f"Faster Score-CAM (max_channels={n})",
+            lambda m: tsc.ScoreCAM(m, max_channels=n, verbose=0),
+        ),
+        "asc-shared": (
+            "Augmented Score-CAM, shared (default fusion, K=16)",
+            lambda m: asc(m, weights="shared", verbose=0),
+        ),
+        "asc-per-copy": (
+            f"Augmented Score-CAM, per_copy (default fusion, K=16, max_channels={n})",
+            lambda m: asc(m, weights="per_copy", max_channels=n, verbose=0),
+        ),
+        "asc-shared-faster": (
+            f"Augmented Score-CAM, shared (default fusion, K=16, max_channels={n})",
+            lambda m: asc(m, weights="shared", max_channels=n, verbose=0),
+        ),
+        "asc-authors": (
+            f"Augmented Score-CAM, authors' settings (shared, K=16, max_channels={n})",
+            lambda m: asc.authors_settings(
+                m, num_augmentations=16, weights="shared", max_channels=n, verbose=0
+            ),
+        ),
+        "iscam": (
+            f"IS-CAM (N=10, max_channels={n})",
+            lambda m: tsc.ISCAM(m, max_channels=n, verbose=0),
+        ),
+        "sscam": (
+            f"SS-CAM (N=35, max_channels={n})",
+            lambda m: tsc.SSCAM(m, max_channels=n, verbose=0),
+        ),
+        "layercam": ("LayerCAM", lambda m: tsc.LayerCAM(m, verbose=0)),
+    }

@@ -1,7 +1,8 @@
 """Localisation on real object boxes: the explainers on ImageNet validation photos.
 
     python benchmarks/localisation.py --boxes ../shared/data/imagenet-val-boxes \
-        --weights ../shared/models/mobilenet_v2_imagenet.weights.h5 --max-channels 128
+        --weights ../shared/models/mobilenet_v2_imagenet.weights.h5 --max-channels 128 \
+        --steps 25 --curve-stride 3
 
 Every map explains the photo's true class (MobileNetV2, 224x224, the 227x227 photos resized
 and their boxes scaled). Per method: the energy-based pointing game (share of the map's energy
@@ -10,9 +11,11 @@ of the maximum has IoU >= 0.5 with a true box), deletion and insertion AUC (50 s
 per image, n, and 95% bootstrap intervals; then paired differences (the same photos) between
 Augmented Score-CAM and Score-CAM. Maps are kept in --cache, so adding a method does not
 recompute the others; ``--parquet KEY=FOLDER`` reads a method's maps from an
-``explain_dataset`` output instead (large runs on a cluster). --stride K keeps every K-th photo
-for expensive methods (``KEY:K`` in --methods). Writes localisation.md, localisation.json and
-localisation.png (four photos at fixed, evenly spaced positions: boxes, Score-CAM, ASC).
+``explain_dataset`` output instead (large runs on a cluster). ``KEY:K`` in --methods keeps
+every K-th photo for an expensive method; --curve-stride K computes deletion and insertion on
+every K-th photo only (each costs 2 x steps forward passes per photo and method). Writes
+localisation.md, localisation.json and localisation.png (four photos at fixed, evenly spaced
+positions: boxes, Score-CAM, ASC).
 """
 
 from __future__ import annotations
@@ -31,12 +34,14 @@ from common import (  # noqa: E402
     DEFAULT_BOXES,
     DEFAULT_WEIGHTS,
     bootstrap,
+    cached_maps,
+    explainers,
     load_box_photos,
     mobilenet_v2,
+    parquet_maps,
     preprocess_mobilenet,
 )
 
-import tfscorecam as tsc  # noqa: E402
 from tfscorecam import metrics  # noqa: E402
 
 COLUMNS = ("EPG", "box acc", "deletion", "insertion")
@@ -53,98 +58,38 @@ PAIRS = (  # (method, reference): paired differences reported
 )
 
 
-def methods(n: int) -> dict:
-    """key -> (label, factory(model))."""
-    asc = tsc.AugmentedScoreCAM
-    return {
-        "gradcam": ("Grad-CAM", lambda m: tsc.GradCAM(m, verbose=0)),
-        "gradcam++": ("Grad-CAM++", lambda m: tsc.GradCAMPlusPlus(m, verbose=0)),
-        "scorecam": ("Score-CAM", lambda m: tsc.ScoreCAM(m, verbose=0)),
-        "faster": (
-            f"Faster Score-CAM (max_channels={n})",
-            lambda m: tsc.ScoreCAM(m, max_channels=n, verbose=0),
-        ),
-        "asc-shared": (
-            "Augmented Score-CAM, shared (default fusion, K=16)",
-            lambda m: asc(m, weights="shared", verbose=0),
-        ),
-        "asc-per-copy": (
-            f"Augmented Score-CAM, per_copy (default fusion, K=16, max_channels={n})",
-            lambda m: asc(m, weights="per_copy", max_channels=n, verbose=0),
-        ),
-        "asc-shared-faster": (
-            f"Augmented Score-CAM, shared (default fusion, K=16, max_channels={n})",
-            lambda m: asc(m, weights="shared", max_channels=n, verbose=0),
-        ),
-        "asc-authors": (
-            f"Augmented Score-CAM, authors' settings (shared, K=16, max_channels={n})",
-            lambda m: asc.authors_settings(
-                m, num_augmentations=16, weights="shared", max_channels=n, verbose=0
-            ),
-        ),
-        "iscam": (
-            f"IS-CAM (N=10, max_channels={n})",
-            lambda m: tsc.ISCAM(m, max_channels=n, verbose=0),
-        ),
-        "sscam": (
-            f"SS-CAM (N=35, max_channels={n})",
-            lambda m: tsc.SSCAM(m, max_channels=n, verbose=0),
-        ),
-        "layercam": ("LayerCAM", lambda m: tsc.LayerCAM(m, verbose=0)),
-    }
-
-
-def parquet_maps(folder: str, paths: list[Path]) -> np.ndarray:
-    """Maps of ``paths`` from an ``explain_dataset`` output folder, in the order of paths."""
-    from tfscorecam import dataset
-
-    table = dataset.read_results(folder)
-    by_name = {Path(row["path"]).name: row for _, row in table.iterrows()}
-    missing = [p.name for p in paths if p.name not in by_name]
-    if missing:
-        raise SystemExit(f"{folder} has no rows for {len(missing)} photos, e.g. {missing[:3]}")
-    return np.stack([dataset.heatmap(by_name[p.name]) for p in paths])
-
-
-def compute(key, factory, model, x, classes, cache: Path, recompute: bool) -> tuple:
-    """(maps (n, H, W) float32, seconds per image), cached in ``cache``."""
-    maps_file, info_file = cache / f"{key}.npy", cache / f"{key}.json"
-    if maps_file.is_file() and info_file.is_file() and not recompute:
-        info = json.loads(info_file.read_text())
-        if info["n"] == len(x):
-            return np.load(maps_file).astype(np.float32), info["seconds"]
-    explainer = factory(model)
-    explainer(x[:1], classes[:1])  # trace outside the timing
-    start = time.perf_counter()
-    maps = np.concatenate(
-        [explainer(x[i : i + 8], classes[i : i + 8]) for i in range(0, len(x), 8)]
-    )
-    seconds = (time.perf_counter() - start) / len(x)
-    np.save(maps_file, maps.astype(np.float16))
-    info_file.write_text(json.dumps({"n": len(x), "seconds": seconds}))
-    return maps, seconds
-
-
-def scores(model, x, classes, maps, boxes, steps: int) -> dict:
-    """Per-photo values of each column."""
-    return {
+def scores(model, x, classes, maps, boxes, steps: int, curves: np.ndarray) -> dict:
+    """Per-photo values of each column; deletion and insertion only where ``curves`` is true
+    (NaN elsewhere)."""
+    values = {
         "EPG": metrics.energy_pointing_game(maps, boxes),
         "box acc": metrics.box_accuracy(maps, boxes).astype(np.float64),
-        "deletion": metrics.deletion_auc(model, x, maps, classes, steps=steps).aucs,
-        "insertion": metrics.insertion_auc(model, x, maps, classes, steps=steps).aucs,
     }
+    for name, curve in (("deletion", metrics.deletion_auc), ("insertion", metrics.insertion_auc)):
+        values[name] = np.full(len(x), np.nan)
+        if curves.any():
+            values[name][curves] = curve(
+                model, x[curves], maps[curves], classes[curves], steps=steps
+            ).aucs
+    return values
 
 
 def cell(values: np.ndarray) -> str:
+    values = values[~np.isnan(values)]
     mean, low, high = bootstrap(values)
     return f"{mean:.3f} [{low:.3f}, {high:.3f}]"
 
 
 def figure(photos, boxes, results, path: Path) -> None:
     """Four photos at fixed, evenly spaced positions: boxes, Score-CAM and ASC maps."""
-    shown = [k for k in ("scorecam", "asc-shared") if k in results]
-    if not shown:
+    pairs = [
+        p
+        for p in (("scorecam", "asc-shared"), ("faster", "asc-shared-faster"))
+        if p[0] in results and p[1] in results
+    ]
+    if not pairs:
         return
+    shown = list(pairs[0])
     common = results[shown[0]]["rows"]
     for key in shown[1:]:
         common = np.intersect1d(common, results[key]["rows"])
@@ -179,7 +124,13 @@ def main() -> None:
         help="keys, each optionally KEY:STRIDE",
     )
     parser.add_argument("--max-channels", type=int, default=128)
-    parser.add_argument("--steps", type=int, default=50)
+    parser.add_argument("--steps", type=int, default=50, help="deletion/insertion steps")
+    parser.add_argument(
+        "--curve-stride",
+        type=int,
+        default=1,
+        help="deletion/insertion only on every K-th photo (they cost 2 x steps passes each)",
+    )
     parser.add_argument("--n", type=int, default=0, help="first n photos (0: all)")
     parser.add_argument("--parquet", action="append", default=[], help="KEY=FOLDER")
     parser.add_argument("--cache", default="benchmarks/results/localisation_cache")
@@ -200,7 +151,7 @@ def main() -> None:
     cache = Path(args.cache)
     cache.mkdir(parents=True, exist_ok=True)
     parquet = dict(item.split("=", 1) for item in args.parquet)
-    registry = methods(args.max_channels)
+    registry = explainers(args.max_channels)
     results = {}
     for item in args.methods.split(","):
         key, _, stride = item.strip().partition(":")
@@ -212,10 +163,13 @@ def main() -> None:
             maps, seconds = parquet_maps(parquet[key], [paths[i] for i in rows]), float("nan")
         else:
             suffix = f"_n{len(x)}_s{stride}_c{args.max_channels}"
-            maps, seconds = compute(
+            maps, seconds = cached_maps(
                 key + suffix, factory, model, x[rows], labels[rows], cache, args.recompute
             )
-        values = scores(model, x[rows], labels[rows], maps, [boxes[i] for i in rows], args.steps)
+        curves = rows % args.curve_stride == 0
+        values = scores(
+            model, x[rows], labels[rows], maps, [boxes[i] for i in rows], args.steps, curves
+        )
         results[key] = {
             "label": label,
             "rows": rows,
@@ -234,13 +188,13 @@ def main() -> None:
         f"MobileNetV2, {len(x)} ImageNet validation photos with boxes ({args.boxes}); every map "
         "explains the true class; mean [95% bootstrap interval].",
         "",
-        "| method | n | energy pointing game | box accuracy | deletion AUC (lower) | "
+        "| method | n (with curves) | energy pointing game | box accuracy | deletion AUC (lower) | "
         "insertion AUC (higher) | s / image |",
         "|---|---|---|---|---|---|---|",
     ]
     for r in results.values():
         lines.append(
-            f"| {r['label']} | {len(r['rows'])} | "
+            f"| {r['label']} | {len(r['rows'])} ({np.sum(~np.isnan(r['values']['deletion']))}) | "
             + " | ".join(cell(r["values"][c]) for c in COLUMNS)
             + f" | {r['seconds']:.2f} |"
         )
@@ -278,7 +232,7 @@ def main() -> None:
                     "label": r["label"],
                     "n": len(r["rows"]),
                     "seconds": r["seconds"],
-                    **{c: bootstrap(r["values"][c]) for c in COLUMNS},
+                    **{c: bootstrap(r["values"][c][~np.isnan(r["values"][c])]) for c in COLUMNS},
                 }
                 for k, r in results.items()
             },

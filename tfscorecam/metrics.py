@@ -73,7 +73,18 @@ def _keep_top(maps: np.ndarray, fraction: float | None) -> np.ndarray:
     return np.where(maps >= threshold[:, None, None], maps, 0.0).astype(np.float32)
 
 
-def _confidences(model, images, maps, class_index, keep_fraction, batch_size, head):
+def confidences(
+    model: keras.Model,
+    images: object,
+    maps: object,
+    class_index: object,
+    keep_fraction: float | None = None,
+    batch_size: int = 64,
+    head: str = "auto",
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per image, the class probability Y on the image and O on ``image * map`` (N,) each:
+    what Average Drop and Increase in Confidence average (per-image values, e.g. for
+    confidence intervals)."""
     batch, maps = _checked(model, images, maps)
     explanation = _keep_top(maps, keep_fraction)
     original = class_probabilities(model, batch, class_index, batch_size, head)
@@ -97,7 +108,7 @@ def average_drop(
     Y is the class probability on the image, O on ``image * map``; ``keep_fraction`` keeps only
     that fraction of each map's highest pixels (the Score-CAM paper used 0.5). Lower is better.
     """
-    original, masked = _confidences(
+    original, masked = confidences(
         model, images, maps, class_index, keep_fraction, batch_size, head
     )
     return float(np.mean(np.maximum(0.0, original - masked) / original) * 100)
@@ -113,7 +124,7 @@ def increase_in_confidence(
     head: str = "auto",
 ) -> float:
     """Increase in Confidence % (Grad-CAM++): share of images with O > Y, times 100."""
-    original, masked = _confidences(
+    original, masked = confidences(
         model, images, maps, class_index, keep_fraction, batch_size, head
     )
     return float(np.mean(masked > original) * 100)
