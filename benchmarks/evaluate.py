@@ -1,21 +1,25 @@
-"""Faithfulness table of the explainers on real photos with a real ImageNet model.
+"""Faithfulness of the explainers on real photos with a real ImageNet model.
 
     python benchmarks/evaluate.py --weights ../shared/models/mobilenet_v2_imagenet.weights.h5 \
-        --images ../shared/data/imagenet-dev --n 100
+        --images ../shared/data/imagenet-dev --n 40 --steps 25 --max-channels 128
 
 Every map explains the photo's true class (from its file name ``<wnid>_<label>.JPEG`` and the
-class index json). Writes ``evaluation.md`` (a markdown table) and ``evaluation.png`` (a bar
-chart) to --out: Average Drop and Increase in Confidence (Grad-CAM++ definitions, whole map),
-deletion and insertion AUC (RISE protocol, --steps steps), the grid pointing game (2x2 mosaics
-of four photos of different classes, share of the map's energy in the explained tile) and
-seconds per image.
+class index json). Per method, mean and 95% bootstrap interval over the photos of: Average Drop
+and Increase in Confidence (Grad-CAM++ definitions, whole map), deletion and insertion AUC (RISE
+protocol, --steps steps), the grid pointing game (2x2 mosaics of four photos, share of the map's
+energy in the explained tile; its n is the number of mosaics) and seconds per image; then paired
+differences on the same photos (Augmented Score-CAM minus Score-CAM, ...). Methods are the keys
+of ``common.explainers``; ``KEY:K`` keeps every K-th photo for an expensive method. Maps are
+cached in --cache; ``--parquet KEY=FOLDER`` reads a method's photo maps from an
+``explain_dataset`` output instead (its grid column is then left empty). Writes
+``evaluation.md`` and ``evaluation.png`` (bars with their intervals) to --out.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import time
+import sys
 from pathlib import Path
 
 import matplotlib
@@ -26,22 +30,34 @@ import numpy as np  # noqa: E402
 from common import (  # noqa: E402
     DEFAULT_IMAGES,
     DEFAULT_WEIGHTS,
+    bootstrap,
+    cached_maps,
+    explainers,
     load_photo,
     mobilenet_v2,
+    parquet_maps,
     photo_paths,
     preprocess_mobilenet,
 )
 
-import tfscorecam as tsc  # noqa: E402
 from tfscorecam import metrics  # noqa: E402
 
-COLUMNS = (
-    "AD % (lower)",
-    "IC % (higher)",
-    "deletion AUC (lower)",
-    "insertion AUC (higher)",
-    "grid PG (higher)",
-    "s / image",
+COLUMNS = {  # key -> heading
+    "AD": "AD % (lower)",
+    "IC": "IC % (higher)",
+    "deletion": "deletion AUC (lower)",
+    "insertion": "insertion AUC (higher)",
+    "grid": "grid PG (higher)",
+}
+PAIRS = (  # (method, reference): paired differences reported
+    ("asc-shared", "scorecam"),
+    ("asc-shared", "gradcam"),
+    ("scorecam", "gradcam"),
+    ("asc-shared-faster", "faster"),
+    ("asc-per-copy", "faster"),
+    ("iscam", "faster"),
+    ("sscam", "faster"),
+    ("layercam", "gradcam"),
 )
 
 
@@ -51,37 +67,53 @@ def true_classes(paths: list[Path], class_index_file: str) -> np.ndarray:
     return np.array([by_wnid[p.name.split("_")[0]] for p in paths])
 
 
-def explainers(model, args) -> dict:
-    k, n = args.asc_copies, args.max_channels
+def per_image(model, x, classes, maps, steps: int) -> dict:
+    """Per-photo values of the faithfulness columns (AD and IC as the per-image terms whose
+    means are Average Drop and Increase in Confidence)."""
+    y, o = metrics.confidences(model, x, maps, classes)
     return {
-        "Grad-CAM": tsc.GradCAM(model, verbose=0),
-        "Grad-CAM++": tsc.GradCAMPlusPlus(model, verbose=0),
-        "Score-CAM": tsc.ScoreCAM(model, verbose=0),
-        "Score-CAM, channel softmax": tsc.ScoreCAM(model, channel_softmax=True, verbose=0),
-        "Score-CAM, logit": tsc.ScoreCAM(model, score="logit", verbose=0),
-        f"Score-CAM, max_channels={n}": tsc.ScoreCAM(model, max_channels=n, verbose=0),
-        f"Augmented Score-CAM, shared, K={k}": tsc.AugmentedScoreCAM(
-            model, num_augmentations=k, weights="shared", verbose=0
-        ),
+        "AD": np.maximum(0.0, y - o) / y * 100,
+        "IC": (o > y) * 100.0,
+        "deletion": metrics.deletion_auc(model, x, maps, classes, steps=steps).aucs,
+        "insertion": metrics.insertion_auc(model, x, maps, classes, steps=steps).aucs,
     }
 
 
-def evaluate(name, explain, model, x, classes, mosaics, tiles, mosaic_classes, steps) -> list:
-    explain(x[:1], classes[:1])  # trace outside the timing
-    start = time.perf_counter()
-    maps = explain(x, classes)
-    seconds = (time.perf_counter() - start) / len(x)
-    grid_maps = explain(mosaics, mosaic_classes)
-    row = [
-        metrics.average_drop(model, x, maps, classes),
-        metrics.increase_in_confidence(model, x, maps, classes),
-        metrics.deletion_auc(model, x, maps, classes, steps=steps).auc,
-        metrics.insertion_auc(model, x, maps, classes, steps=steps).auc,
-        float(metrics.grid_pointing_game(grid_maps, 2, tiles).mean()),
-        seconds,
-    ]
-    print(name, " | ".join(f"{v:.3f}" for v in row), flush=True)
-    return row
+def cell(values: np.ndarray) -> str:
+    if values is None or not len(values):
+        return "-"
+    mean, low, high = bootstrap(values)
+    return f"{mean:.3f} [{low:.3f}, {high:.3f}]"
+
+
+def paired(a: dict, b: dict, column: str) -> np.ndarray | None:
+    """Differences a - b on the rows (or mosaics) both have."""
+    if a["values"].get(column) is None or b["values"].get(column) is None:
+        return None
+    if column == "grid":
+        return a["values"]["grid"] - b["values"]["grid"]
+    common = np.intersect1d(a["rows"], b["rows"])
+    pick = lambda r: r["values"][column][np.searchsorted(r["rows"], common)]  # noqa: E731
+    return pick(a) - pick(b)
+
+
+def chart(results: dict, path: Path) -> None:
+    figure, axes = plt.subplots(1, len(COLUMNS), figsize=(4 * len(COLUMNS), 5))
+    names = [r["label"] for r in results.values()]
+    for j, (axis, (column, heading)) in enumerate(zip(axes, COLUMNS.items(), strict=True)):
+        stats = [
+            bootstrap(r["values"][column]) if r["values"].get(column) is not None else (np.nan,) * 3
+            for r in results.values()
+        ]
+        means = np.array([s[0] for s in stats])
+        errors = np.abs(np.array([[s[1] for s in stats], [s[2] for s in stats]]) - means)
+        axis.barh(names, means, xerr=errors, color="tab:blue", capsize=3)
+        axis.set_title(heading)
+        axis.invert_yaxis()
+        if j:
+            axis.set_yticklabels([])
+    figure.tight_layout()
+    figure.savefig(path, dpi=80)
 
 
 def main() -> None:
@@ -89,12 +121,19 @@ def main() -> None:
     parser.add_argument("--weights", default=DEFAULT_WEIGHTS)
     parser.add_argument("--images", default=DEFAULT_IMAGES)
     parser.add_argument("--class-index", default="../shared/data/imagenet_class_index.json")
-    parser.add_argument("--n", type=int, default=100, help="photos")
+    parser.add_argument("--n", type=int, default=40, help="photos")
     parser.add_argument("--mosaics", type=int, default=8, help="2x2 mosaics for the grid game")
     parser.add_argument("--steps", type=int, default=50, help="deletion / insertion steps")
-    parser.add_argument("--asc-copies", type=int, default=8)
-    parser.add_argument("--max-channels", type=int, default=256)
-    parser.add_argument("--methods", default="", help="comma-separated subset of names")
+    parser.add_argument("--max-channels", type=int, default=128)
+    parser.add_argument(
+        "--methods",
+        default="gradcam,gradcam++,scorecam,asc-shared,faster,asc-shared-faster,layercam,"
+        "iscam,sscam:2",
+        help="keys of common.explainers, each optionally KEY:STRIDE",
+    )
+    parser.add_argument("--parquet", action="append", default=[], help="KEY=FOLDER")
+    parser.add_argument("--cache", default="benchmarks/results/evaluation_cache")
+    parser.add_argument("--recompute", action="store_true")
     parser.add_argument("--out", default="benchmarks/results")
     args = parser.parse_args()
 
@@ -111,42 +150,85 @@ def main() -> None:
     mosaics = preprocess_mobilenet(np.stack([metrics.mosaic(photos[g], 2) for g in groups]))
     mosaic_classes = labels[groups[np.arange(args.mosaics), tiles]]
 
-    chosen = [m.strip() for m in args.methods.split(",") if m.strip()]
-    table = {}
-    for name, explain in explainers(model, args).items():
-        if chosen and not any(c in name for c in chosen):
-            continue
-        table[name] = evaluate(
-            name, explain, model, x, classes, mosaics, tiles, mosaic_classes, args.steps
+    cache = Path(args.cache)
+    cache.mkdir(parents=True, exist_ok=True)
+    parquet = dict(item.split("=", 1) for item in args.parquet)
+    registry = explainers(args.max_channels)
+    results = {}
+    for item in args.methods.split(","):
+        key, _, stride = item.strip().partition(":")
+        stride = int(stride or 1)
+        label, factory = registry[key]
+        rows = np.arange(0, len(x), stride)
+        suffix = f"_c{args.max_channels}"
+        if key in parquet:
+            maps, seconds = parquet_maps(parquet[key], [paths[i] for i in rows]), float("nan")
+            grid = None
+        else:
+            maps, seconds = cached_maps(
+                f"{key}_n{len(x)}_s{stride}{suffix}",
+                factory,
+                model,
+                x[rows],
+                classes[rows],
+                cache,
+                args.recompute,
+            )
+            grid_maps, _ = cached_maps(
+                f"grid-{key}_m{args.mosaics}{suffix}",
+                factory,
+                model,
+                mosaics,
+                mosaic_classes,
+                cache,
+                args.recompute,
+            )
+            grid = metrics.grid_pointing_game(grid_maps, 2, tiles)
+        values = per_image(model, x[rows], classes[rows], maps, args.steps)
+        values["grid"] = grid
+        results[key] = {"label": label, "rows": rows, "values": values, "seconds": seconds}
+        print(
+            f"{label}: n={len(rows)} "
+            + " ".join(f"{c} {cell(values[c])}" for c in COLUMNS)
+            + f" {seconds:.2f} s/image",
+            flush=True,
         )
 
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    command = "python benchmarks/evaluate.py " + " ".join(
-        f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items() if v != ""
-    )
     lines = [
         f"MobileNetV2 ({Path(args.weights).name}), {len(x)} photos from {args.images}, "
         f"top-1 correct on {correct}; every map explains the true class; "
-        f"{args.mosaics} 2x2 mosaics for the grid pointing game.",
+        f"{args.mosaics} 2x2 mosaics for the grid pointing game; mean [95% bootstrap interval].",
         "",
-        f"`{command}`",
+        f"`python benchmarks/evaluate.py {' '.join(sys.argv[1:])}`",
         "",
-        "| method | " + " | ".join(COLUMNS) + " |",
-        "|---|" + "---|" * len(COLUMNS),
+        "| method | n | " + " | ".join(COLUMNS.values()) + " | s / image |",
+        "|---|---|" + "---|" * (len(COLUMNS) + 1),
     ]
-    lines += [f"| {n} | " + " | ".join(f"{v:.3f}" for v in row) + " |" for n, row in table.items()]
+    for r in results.values():
+        lines.append(
+            f"| {r['label']} | {len(r['rows'])} | "
+            + " | ".join(cell(r["values"][c]) for c in COLUMNS)
+            + f" | {r['seconds']:.2f} |"
+        )
+    lines += [
+        "",
+        "Paired differences (method minus reference, the same photos or mosaics):",
+        "",
+        "| method | reference | " + " | ".join(COLUMNS) + " |",
+        "|---|---|" + "---|" * len(COLUMNS),
+    ]
+    for key, ref in PAIRS:
+        if key in results and ref in results:
+            a, b = results[key], results[ref]
+            lines.append(
+                f"| {a['label']} | {b['label']} | "
+                + " | ".join(cell(paired(a, b, c)) for c in COLUMNS)
+                + " |"
+            )
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
     (out / "evaluation.md").write_text("\n".join(lines) + "\n")
-
-    figure, axes = plt.subplots(1, len(COLUMNS), figsize=(4 * len(COLUMNS), 4.5))
-    for j, (axis, column) in enumerate(zip(axes, COLUMNS, strict=True)):
-        axis.barh(list(table), [row[j] for row in table.values()], color="tab:blue")
-        axis.set_title(column)
-        axis.invert_yaxis()
-        if j:
-            axis.set_yticklabels([])
-    figure.tight_layout()
-    figure.savefig(out / "evaluation.png", dpi=80)
+    chart(results, out / "evaluation.png")
     print("\n".join(lines))
 
 
