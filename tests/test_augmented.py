@@ -22,7 +22,9 @@ def _request(asc, image, class_index):
 
 def test_each_copy_is_scored_on_the_warped_image(softmax_model):
     x = images(1)[0]
-    asc = tsc.AugmentedScoreCAM(softmax_model, "target", num_augmentations=3, max_shift=3)
+    asc = tsc.AugmentedScoreCAM(
+        softmax_model, "target", num_augmentations=3, max_shift=3, weights="per_copy"
+    )
     transforms = asc.transforms((SIZE, SIZE), (8, 8))
     maps = asc.copy_maps(x, None, _request(asc, x, 2), 0, transforms)
     copies = augment.warp(x, transforms)

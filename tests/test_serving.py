@@ -29,7 +29,9 @@ METHODS = {
         1e-3,
     ),
     "asc-per-copy": (
-        lambda m: tsc.AugmentedScoreCAM(m, num_augmentations=3, batch_size=4, verbose=0),
+        lambda m: tsc.AugmentedScoreCAM(
+            m, num_augmentations=3, weights="per_copy", batch_size=4, verbose=0
+        ),
         1e-3,
     ),
 }
