@@ -129,3 +129,17 @@ def test_export_errors_are_clear(tmp_path):
     segmenter = keras.Model(model.inputs, model.get_layer("target").output)
     with pytest.raises(ValueError, match="a SavedModel explains class scores"):
         tsc.serving.export(tsc.GradCAM(segmenter, "conv1", head="logits"), tmp_path / "x")
+
+
+def test_the_savedmodel_runs_in_a_tf1_session_as_tf_serving_loads_it(tmp_path):
+    """TensorFlow Serving and saved_model_cli restore variables through the SavedModel's
+    saver in a session; Keras 3 variables must be tracked for that to find them."""
+    model = build_classifier("softmax")
+    cam = tsc.ScoreCAM(model, verbose=0)
+    x = images(2)
+    path = str(tsc.serving.export(cam, tmp_path / "tf1"))
+    with tf.Graph().as_default(), tf.compat.v1.Session() as session:
+        meta = tf.compat.v1.saved_model.loader.load(session, ["serve"], path)
+        signature = meta.signature_def["serving_default"]
+        maps = session.run(signature.outputs["maps"].name, {signature.inputs["images"].name: x})
+    np.testing.assert_allclose(maps, cam(x), atol=1e-5)

@@ -72,6 +72,10 @@ class _Explainer(tf.Module):
         super().__init__(name="tfscorecam")
         self.cam = cam
         self.model = cam.view  # every variable the signatures use is one of its layers'
+        # TensorFlow Serving and saved_model_cli (TF1-style loaders) restore only variables the
+        # module tracks as tf.Variables; Keras 3 wraps them, so track the tf.Variables too
+        # (keras-team/keras#19274).
+        self.tf_variables = [v.value for v in self.model.variables]
         self.preprocess = preprocess
         height, width = cam.input_shape[1:3]
         spec = tf.TensorSpec((None, *cam.input_shape[1:]), tf.float32, name="images")
