@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +19,7 @@ import tensorflow as tf
 from common import (
     DEFAULT_IMAGES,
     DEFAULT_WEIGHTS,
+    best_of,
     load_photo,
     mobilenet_v2,
     photo_paths,
@@ -31,13 +31,9 @@ from tfscorecam.superres import GraphFusion
 
 
 def best(fn, repeat: int) -> float:
+    """Best of ``repeat`` timed calls after one untimed (tracing) call."""
     fn()
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
+    return best_of(fn, repeat)
 
 
 def main() -> None:
