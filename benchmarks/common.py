@@ -168,6 +168,10 @@ def explainers(n: int) -> dict:
             f"Faster Score-CAM (max_channels={n})",
             lambda m: tsc.ScoreCAM(m, max_channels=n, verbose=0),
         ),
+        "faster-softmax": (
+            f"Faster Score-CAM, channel softmax (the paper's Algorithm 1, max_channels={n})",
+            lambda m: tsc.ScoreCAM(m, max_channels=n, channel_softmax=True, verbose=0),
+        ),
         "asc-shared": (
             "Augmented Score-CAM, shared (default fusion, K=16)",
             lambda m: asc(m, weights="shared", verbose=0),

@@ -49,6 +49,8 @@ PAIRS = (  # (method, reference): paired differences reported
     ("asc-shared", "scorecam"),
     ("asc-shared", "gradcam"),
     ("asc-shared-faster", "faster"),
+    ("asc-shared-faster", "gradcam"),
+    ("faster-softmax", "faster"),
     ("asc-per-copy", "faster"),
     ("asc-per-copy", "asc-shared-faster"),
     ("asc-authors", "faster"),
