@@ -1,0 +1,60 @@
+"""IS-CAM and SS-CAM cost in Score-CAMs, and the gradient methods' seconds, on real photos.
+
+    python benchmarks/bench_family.py --weights ../shared/models/mobilenet_v2_imagenet.weights.h5 \
+        --images ../shared/data/imagenet-dev --n 1 --max-channels 64
+
+IS-CAM and SS-CAM score N masked inputs per channel (N = 10 and 35), built inside the compiled
+step; their seconds per image over Score-CAM's with the same channels is their cost in
+Score-CAMs (ideal: N). Best of --repeat calls after a tracing call.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+from common import (
+    DEFAULT_IMAGES,
+    DEFAULT_WEIGHTS,
+    best_of,
+    load_photo,
+    mobilenet_v2,
+    photo_paths,
+    preprocess_mobilenet,
+)
+
+import tfscorecam as tsc
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--weights", default=DEFAULT_WEIGHTS)
+    parser.add_argument("--images", default=DEFAULT_IMAGES)
+    parser.add_argument("--n", type=int, default=1, help="photos")
+    parser.add_argument("--repeat", type=int, default=2)
+    parser.add_argument("--max-channels", type=int, default=64)
+    args = parser.parse_args()
+
+    model = mobilenet_v2(args.weights)
+    x = preprocess_mobilenet(np.stack([load_photo(p) for p in photo_paths(args.images, args.n)]))
+    options = {"max_channels": args.max_channels, "verbose": 0}
+    explainers = {
+        "Score-CAM": (tsc.ScoreCAM(model, **options), 1),
+        "IS-CAM (N=10)": (tsc.ISCAM(model, **options), 10),
+        "SS-CAM (N=35)": (tsc.SSCAM(model, **options), 35),
+        "Grad-CAM": (tsc.GradCAM(model, verbose=0), None),
+        "LayerCAM": (tsc.LayerCAM(model, verbose=0), None),
+    }
+    seconds = {}
+    for name, (explainer, _) in explainers.items():
+        explainer(x[:1])  # trace
+        seconds[name] = best_of(lambda e=explainer: e(x), args.repeat) / len(x)
+    print(f"MobileNetV2, {len(x)} photos, max_channels={args.max_channels}")
+    print("| explainer | s / image | Score-CAMs (ideal N) |\n|---|---|---|")
+    for name, (_, samples) in explainers.items():
+        cost = "-" if samples is None else f"{seconds[name] / seconds['Score-CAM']:.2f} ({samples})"
+        print(f"| {name} | {seconds[name]:.3f} | {cost} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
