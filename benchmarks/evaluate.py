@@ -11,7 +11,7 @@ energy in the explained tile; its n is the number of mosaics) and seconds per im
 differences on the same photos (Augmented Score-CAM minus Score-CAM, ...). Methods are the keys
 of ``common.explainers``; ``KEY:K`` keeps every K-th photo for an expensive method. Maps are
 cached in --cache; ``--parquet KEY=FOLDER`` reads a method's photo maps from an
-``explain_dataset`` output instead (its grid column is then left empty). Writes
+``explain_dataset`` output instead (its grid column is then left empty, as for strided rows). Writes
 ``evaluation.md`` and ``evaluation.png`` (bars with their intervals) to --out.
 """
 
@@ -128,7 +128,7 @@ def main() -> None:
     parser.add_argument(
         "--methods",
         default="gradcam,gradcam++,scorecam,asc-shared,faster,asc-shared-faster,layercam,"
-        "iscam,sscam:2",
+        "iscam:2,sscam:4",
         help="keys of common.explainers, each optionally KEY:STRIDE",
     )
     parser.add_argument("--parquet", action="append", default=[], help="KEY=FOLDER")
@@ -161,9 +161,9 @@ def main() -> None:
         label, factory = registry[key]
         rows = np.arange(0, len(x), stride)
         suffix = f"_c{args.max_channels}"
+        grid = None
         if key in parquet:
             maps, seconds = parquet_maps(parquet[key], [paths[i] for i in rows]), float("nan")
-            grid = None
         else:
             maps, seconds = cached_maps(
                 f"{key}_n{len(x)}_s{stride}{suffix}",
@@ -174,6 +174,7 @@ def main() -> None:
                 cache,
                 args.recompute,
             )
+        if key not in parquet and stride == 1:  # strided (expensive) rows skip the mosaics
             grid_maps, _ = cached_maps(
                 f"grid-{key}_m{args.mosaics}{suffix}",
                 factory,
