@@ -122,7 +122,8 @@ def main() -> None:
     parser.add_argument("--weights", default=DEFAULT_WEIGHTS)
     parser.add_argument(
         "--methods",
-        default="gradcam,gradcam++,scorecam,faster,asc-shared,asc-per-copy,asc-authors",
+        default="gradcam,gradcam++,faster,asc-shared-faster,layercam,faster-softmax:3,"
+        "asc-authors:9,iscam:9,asc-per-copy:9,sscam:18",
         help="keys, each optionally KEY:STRIDE",
     )
     parser.add_argument("--max-channels", type=int, default=128)
