@@ -121,7 +121,7 @@ def consistency(low0: np.ndarray, copies: dict, weights: np.ndarray) -> list[str
     fine = upsample(low0[..., None], grid).numpy()[..., 0].reshape(len(low0), -1)
     angles = np.abs(np.arctan2(transforms[:, 3], transforms[:, 0]))
     lines = [
-        "| observation | copies | mean |angle| (rad) | relative error | correlation |",
+        "| observation | copies | mean abs. angle (rad) | relative error | correlation |",
         "|---|---|---|---|---|",
     ]
     operators = {
