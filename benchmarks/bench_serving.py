@@ -60,7 +60,7 @@ def main() -> None:
             model, weights="shared", verbose=0
         ),
         f"Augmented Score-CAM, per_copy (max_channels={c})": lambda: tsc.AugmentedScoreCAM(
-            model, max_channels=c, verbose=0
+            model, weights="per_copy", max_channels=c, verbose=0
         ),
     }
     chosen = [m.strip() for m in args.methods.split(",") if m.strip()]
