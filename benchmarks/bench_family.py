@@ -12,15 +12,12 @@ from __future__ import annotations
 
 import argparse
 
-import numpy as np
 from common import (
     DEFAULT_IMAGES,
     DEFAULT_WEIGHTS,
     best_of,
-    load_photo,
+    dev_inputs,
     mobilenet_v2,
-    photo_paths,
-    preprocess_mobilenet,
 )
 
 import tfscorecam as tsc
@@ -36,7 +33,7 @@ def main() -> None:
     args = parser.parse_args()
 
     model = mobilenet_v2(args.weights)
-    x = preprocess_mobilenet(np.stack([load_photo(p) for p in photo_paths(args.images, args.n)]))
+    x = dev_inputs(args.images, args.n)
     options = {"max_channels": args.max_channels, "verbose": 0}
     explainers = {
         "Score-CAM": (tsc.ScoreCAM(model, **options), 1),

@@ -27,11 +27,9 @@ from common import (
     DEFAULT_IMAGES,
     DEFAULT_WEIGHTS,
     best_of,
-    load_photo,
+    dev_inputs,
     mobilenet_v2,
     peak_rss_mib,
-    photo_paths,
-    preprocess_mobilenet,
 )
 
 import tfscorecam as tsc
@@ -52,7 +50,7 @@ def forward_rate(model, batch_size: int, seconds: float = 6.0) -> float:
 def rss_child(args) -> None:
     """Run in a fresh process: one bare forward chunk, or one Score-CAM; print peak RSS."""
     model = mobilenet_v2(args.weights)
-    x = preprocess_mobilenet(np.stack([load_photo(p) for p in photo_paths(args.images, 1)]))
+    x = dev_inputs(args.images, 1)
     if args.child == "bare":
         masked = np.repeat(x, args.rss_batch_size, axis=0)
         tf.function(lambda t: model(t, training=False))(tf.constant(masked)).numpy()
@@ -126,8 +124,7 @@ def main() -> None:
         return rss_child(args)
 
     model = mobilenet_v2(args.weights)
-    paths = photo_paths(args.images, args.n)
-    x = preprocess_mobilenet(np.stack([load_photo(p) for p in paths]))
+    x = dev_inputs(args.images, args.n)
     device = "GPU" if tf.config.list_physical_devices("GPU") else "CPU"
     print(f"device: {device}; MobileNetV2, layer {args.layer}, {len(x)} photos from {args.images}")
 

@@ -14,16 +14,13 @@ import argparse
 import tempfile
 from pathlib import Path
 
-import numpy as np
 import tensorflow as tf
 from common import (
     DEFAULT_IMAGES,
     DEFAULT_WEIGHTS,
     best_of,
-    load_photo,
+    dev_inputs,
     mobilenet_v2,
-    photo_paths,
-    preprocess_mobilenet,
 )
 
 import tfscorecam as tsc
@@ -47,7 +44,7 @@ def main() -> None:
     args = parser.parse_args()
 
     model = mobilenet_v2(args.weights)
-    x = preprocess_mobilenet(np.stack([load_photo(p) for p in photo_paths(args.images, args.n)]))
+    x = dev_inputs(args.images, args.n)
     c = args.max_channels
     explainers = {
         "Grad-CAM": lambda: tsc.GradCAM(model, verbose=0),

@@ -50,6 +50,11 @@ def preprocess_mobilenet(photos: np.ndarray) -> np.ndarray:
     return keras.applications.mobilenet_v2.preprocess_input(photos.astype(np.float32))
 
 
+def dev_inputs(folder: str | Path, n: int) -> np.ndarray:
+    """The first n photos of a folder, centre-cropped to 224 and preprocessed for MobileNetV2."""
+    return preprocess_mobilenet(np.stack([load_photo(p) for p in photo_paths(folder, n)]))
+
+
 def peak_rss_mib() -> float:
     """Peak resident memory of this process so far, in MiB.
 
