@@ -6,6 +6,8 @@ import json
 import os
 import resource
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -154,6 +156,50 @@ def cached_maps(key, factory, model, x, classes, cache: Path, recompute: bool) -
     np.save(maps_file, maps.astype(np.float16))
     info_file.write_text(json.dumps({"n": len(x), "seconds": seconds}))
     return maps, seconds
+
+
+@dataclass(frozen=True)
+class MethodMaps:
+    """One table row's maps: its explainer, the photos it ran on (every ``stride``-th) and
+    the seconds per image (NaN for maps read from Parquet)."""
+
+    key: str
+    label: str
+    factory: Callable
+    stride: int
+    rows: np.ndarray
+    maps: np.ndarray
+    seconds: float
+
+
+def method_maps(
+    item: str, registry: dict, model, x, classes, paths, parquet: dict, cache: Path, args
+) -> MethodMaps:
+    """The maps of ``KEY`` or ``KEY:STRIDE`` (a key of ``registry``): from the Parquet folder
+    ``parquet[KEY]`` if given, else computed once and kept in ``cache``."""
+    key, _, stride = item.strip().partition(":")
+    stride = int(stride or 1)
+    label, factory = registry[key]
+    rows = np.arange(0, len(x), stride)
+    if key in parquet:
+        maps, seconds = parquet_maps(parquet[key], [paths[i] for i in rows]), float("nan")
+    else:
+        maps, seconds = cached_maps(
+            f"{key}_n{len(x)}_s{stride}_c{args.max_channels}",
+            factory,
+            model,
+            x[rows],
+            classes[rows],
+            cache,
+            args.recompute,
+        )
+    return MethodMaps(key, label, factory, stride, rows, maps, seconds)
+
+
+def paired(rows_a: np.ndarray, a: np.ndarray, rows_b: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Per-photo differences a - b on the photos (rows) both were computed on."""
+    common = np.intersect1d(rows_a, rows_b)
+    return a[np.searchsorted(rows_a, common)] - b[np.searchsorted(rows_b, common)]
 
 
 def explainers(n: int) -> dict:

@@ -34,8 +34,9 @@ from common import (  # noqa: E402
     cached_maps,
     explainers,
     load_photo,
+    method_maps,
     mobilenet_v2,
-    parquet_maps,
+    paired,
     photo_paths,
     preprocess_mobilenet,
 )
@@ -86,15 +87,13 @@ def cell(values: np.ndarray) -> str:
     return f"{mean:.3f} [{low:.3f}, {high:.3f}]"
 
 
-def paired(a: dict, b: dict, column: str) -> np.ndarray | None:
-    """Differences a - b on the rows (or mosaics) both have."""
+def difference(a: dict, b: dict, column: str) -> np.ndarray | None:
+    """Differences a - b on the photos (or, for the grid game, the mosaics) both have."""
     if a["values"].get(column) is None or b["values"].get(column) is None:
         return None
     if column == "grid":
         return a["values"]["grid"] - b["values"]["grid"]
-    common = np.intersect1d(a["rows"], b["rows"])
-    pick = lambda r: r["values"][column][np.searchsorted(r["rows"], common)]  # noqa: E731
-    return pick(a) - pick(b)
+    return paired(a["rows"], a["values"][column], b["rows"], b["values"][column])
 
 
 def chart(results: dict, path: Path) -> None:
@@ -156,28 +155,13 @@ def main() -> None:
     registry = explainers(args.max_channels)
     results = {}
     for item in args.methods.split(","):
-        key, _, stride = item.strip().partition(":")
-        stride = int(stride or 1)
-        label, factory = registry[key]
-        rows = np.arange(0, len(x), stride)
-        suffix = f"_c{args.max_channels}"
+        row = method_maps(item, registry, model, x, classes, paths, parquet, cache, args)
+        key, label, rows, maps, seconds = row.key, row.label, row.rows, row.maps, row.seconds
         grid = None
-        if key in parquet:
-            maps, seconds = parquet_maps(parquet[key], [paths[i] for i in rows]), float("nan")
-        else:
-            maps, seconds = cached_maps(
-                f"{key}_n{len(x)}_s{stride}{suffix}",
-                factory,
-                model,
-                x[rows],
-                classes[rows],
-                cache,
-                args.recompute,
-            )
-        if key not in parquet and stride == 1:  # strided (expensive) rows skip the mosaics
+        if key not in parquet and row.stride == 1:  # strided (expensive) rows skip the mosaics
             grid_maps, _ = cached_maps(
-                f"grid-{key}_m{args.mosaics}{suffix}",
-                factory,
+                f"grid-{key}_m{args.mosaics}_c{args.max_channels}",
+                row.factory,
                 model,
                 mosaics,
                 mosaic_classes,
@@ -223,7 +207,7 @@ def main() -> None:
             a, b = results[key], results[ref]
             lines.append(
                 f"| {a['label']} | {b['label']} | "
-                + " | ".join(cell(paired(a, b, c)) for c in COLUMNS)
+                + " | ".join(cell(difference(a, b, c)) for c in COLUMNS)
                 + " |"
             )
     out = Path(args.out)

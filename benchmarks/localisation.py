@@ -34,11 +34,11 @@ from common import (  # noqa: E402
     DEFAULT_BOXES,
     DEFAULT_WEIGHTS,
     bootstrap,
-    cached_maps,
     explainers,
     load_box_photos,
+    method_maps,
     mobilenet_v2,
-    parquet_maps,
+    paired,
     preprocess_mobilenet,
 )
 
@@ -157,18 +157,9 @@ def main() -> None:
     registry = explainers(args.max_channels)
     results = {}
     for item in args.methods.split(","):
-        key, _, stride = item.strip().partition(":")
-        stride = int(stride or 1)
-        label, factory = registry[key]
-        rows = np.arange(0, len(x), stride)
         start = time.perf_counter()
-        if key in parquet:
-            maps, seconds = parquet_maps(parquet[key], [paths[i] for i in rows]), float("nan")
-        else:
-            suffix = f"_n{len(x)}_s{stride}_c{args.max_channels}"
-            maps, seconds = cached_maps(
-                key + suffix, factory, model, x[rows], labels[rows], cache, args.recompute
-            )
+        row = method_maps(item, registry, model, x, labels, paths, parquet, cache, args)
+        key, label, rows, maps, seconds = row.key, row.label, row.rows, row.maps, row.seconds
         curves = rows % args.curve_stride == 0
         values = scores(
             model, x[rows], labels[rows], maps, [boxes[i] for i in rows], args.steps, curves
@@ -211,18 +202,13 @@ def main() -> None:
     for key, ref in PAIRS:
         if key not in results or ref not in results:
             continue
-        common = np.intersect1d(results[key]["rows"], results[ref]["rows"])
-        a = {
-            c: v[np.searchsorted(results[key]["rows"], common)]
-            for c, v in results[key]["values"].items()
-        }
-        b = {
-            c: v[np.searchsorted(results[ref]["rows"], common)]
-            for c, v in results[ref]["values"].items()
-        }
+        a, b = results[key], results[ref]
+        n = len(np.intersect1d(a["rows"], b["rows"]))
         lines.append(
-            f"| {results[key]['label']} | {results[ref]['label']} | {len(common)} | "
-            + " | ".join(cell(a[c] - b[c]) for c in COLUMNS)
+            f"| {a['label']} | {b['label']} | {n} | "
+            + " | ".join(
+                cell(paired(a["rows"], a["values"][c], b["rows"], b["values"][c])) for c in COLUMNS
+            )
             + " |"
         )
     out = Path(args.out)
