@@ -39,9 +39,12 @@ import tfscorecam as tsc
 from tfscorecam import augment, metrics, superres
 from tfscorecam.maps import minmax, score_cam_maps, upsample
 
-SETTINGS = {  # name -> (copies, max angle in rad, max shift in px at 224)
-    "default": (16, 0.1, 16.0),
-    "authors": (32, 0.5, 30.0),  # the fusion row uses the first 16
+LAYER = "out_relu"  # 7x7
+FINE_LAYER = "block_13_expand_relu"  # MobileNetV2's last 14x14 layer (576 channels)
+SETTINGS = {  # name -> (layer, copies, max angle in rad, max shift in px at 224)
+    "default": (LAYER, 16, 0.1, 16.0),  # shift: half a cell
+    "authors": (LAYER, 32, 0.5, 30.0),  # the fusion row uses the first 16
+    "fine": (FINE_LAYER, 16, 0.1, 8.0),
 }
 DEFAULT_FUSION = {"observation": "gaussian", "sigma": 1.0, "prior": "tv"}
 FUSIONS = {  # label -> (setting, copies used, SuperResolver options)
@@ -66,13 +69,16 @@ FUSIONS = {  # label -> (setting, copies used, SuperResolver options)
 }
 
 
-def layer_cache(model, x, labels, max_channels, cache: Path) -> tuple[np.ndarray, np.ndarray]:
-    """Per photo: out_relu activations (n, 7, 7, C) and Score-CAM channel weights (n, C)."""
-    path = cache / f"scorecam_c{max_channels}.npz"
+def layer_cache(
+    model, x, labels, max_channels, cache: Path, layer: str = LAYER
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per photo: the layer's activations (n, h, w, C) and Score-CAM channel weights (n, C)."""
+    name = "scorecam" if layer == LAYER else f"scorecam_{layer}"
+    path = cache / f"{name}_c{max_channels}.npz"
     if path.is_file():
         data = np.load(path)
         return data["acts"], data["weights"]
-    cam = tsc.ScoreCAM(model, "out_relu", max_channels=max_channels, verbose=0)
+    cam = tsc.ScoreCAM(model, layer, max_channels=max_channels, verbose=0)
     acts, weights = [], []
     start = time.perf_counter()
     for i in range(len(x)):
@@ -82,21 +88,22 @@ def layer_cache(model, x, labels, max_channels, cache: Path) -> tuple[np.ndarray
         acts.append(a[0])
         if i % 20 == 0:
             print(
-                f"Score-CAM weights: {i}/{len(x)} {time.perf_counter() - start:.0f} s", flush=True
+                f"Score-CAM weights ({layer}): {i}/{len(x)} {time.perf_counter() - start:.0f} s",
+                flush=True,
             )
     np.savez(path, acts=np.stack(acts), weights=np.stack(weights))
     return np.stack(acts), np.stack(weights)
 
 
 def copies_cache(model, x, labels, setting: str, cache: Path) -> dict:
-    """The setting's transforms (K, 8), copies' activations (n, K, 7, 7, C) float16 and class
+    """The setting's transforms (K, 8), copies' activations (n, K, h, w, C) float16 and class
     probabilities (n, K)."""
     path = cache / f"copies_{setting}.npz"
     if path.is_file():
         return dict(np.load(path))
-    count, angle, shift = SETTINGS[setting]
+    layer, count, angle, shift = SETTINGS[setting]
     transforms = augment.random_transforms(count, x.shape[1:3], angle, shift, 0)
-    cam = tsc.ScoreCAM(model, "out_relu", verbose=0)
+    cam = tsc.ScoreCAM(model, layer, verbose=0)
     acts, probs = [], []
     for i in range(len(x)):
         a, outputs = cam.forward(augment.warp(x[i], transforms))
@@ -155,18 +162,50 @@ def consistency(low0: np.ndarray, copies: dict, weights: np.ndarray) -> list[str
     return lines
 
 
-def row(label, maps, model, x, labels, boxes, reference, seconds) -> str:
+def fused_maps(data: dict, count: int, weights: np.ndarray, shape, options: dict):
+    """The fusion of the first ``count`` copies of a setting, per photo (ReLU'd), and its
+    seconds per photo."""
+    low = copy_maps(data["acts"][:, :count], weights)
+    resolver = superres.SuperResolver(
+        data["transforms"][:count],
+        low.shape[2:],
+        shape,
+        (28, 28),  # 8 px at 224: 4 sub-cells of a 7x7 cell, 2 of a 14x14 one
+        **{**DEFAULT_FUSION, **options},
+    )
+    start = time.perf_counter()
+    fused = np.stack([np.maximum(resolver(g), 0.0) for g in low])
+    return fused, (time.perf_counter() - start) / len(low)
+
+
+def scorecam_maps(acts: np.ndarray, weights: np.ndarray, shape) -> np.ndarray:
+    """Score-CAM's maps from a layer's activations and channel weights, in [0, 1]."""
+    low = np.maximum(np.einsum("nhwc,nc->nhw", acts, weights), 0.0)
+    return minmax(score_cam_maps(low[..., None], shape)[:, 0]).numpy()
+
+
+def measures(maps, model, x, labels, boxes) -> dict[str, np.ndarray]:
+    """Per photo: EPG, box accuracy, Average Drop and Increase in Confidence (%)."""
     maps = minmax(maps).numpy()
-    epg = metrics.energy_pointing_game(maps, boxes)
     y, o = metrics.confidences(model, x, maps, labels)
+    return {
+        "epg": metrics.energy_pointing_game(maps, boxes),
+        "box": metrics.box_accuracy(maps, boxes).astype(float),
+        "ad": np.maximum(0, y - o) / y * 100,
+        "ic": (o > y) * 100.0,
+    }
+
+
+def row(label, maps, model, x, labels, boxes, reference, seconds) -> str:
+    m = measures(maps, model, x, labels, boxes)
     cells = [
-        "{:.3f} [{:.3f}, {:.3f}]".format(*bootstrap(epg)),
+        "{:.3f} [{:.3f}, {:.3f}]".format(*bootstrap(m["epg"])),
         "-"
         if reference is None
-        else "{:+.3f} [{:+.3f}, {:+.3f}]".format(*bootstrap(epg - reference)),
-        f"{metrics.box_accuracy(maps, boxes).mean():.3f}",
-        "{:.1f} [{:.1f}, {:.1f}]".format(*bootstrap(np.maximum(0, y - o) / y * 100)),
-        "{:.1f} [{:.1f}, {:.1f}]".format(*bootstrap((o > y) * 100.0)),
+        else "{:+.3f} [{:+.3f}, {:+.3f}]".format(*bootstrap(m["epg"] - reference)),
+        f"{m['box'].mean():.3f}",
+        "{:.1f} [{:.1f}, {:.1f}]".format(*bootstrap(m["ad"])),
+        "{:.1f} [{:.1f}, {:.1f}]".format(*bootstrap(m["ic"])),
         f"{seconds:.3f}",
     ]
     print(f"{label}: " + " | ".join(cells), flush=True)
@@ -188,7 +227,7 @@ def main() -> None:
     cache = Path(args.cache)
     cache.mkdir(parents=True, exist_ok=True)
     acts, weights = layer_cache(model, x, labels, args.max_channels, cache)
-    copies = {name: copies_cache(model, x, labels, name, cache) for name in SETTINGS}
+    copies = {name: copies_cache(model, x, labels, name, cache) for name in ("default", "authors")}
     low0 = np.maximum(np.einsum("nhwc,nc->nhw", acts, weights), 0.0)
 
     lines = [
@@ -206,22 +245,11 @@ def main() -> None:
         "| maps | EPG | EPG - Score-CAM | box accuracy | AD % | IC % | s / photo |",
         "|---|---|---|---|---|---|---|",
     ]
-    scorecam = minmax(score_cam_maps(low0[..., None], x.shape[1:3])[:, 0]).numpy()
+    scorecam = scorecam_maps(acts, weights, x.shape[1:3])
     reference = metrics.energy_pointing_game(scorecam, boxes)
     lines.append(row("Score-CAM", scorecam, model, x, labels, boxes, None, 0.0))
     for label, (setting, count, options) in FUSIONS.items():
-        data = copies[setting]
-        low = copy_maps(data["acts"][:, :count], weights)
-        resolver = superres.SuperResolver(
-            data["transforms"][:count],
-            (7, 7),
-            x.shape[1:3],
-            (28, 28),
-            **{**DEFAULT_FUSION, **options},
-        )
-        start = time.perf_counter()
-        fused = np.stack([np.maximum(resolver(g), 0.0) for g in low])
-        seconds = (time.perf_counter() - start) / len(x)
+        fused, seconds = fused_maps(copies[setting], count, weights, x.shape[1:3], options)
         lines.append(row(label, fused, model, x, labels, boxes, reference, seconds))
     for label, maps in (
         ("control: Score-CAM squared", scorecam**2),
