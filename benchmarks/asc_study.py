@@ -191,8 +191,8 @@ def measures(maps, model, x, labels, boxes) -> dict[str, np.ndarray]:
     return {
         "epg": metrics.energy_pointing_game(maps, boxes),
         "box": metrics.box_accuracy(maps, boxes).astype(float),
-        "ad": np.maximum(0, y - o) / y * 100,
-        "ic": (o > y) * 100.0,
+        "ad": metrics.drops(y, o),
+        "ic": metrics.increases(y, o),
     }
 
 

@@ -73,8 +73,8 @@ def per_image(model, x, classes, maps, steps: int) -> dict:
     means are Average Drop and Increase in Confidence)."""
     y, o = metrics.confidences(model, x, maps, classes)
     return {
-        "AD": np.maximum(0.0, y - o) / y * 100,
-        "IC": (o > y) * 100.0,
+        "AD": metrics.drops(y, o),
+        "IC": metrics.increases(y, o),
         "deletion": metrics.deletion_auc(model, x, maps, classes, steps=steps).aucs,
         "insertion": metrics.insertion_auc(model, x, maps, classes, steps=steps).aucs,
     }

@@ -37,6 +37,12 @@ def test_a_map_of_zeros_gives_the_drop_to_the_blank_image():
     assert metrics.increase_in_confidence(model, x, zeros, 1) == pytest.approx(np.mean(o > y) * 100)
 
 
+def test_per_image_drop_and_increase_terms():
+    y, o = np.array([0.5, 0.2, 0.4]), np.array([0.25, 0.4, 0.4])
+    np.testing.assert_allclose(metrics.drops(y, o), [50.0, 0.0, 0.0])
+    np.testing.assert_array_equal(metrics.increases(y, o), [0.0, 100.0, 0.0])
+
+
 def test_keep_fraction_mutes_the_lowest_pixels():
     model = _brightness_model()
     x = np.ones((1, 4, 4, 1), np.float32)

@@ -94,6 +94,17 @@ def confidences(
     return original, masked
 
 
+def drops(original: object, masked: object) -> np.ndarray:
+    """Per image, the terms whose mean is Average Drop: max(0, Y - O) / Y * 100 (N,)."""
+    original, masked = np.asarray(original, np.float64), np.asarray(masked, np.float64)
+    return np.maximum(0.0, original - masked) / original * 100
+
+
+def increases(original: object, masked: object) -> np.ndarray:
+    """Per image, the terms whose mean is Increase in Confidence: 100 where O > Y, else 0 (N,)."""
+    return (np.asarray(masked) > np.asarray(original)) * 100.0
+
+
 def average_drop(
     model: keras.Model,
     images: object,
@@ -111,7 +122,7 @@ def average_drop(
     original, masked = confidences(
         model, images, maps, class_index, keep_fraction, batch_size, head
     )
-    return float(np.mean(np.maximum(0.0, original - masked) / original) * 100)
+    return float(np.mean(drops(original, masked)))
 
 
 def increase_in_confidence(
@@ -127,7 +138,7 @@ def increase_in_confidence(
     original, masked = confidences(
         model, images, maps, class_index, keep_fraction, batch_size, head
     )
-    return float(np.mean(masked > original) * 100)
+    return float(np.mean(increases(original, masked)))
 
 
 @dataclass(frozen=True)
