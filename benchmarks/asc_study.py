@@ -196,16 +196,30 @@ def measures(maps, model, x, labels, boxes) -> dict[str, np.ndarray]:
     }
 
 
+def cell(values: np.ndarray, sign: bool = False, digits: int = 3) -> str:
+    """Mean [95% bootstrap interval] of per-photo values, as table text."""
+    spec = f"{{:{'+' if sign else ''}.{digits}f}}"
+    return "{} [{}, {}]".format(*(spec.format(v) for v in bootstrap(values)))
+
+
+def study_inputs(args: argparse.Namespace) -> tuple:
+    """The model, the box photos (uint8), their model inputs, classes and boxes, and the
+    cache folder (created) from ``--weights``, ``--boxes`` and ``--cache``."""
+    model = mobilenet_v2(args.weights)
+    _, photos, labels, boxes = load_box_photos(args.boxes)
+    cache = Path(args.cache)
+    cache.mkdir(parents=True, exist_ok=True)
+    return model, photos, preprocess_mobilenet(photos), labels, boxes, cache
+
+
 def row(label, maps, model, x, labels, boxes, reference, seconds) -> str:
     m = measures(maps, model, x, labels, boxes)
     cells = [
-        "{:.3f} [{:.3f}, {:.3f}]".format(*bootstrap(m["epg"])),
-        "-"
-        if reference is None
-        else "{:+.3f} [{:+.3f}, {:+.3f}]".format(*bootstrap(m["epg"] - reference)),
+        cell(m["epg"]),
+        "-" if reference is None else cell(m["epg"] - reference, True),
         f"{m['box'].mean():.3f}",
-        "{:.1f} [{:.1f}, {:.1f}]".format(*bootstrap(m["ad"])),
-        "{:.1f} [{:.1f}, {:.1f}]".format(*bootstrap(m["ic"])),
+        cell(m["ad"], digits=1),
+        cell(m["ic"], digits=1),
         f"{seconds:.3f}",
     ]
     print(f"{label}: " + " | ".join(cells), flush=True)
@@ -221,11 +235,7 @@ def main() -> None:
     parser.add_argument("--out", default="benchmarks/results/asc_study.md")
     args = parser.parse_args()
 
-    model = mobilenet_v2(args.weights)
-    _, photos, labels, boxes = load_box_photos(args.boxes)
-    x = preprocess_mobilenet(photos)
-    cache = Path(args.cache)
-    cache.mkdir(parents=True, exist_ok=True)
+    model, _, x, labels, boxes, cache = study_inputs(args)
     acts, weights = layer_cache(model, x, labels, args.max_channels, cache)
     copies = {name: copies_cache(model, x, labels, name, cache) for name in ("default", "authors")}
     low0 = np.maximum(np.einsum("nhwc,nc->nhw", acts, weights), 0.0)

@@ -33,20 +33,15 @@ from pathlib import Path
 import numpy as np
 from asc_study import (
     FINE_LAYER,
+    cell,
     copies_cache,
     fused_maps,
     layer_cache,
     measures,
     scorecam_maps,
+    study_inputs,
 )
-from common import (
-    DEFAULT_BOXES,
-    DEFAULT_WEIGHTS,
-    bootstrap,
-    load_box_photos,
-    mobilenet_v2,
-    preprocess_mobilenet,
-)
+from common import DEFAULT_BOXES, DEFAULT_WEIGHTS
 from scipy.ndimage import gaussian_filter
 
 import tfscorecam as tsc
@@ -103,11 +98,6 @@ def table_rows(rows: dict, model, x, labels, boxes) -> list[str]:
     return lines
 
 
-def cell(values: np.ndarray, sign: bool = False, digits: int = 3) -> str:
-    spec = f"{{:{'+' if sign else ''}.{digits}f}}"
-    return "{} [{}, {}]".format(*(spec.format(v) for v in bootstrap(values)))
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--boxes", default=DEFAULT_BOXES)
@@ -116,11 +106,7 @@ def main() -> None:
     parser.add_argument("--out", default="benchmarks/results/asc_values.md")
     args = parser.parse_args()
 
-    model = mobilenet_v2(args.weights)
-    _, photos, labels, boxes = load_box_photos(args.boxes)
-    x = preprocess_mobilenet(photos)
-    cache = Path(args.cache)
-    cache.mkdir(parents=True, exist_ok=True)
+    model, photos, x, labels, boxes, cache = study_inputs(args)
     shape = x.shape[1:3]
 
     acts, weights = layer_cache(model, x, labels, None, cache)
