@@ -16,7 +16,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tfscorecam.head import ScoringHead, scoring_head
+from tfscorecam.head import HEAD_KINDS, ScoringHead, scoring_head
 from tfscorecam.maps import minmax
 from tfscorecam.model_graph import resolve_layer, select_output, tap
 from tfscorecam.progress import Progress
@@ -37,6 +37,7 @@ class Scoring:
 
     model: keras.Model
     fn: Callable[[tf.Tensor, tf.Tensor], tf.Tensor]
+    stripped: bool = False  # ``model`` is the explained model without its final layer
 
 
 def class_scoring(head: ScoringHead) -> Scoring:
@@ -46,7 +47,7 @@ def class_scoring(head: ScoringHead) -> Scoring:
         scores = head.transform(output)
         return tf.gather(scores, classes, axis=1, batch_dims=classes.shape.rank - 1)
 
-    return Scoring(head.model, fn)
+    return Scoring(head.model, fn, head.stripped)
 
 
 def target_scoring(model: keras.Model, target: Callable) -> Scoring:
@@ -156,8 +157,9 @@ class CAM:
         self.output_shape = tuple(self.view.outputs[0].shape)
         self.batch_size = positive_int(batch_size, "batch_size")
         self.verbose = verbose
+        if head != "auto" and head not in HEAD_KINDS:
+            raise ValueError(f"head must be 'auto' or one of {HEAD_KINDS}, got {head!r}")
         self.head = head
-        self.probabilities = self.class_head("probability")
         self.chain = chain
         self._tapped = tap(self.view, chain)
         channels = self._tapped.outputs[0].shape[-1]
@@ -167,6 +169,9 @@ class CAM:
             input_signature=[tf.TensorSpec((None, *self.input_shape[1:]), tf.float32)],
         )
         self._target_scorings: OrderedDict = OrderedDict()
+        self.probabilities = self.class_head("probability")
+        scored = self.scored_head()
+        self.class_scoring = class_scoring(scored) if scored is not None else None
 
     # the model ------------------------------------------------------------------------------
 
@@ -180,6 +185,10 @@ class CAM:
         if not self.has_class_output:
             return None
         return scoring_head(self.view, self.head, score)
+
+    def scored_head(self) -> ScoringHead | None:
+        """The class head whose scores a method uses (default: the probabilities)."""
+        return self.probabilities
 
     def to_grid(self, activations: tf.Tensor) -> tf.Tensor:
         """The target layer's output as a float32 (batch, h, w, C) feature map."""
@@ -225,10 +234,10 @@ class CAM:
 
     # what to explain ------------------------------------------------------------------------
 
-    def scoring(self, request: Request, index: int, class_scoring: Scoring | None) -> Scoring:
+    def scoring(self, request: Request, index: int) -> Scoring:
         """How image ``index`` of ``request`` is scored: ``class_scoring`` or its target's."""
         if request.classes is not None:
-            return class_scoring
+            return self.class_scoring
         target = request.targets[index]
         if target not in self._target_scorings:
             self._target_scorings[target] = target_scoring(self.view, target)

@@ -1,8 +1,10 @@
 """Gradient baselines: Grad-CAM (Selvaraju et al. 2017) and Grad-CAM++ (Chattopadhay et al. 2018).
 
 Both differentiate the class's pre-activation score, the logit: for a softmax (or sigmoid)
-head it is recovered from the last ``Dense`` or ``Softmax``/``Activation`` layer, exactly as
-``ScoreCAM(score="logit")`` does, so the gradient is never damped by the softmax. A ``target``
+head it is recovered from the last ``Dense`` or ``Softmax``/``Activation`` layer (inside a
+nested backbone too), exactly as ``ScoreCAM(score="logit")`` does, so the gradient is never
+damped by the softmax. A probability head whose logit cannot be recovered (it ends in another
+layer) is differentiated as the log-probability (``head.gradient_head``). A ``target``
 is differentiated as it is, on the raw output. Maps are formed at the target layer's
 resolution, ReLU'd, upsampled bilinearly to the input size and min-max scaled to [0, 1] (the
 order of the Grad-CAM authors' code).
@@ -16,7 +18,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tfscorecam.base import CAM, Request, Scoring, class_scoring
+from tfscorecam.base import CAM, Request, Scoring
+from tfscorecam.head import ScoringHead, gradient_head
 from tfscorecam.maps import upsample
 from tfscorecam.model_graph import tap
 from tfscorecam.progress import Progress
@@ -52,16 +55,19 @@ class GradCAM(CAM):
             batch_size=batch_size,
             verbose=verbose,
         )
-        logit_head = self.class_head("logit")
-        self.class_scoring = class_scoring(logit_head) if logit_head else None
         self._steps: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+    def scored_head(self) -> ScoringHead | None:
+        if not self.has_class_output:
+            return None
+        return gradient_head(self.view, self.head)
 
     def gradients(self, scoring: Scoring, k: int):
         """The compiled step (images, params) -> feature maps (n, h, w, C) and the gradients
         of the ``k`` scores with respect to them (n, k, h, w, C)."""
         steps = self._steps.setdefault(scoring, {})
         if k not in steps:
-            tapped = tap(scoring.model, self.chain)
+            tapped = tap(self.view, self.chain, scoring.stripped)
 
             def step(images: tf.Tensor, params: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
                 with tf.GradientTape(persistent=True) as tape:
@@ -110,7 +116,7 @@ class GradCAM(CAM):
         k = request.scores.shape[1]
         maps = np.zeros((len(images), k, *images.shape[1:3]), np.float32)
         for rows in self._batches(request):
-            scoring = self.scoring(request, int(rows[0]), self.class_scoring)
+            scoring = self.scoring(request, int(rows[0]))
             params = tf.constant(np.stack([request.params(int(i)) for i in rows]), tf.int32)
             maps[rows] = self.batch_maps(tf.constant(images[rows]), params, scoring, k).numpy()
             progress.add()

@@ -10,7 +10,13 @@ The head kind says what the model's output already is:
 output into probabilities (softmax of logits, or sigmoid of a single logit: a single unit must
 never go through a softmax, which would give every channel the weight 1), and
 ``score="logit"`` takes the pre-activation score, recovered from a softmax or sigmoid head
-when its last layer is a ``Dense`` or a ``Softmax``/``Activation`` layer.
+when its last layer is a ``Dense`` or a ``Softmax``/``Activation`` layer. The last layer is
+looked for inside nested models too: a ``keras.applications`` backbone wrapped in a
+``Sequential`` with a ``Rescaling`` layer in front ends in the backbone's ``predictions``.
+
+Gradient methods differentiate ``gradient_head``: the logit where it can be recovered, else
+(a head ending in some other layer) the log-probability, whose gradient is the logit's minus
+the probability-weighted mean of all logits' gradients.
 """
 
 from __future__ import annotations
@@ -19,9 +25,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import keras
+import numpy as np
 import tensorflow as tf
 
-from tfscorecam.model_graph import final_layer, without_final_layer
+from tfscorecam.model_graph import innermost_final_layer, without_final_layer
 
 HEAD_KINDS = ("softmax", "sigmoid", "logits")
 SCORES = ("probability", "logit")
@@ -29,12 +36,17 @@ SCORES = ("probability", "logit")
 
 @dataclass(frozen=True)
 class ScoringHead:
-    """A model to run masked inputs through and the transform of its output to scores."""
+    """A model to run masked inputs through and the transform of its output to scores.
+
+    ``stripped``: ``model`` is the explained model without its innermost final layer
+    (``model_graph.without_final_layer``), so a tap of the explained model must strip it too.
+    """
 
     kind: str
     num_classes: int
     model: keras.Model
     transform: Callable[[tf.Tensor], tf.Tensor]
+    stripped: bool = False
 
 
 def _activation_name(layer: keras.layers.Layer) -> str | None:
@@ -49,9 +61,7 @@ def _activation_name(layer: keras.layers.Layer) -> str | None:
 
 def detect_head(model: keras.Model) -> str:
     """Read the head kind ("softmax", "sigmoid" or "logits") from the model's last layer."""
-    layer = final_layer(model)
-    while isinstance(layer, keras.Model):
-        layer = final_layer(layer)
+    layer = innermost_final_layer(model)
     name = _activation_name(layer)
     if name is None:
         raise ValueError(
@@ -62,8 +72,12 @@ def detect_head(model: keras.Model) -> str:
     return "logits" if name == "linear" else name
 
 
+class NoLogitError(ValueError):
+    """The pre-activation score of a probability head cannot be recovered."""
+
+
 def _pre_activation(model: keras.Model) -> tuple[keras.Model, Callable[[tf.Tensor], tf.Tensor]]:
-    layer = final_layer(model)
+    layer = innermost_final_layer(model)
     if isinstance(layer, (keras.layers.Softmax, keras.layers.Activation)):
         return without_final_layer(model), lambda x: x
     if isinstance(layer, keras.layers.Dense):
@@ -73,7 +87,7 @@ def _pre_activation(model: keras.Model) -> tuple[keras.Model, Callable[[tf.Tenso
             return z + tf.cast(layer.bias, tf.float32) if layer.use_bias else z
 
         return without_final_layer(model), linear
-    raise ValueError(
+    raise NoLogitError(
         f"score='logit' needs the pre-activation scores, which cannot be recovered from the "
         f"last layer {layer.name!r} ({type(layer).__name__}); use score='probability', or "
         "end the model with a Dense or Softmax layer"
@@ -107,4 +121,20 @@ def scoring_head(model: keras.Model, head: str = "auto", score: str = "probabili
     if kind == "logits":
         return ScoringHead(kind, num_classes, model, as_float)
     logit_model, linear = _pre_activation(model)
-    return ScoringHead(kind, num_classes, logit_model, lambda x: linear(as_float(x)))
+    return ScoringHead(kind, num_classes, logit_model, lambda x: linear(as_float(x)), True)
+
+
+def gradient_head(model: keras.Model, head: str = "auto") -> ScoringHead:
+    """The class score gradient methods differentiate: the logit (``scoring_head(...,
+    "logit")``) where it can be recovered, else the log-probability (see the module)."""
+    try:
+        return scoring_head(model, head, "logit")
+    except NoLogitError:
+        probability = scoring_head(model, head, "probability")
+    tiny = float(np.finfo(np.float32).tiny)
+    return ScoringHead(
+        probability.kind,
+        probability.num_classes,
+        probability.model,
+        lambda x: tf.math.log(tf.maximum(probability.transform(x), tiny)),
+    )

@@ -276,24 +276,40 @@ def _rebuild(model: keras.Model, call) -> tuple:
     return clone.inputs[0], clone.outputs[0]
 
 
-def tap(model: keras.Model, chain: Sequence[keras.layers.Layer]) -> keras.Model:
-    """A model with the same input returning ``[chain[-1] activations, model predictions]``."""
-    head, rest = chain[0], list(chain[1:])
-    inner = tap(head, rest) if rest else None
+def tap(
+    model: keras.Model, chain: Sequence[keras.layers.Layer], strip_final: bool = False
+) -> keras.Model:
+    """A model with the same input returning ``[chain[-1] activations, model predictions]``;
+    with ``strip_final`` the predictions are the input of the innermost final layer (see
+    ``without_final_layer``)."""
+    return _rewire(model, list(chain), strip_final)
+
+
+def _rewire(model: keras.Model, chain: list, strip_final: bool) -> keras.Model:
+    """``model`` re-run with chain[-1]'s output tapped (if ``chain``) and its innermost final
+    layer skipped (if ``strip_final``), descending into nested models on the way."""
+    head, rest = (chain[0], chain[1:]) if chain else (None, [])
+    final = final_layer(model) if strip_final else None
     captured = []
 
     def call(layer, *args, **kwargs):
-        if layer is not head:
-            return layer(*args, **kwargs)
-        if inner is None:
+        tapped, stripped = layer is head, layer is final
+        if tapped and not rest:
             out = layer(*args, **kwargs)
             captured.append(out)
             return out
-        activations, out = inner(*args, **kwargs)
-        captured.append(activations)
-        return out
+        if tapped or (stripped and isinstance(layer, keras.Model)):
+            inner = _rewire(layer, rest if tapped else [], stripped)
+            out = inner(*args, **kwargs)
+            if tapped:
+                captured.append(out[0])
+                return out[1]
+            return out
+        return args[0] if stripped else layer(*args, **kwargs)
 
     inputs, outputs = _rebuild(model, call)
+    if not chain:
+        return keras.Model(inputs, outputs)
     if len(captured) != 1:
         raise ValueError(
             f"layer {chain[-1].name!r} is called {len(captured)} times in the model; "
@@ -302,16 +318,16 @@ def tap(model: keras.Model, chain: Sequence[keras.layers.Layer]) -> keras.Model:
     return keras.Model(inputs, [captured[0], outputs])
 
 
+def innermost_final_layer(model: keras.Model) -> keras.layers.Layer:
+    """The layer that produces the model's output, descending into nested models (the
+    ``predictions`` Dense of a keras.applications backbone wrapped in a Sequential)."""
+    layer = final_layer(model)
+    while isinstance(layer, keras.Model):
+        layer = final_layer(layer)
+    return layer
+
+
 def without_final_layer(model: keras.Model) -> keras.Model:
-    """The model up to the input of its final layer (e.g. the logits before a softmax)."""
-    final = final_layer(model)
-    captured = []
-
-    def call(layer, *args, **kwargs):
-        if layer is not final:
-            return layer(*args, **kwargs)
-        captured.append(args[0])
-        return args[0]
-
-    inputs, _ = _rebuild(model, call)
-    return keras.Model(inputs, captured[0])
+    """The model up to the input of its innermost final layer (e.g. the logits before a
+    softmax), descending into a nested model that produces the output."""
+    return _rewire(model, [], True)

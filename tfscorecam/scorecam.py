@@ -6,8 +6,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tfscorecam.base import CAM, Request, class_scoring
-from tfscorecam.head import SCORES
+from tfscorecam.base import CAM, Request
+from tfscorecam.head import SCORES, ScoringHead
 from tfscorecam.maps import score_cam_maps, weighted_sum
 from tfscorecam.masking import Masking
 from tfscorecam.progress import Progress
@@ -64,6 +64,7 @@ class ScoreCAM(CAM):
     ) -> None:
         if score not in SCORES:
             raise ValueError(f"score must be one of {SCORES}, got {score!r}")
+        self.score = score
         super().__init__(
             model,
             layer,
@@ -75,8 +76,6 @@ class ScoreCAM(CAM):
         )
         if max_channels is not None:
             max_channels = positive_int(max_channels, "max_channels", self.num_channels)
-        head_for_score = self.class_head(score)
-        self.class_scoring = class_scoring(head_for_score) if head_for_score else None
         self.scorer = ChannelScorer(
             self.input_shape,
             self.batch_size,
@@ -85,6 +84,9 @@ class ScoreCAM(CAM):
             channel_softmax,
             self.masking(),
         )
+
+    def scored_head(self) -> ScoringHead | None:
+        return self.class_head(self.score)
 
     def masking(self) -> Masking:
         """How each channel's masked inputs are built (one per channel for Score-CAM)."""
@@ -102,7 +104,7 @@ class ScoreCAM(CAM):
         return self.scorer.weights(
             image,
             activations,
-            self.scoring(request, index, self.class_scoring),
+            self.scoring(request, index),
             request.params(index),
             request.scores.shape[1],
             progress,
