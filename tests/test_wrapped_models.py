@@ -17,9 +17,7 @@ SIDE = 96
 def wrapped():
     """MobileNetV2 (random weights) with its preprocessing as a Rescaling layer in front."""
     keras.utils.set_random_seed(3)
-    backbone = keras.applications.MobileNetV2(
-        weights=None, alpha=0.35, input_shape=(SIDE, SIDE, 3)
-    )
+    backbone = keras.applications.MobileNetV2(weights=None, alpha=0.35, input_shape=(SIDE, SIDE, 3))
     model = keras.Sequential(
         [
             keras.Input((SIDE, SIDE, 3)),
@@ -44,7 +42,9 @@ def _gradcam_reference(backbone, x: np.ndarray, class_index: int, log_probabilit
     with tf.GradientTape() as tape:
         acts, features = split(tf.constant(x[None]))
         logits = features @ dense.kernel + dense.bias
-        score = tf.nn.log_softmax(logits)[0, class_index] if log_probability else logits[0, class_index]
+        score = (
+            tf.nn.log_softmax(logits)[0, class_index] if log_probability else logits[0, class_index]
+        )
     g = tape.gradient(score, acts)[0].numpy().astype(np.float64)
     a = acts[0].numpy().astype(np.float64)
     low = np.maximum((a * g.mean(axis=(0, 1))).sum(-1), 0)
@@ -68,7 +68,9 @@ def test_gradient_methods_find_the_logit_inside_a_wrapped_backbone(wrapped):
         {"class_index": top, "head": "softmax"},
     ):
         np.testing.assert_allclose(
-            tsc.explain(model, photo, "gradcam", verbose=0, **how).heatmap, result.heatmap, atol=1e-5
+            tsc.explain(model, photo, "gradcam", verbose=0, **how).heatmap,
+            result.heatmap,
+            atol=1e-5,
         )
     # a target is differentiated on the raw output as it is: here the probability
     lam = tsc.explain(model, photo, "gradcam", target=lambda out: out[:, top], verbose=0)
