@@ -16,6 +16,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from tfscorecam.compiled import compiled
 from tfscorecam.head import HEAD_KINDS, ScoringHead, scoring_head
 from tfscorecam.maps import minmax
 from tfscorecam.model_graph import resolve_layer, select_output, tap
@@ -164,7 +165,7 @@ class CAM:
         self._tapped = tap(self.view, chain)
         channels = self._tapped.outputs[0].shape[-1]
         self.num_channels = int(channels) if channels is not None else None
-        self._forward_step = tf.function(
+        self._forward_step = compiled(
             self._forward_pass,
             input_signature=[tf.TensorSpec((None, *self.input_shape[1:]), tf.float32)],
         )

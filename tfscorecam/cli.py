@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import argparse
+import ast
 import contextlib
 import os
 import sys
 import time
+import warnings
 from pathlib import Path
 
-from tfscorecam.methods import METHODS
+from tfscorecam import __version__
+from tfscorecam.methods import METHODS, method_options
 from tfscorecam.preprocessing import PREPROCESS
+
+CLI_PASSES = 1280  # masked passes the N-pass methods get by default (one Score-CAM of 1280)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -19,8 +24,44 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"tfscorecam: error: {message} (see tfscorecam --help)\n")
 
 
+def _positive(text: str) -> int:
+    """argparse type: an integer >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _add_method_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--method", default="scorecam", choices=list(METHODS))
+    parser.add_argument("--layer", help="target layer name or path (default: the last conv)")
+    parser.add_argument(
+        "--max-channels", type=_positive, help="score only the N most varied channels"
+    )
+    parser.add_argument(
+        "--num-samples", type=_positive, help="iscam / sscam: masked passes per channel"
+    )
+    parser.add_argument(
+        "--num-augmentations", type=_positive, help="augmented: copies of the image"
+    )
+    parser.add_argument(
+        "--option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="any other option of the method's class, e.g. --option score=logit (repeatable)",
+    )
+    parser.add_argument(
+        "--class-names", help="class names: a JSON list or object, or a text file (one a line)"
+    )
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="tfscorecam", description="Explain Keras CNNs.")
+    parser.add_argument("--version", action="version", version=f"tfscorecam {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     explain = commands.add_parser("explain", help="explain images, write overlay PNGs")
     explain.add_argument("images", nargs="+", help="image files")
@@ -39,14 +80,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     demo = commands.add_parser("demo", help="explain a bundled CC0 photo with the offline model")
     for sub in (explain, demo):
-        sub.add_argument(
-            "--method",
-            default="scorecam",
-            choices=list(METHODS),
-        )
-        sub.add_argument("--layer", help="target layer name or path (default: the last conv)")
+        _add_method_options(sub)
         sub.add_argument("--out", default="tfscorecam_out", help="output folder")
-        sub.add_argument("--batch-size", type=int, default=64)
+        sub.add_argument(
+            "--batch-size", type=_positive, help="images per forward pass (method default)"
+        )
         sub.add_argument("--quiet", action="store_true", help="no progress bar")
     explain.add_argument(
         "--class",
@@ -54,29 +92,96 @@ def _parser() -> argparse.ArgumentParser:
         action="append",
         help="class index or name to explain (repeatable; default: top-1)",
     )
-    explain.add_argument("--top-k", type=int, help="explain the K most probable classes")
+    explain.add_argument("--top-k", type=_positive, help="explain the K most probable classes")
     explain.add_argument(
         "--output",
         help="for a model with several outputs: the name or index of the class output to explain",
+    )
+    explain.add_argument(
+        "--head",
+        choices=["auto", "softmax", "sigmoid", "logits"],
+        default="auto",
+        help="what the class output is (default: read from its last layer)",
     )
     data = commands.add_parser(
         "explain-dataset", help="explain a folder, glob or list of images with Ray; Parquet out"
     )
     data.add_argument("inputs", nargs="+", help="a folder, a glob pattern, or image files")
     data.add_argument(
-        "--model", default="efficientnet_lite0", help="a .keras/.h5 file or a zoo name"
+        "--model",
+        default="efficientnet_lite0",
+        help="efficientnet_lite0 (default), a .keras/.h5 file or a keras.applications name",
     )
+    data.add_argument("--weights", help="weights file for a keras.applications model")
     data.add_argument("--out", required=True, help="output folder (Parquet; reruns resume)")
-    data.add_argument("--method", default="scorecam", choices=list(METHODS))
+    _add_method_options(data)
     data.add_argument("--preprocess", choices=list(PREPROCESS), help="for a model file")
-    data.add_argument("--layer", help="target layer name or path (default: the last conv)")
-    data.add_argument("--class", dest="class_", type=int, help="class index (default: top-1)")
-    data.add_argument("--actors", type=int, help="model replicas (default: one per GPU, else 1)")
+    data.add_argument("--class", dest="class_", help="class index or name (default: top-1)")
+    data.add_argument(
+        "--actors", type=_positive, help="model replicas (default: one per GPU, else 1)"
+    )
     data.add_argument("--address", help='Ray cluster to join ("auto", "ray://host:10001")')
-    data.add_argument("--batch-size", type=int, default=8, help="images per batch and file")
+    data.add_argument("--batch-size", type=_positive, default=8, help="images per batch and file")
     data.add_argument("--overlays", action="store_true", help="also write overlay PNGs")
     data.add_argument("--quiet", action="store_true", help="no progress line")
     return parser
+
+
+def _value(text: str) -> object:
+    """A --option value: a Python literal (number, bool, None, list...) or else the text."""
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return text
+
+
+def _method_options(args) -> dict:
+    """The method's options from --max-channels, --num-samples, --num-augmentations, --batch-size
+    and --option KEY=VALUE, each checked against the method's signature."""
+    options = {}
+    for pair in args.option:
+        key, sep, text = pair.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"--option takes KEY=VALUE, got {pair!r}")
+        options[key.strip().replace("-", "_")] = _value(text.strip())
+    named = {
+        "max_channels": args.max_channels,
+        "num_samples": args.num_samples,
+        "num_augmentations": args.num_augmentations,
+    }
+    if args.command != "explain-dataset":
+        named["batch_size"] = args.batch_size
+    options.update({k: v for k, v in named.items() if v is not None})
+    accepted = method_options(args.method)
+    for key in options:
+        if key not in accepted or key in ("verbose", "layer"):
+            raise ValueError(
+                f"{args.method} has no option {key!r}; its options: "
+                f"{', '.join(k for k in accepted if k != 'verbose')}"
+            )
+    return options
+
+
+def _budget(model, method: str, layer, options: dict) -> str | None:
+    """For a method with several passes per channel and no --max-channels: limit the channels
+    to about ``CLI_PASSES`` masked passes in all; returns the line that says so."""
+    accepted = method_options(method)
+    if "num_samples" not in accepted or "max_channels" in options:
+        return None
+    from tfscorecam.methods import cached_explainer
+
+    explainer = cached_explainer(model, method, layer, **{**options, "verbose": 0})
+    channels = explainer.num_channels
+    samples = explainer.num_samples
+    chosen = max(1, CLI_PASSES // samples)
+    if channels is None or chosen >= channels:
+        return None
+    options["max_channels"] = chosen
+    return (
+        f"tfscorecam: {method} scores the {chosen} of {channels} channels with the largest "
+        f"spatial variation, {samples} passes each ({chosen * samples} masked passes, about "
+        "one Score-CAM); --max-channels and --num-samples change this"
+    )
 
 
 def _run_explain_dataset(args) -> int:
@@ -107,61 +212,102 @@ def _run_explain_dataset(args) -> int:
     return 0
 
 
-def _classes(args, zoo_model) -> list | None:
+def _classes(args, names: list | None) -> list | None:
     """class_index for one image: from --class (indices or class names), else None."""
+    from tfscorecam.class_names import class_index_of
+
     if args.class_ and args.top_k:
         raise ValueError("give --class or --top-k, not both")
     if args.class_:
-        indices = []
-        for value in args.class_:
-            if value.lstrip("-").isdigit():
-                indices.append(int(value))
-            elif value in zoo_model.class_names:
-                indices.append(zoo_model.class_names.index(value))
-            else:
-                raise ValueError(f"unknown class {value!r}: give an index or a class name")
-        return [indices]
+        return [[class_index_of(value, names) for value in args.class_]]
     return None
+
+
+def _image(path: str):
+    """One display image from a path, with the fix for a folder."""
+    from tfscorecam.images import display_image
+
+    if Path(path).is_dir():
+        raise ValueError(
+            f"{path} is a folder: explain takes image files; for a folder use "
+            f"`tfscorecam explain-dataset {path} --out OUT`"
+        )
+    return display_image(path)
+
+
+def _out_folder(out: str) -> Path:
+    folder = Path(out)
+    if folder.exists() and not folder.is_dir():
+        raise ValueError(f"--out {out} is a file; give a folder for the overlay PNGs")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def _loaded(args):
+    """The zoo model of --model / --weights / --preprocess, with --class-names."""
+    from dataclasses import replace
+
+    from tfscorecam import zoo
+    from tfscorecam.class_names import load_class_names
+
+    loaded = zoo.load(args.model, args.weights, args.preprocess or "none")
+    names = load_class_names(args.class_names)
+    return replace(loaded, class_names=names) if names else loaded
 
 
 def _run_explain(args) -> int:
     import numpy as np
 
-    from tfscorecam import zoo
     from tfscorecam.explanation import explain
-    from tfscorecam.images import image_list, resize
+    from tfscorecam.images import resize
     from tfscorecam.methods import cached_explainer
 
-    zoo_model = zoo.load(args.model, args.weights, args.preprocess)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    options = {"batch_size": args.batch_size, "verbose": 0 if args.quiet else 1}
+    out = _out_folder(args.out)
+    zoo_model = _loaded(args)
+    options = {**_method_options(args), "verbose": 0 if args.quiet else 1}
     if args.output is not None:
         options["output"] = int(args.output) if args.output.lstrip("-").isdigit() else args.output
+    if args.head != "auto":
+        options["head"] = args.head
+    note = _budget(zoo_model.model, args.method, args.layer, options)
+    if note:
+        print(note, file=sys.stderr)
+    failures = 0
     for path in args.images:
-        images, _ = image_list(path)
-        class_index = _classes(args, zoo_model)
-        if args.top_k:
-            size = zoo_model.input_size
-            x = zoo_model.preprocess(resize(images[0], size)[None])
-            cam = cached_explainer(zoo_model.model, args.method, args.layer, **options)
-            class_index = [np.argsort(-cam.predict_probabilities(x)[0])[: args.top_k]]
-        start = time.perf_counter()
-        results = explain(
-            zoo_model,
-            images[0][None],
-            args.method,
-            layer=args.layer,
-            class_index=class_index,
-            **options,
-        )
+        try:
+            image = _image(path)
+            class_index = _classes(args, zoo_model.class_names)
+            if args.top_k:
+                x = zoo_model.preprocess(resize(image, zoo_model.input_size)[None])
+                cam = cached_explainer(zoo_model.model, args.method, args.layer, **options)
+                class_index = [np.argsort(-cam.predict_probabilities(x)[0])[: args.top_k]]
+            start = time.perf_counter()
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                results = explain(
+                    zoo_model,
+                    image[None],
+                    args.method,
+                    layer=args.layer,
+                    class_index=class_index,
+                    **options,
+                )
+            for warning in caught:
+                text = str(warning.message).replace("image 0", path)
+                print(f"tfscorecam: warning: {path}: {text}", file=sys.stderr)
+        except (ValueError, TypeError, OSError, KeyError) as error:
+            print(f"tfscorecam: error: {error}", file=sys.stderr)
+            failures += 1
+            continue
         seconds = time.perf_counter() - start
         for result in results:
             name = (result.class_name or str(result.class_index)).replace(" ", "_")
             target = out / f"{Path(path).stem}_{args.method}_{result.class_index}_{name}.png"
             result.save(target)
             print(f"{path}: {result.label} ({seconds:.1f} s) -> {target}")
-    return 0
+    if failures and len(args.images) > 1:
+        print(f"tfscorecam: error: {failures} of {len(args.images)} images failed", file=sys.stderr)
+    return 1 if failures else 0
 
 
 def _run_demo(args) -> int:
@@ -172,17 +318,20 @@ def _run_demo(args) -> int:
     from tfscorecam.explanation import explain
 
     zoo_model = zoo.efficientnet_lite0()
+    options = {**_method_options(args), "verbose": 0 if args.quiet else 1}
+    note = _budget(zoo_model.model, args.method, args.layer, options)
+    if note:
+        print(note, file=sys.stderr)
     start = time.perf_counter()
     result = explain(
         zoo_model,
         zoo.DEMO_IMAGE,
         args.method,
         layer=args.layer,
-        batch_size=args.batch_size,
-        verbose=0 if args.quiet else 1,
+        class_names=args.class_names,
+        **options,
     )
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = _out_folder(args.out)
     target = out / f"demo_{args.method}.png"
     result.plot().savefig(target, dpi=100)
     seconds = time.perf_counter() - start
@@ -225,6 +374,6 @@ def main(argv: list[str] | None = None) -> int:
                 "explain-dataset": _run_explain_dataset,
             }
             return runs[args.command](args)
-        except (ValueError, TypeError, OSError, ImportError, KeyError) as error:
+        except (ValueError, TypeError, OSError, ImportError, KeyError, RuntimeError) as error:
             print(f"tfscorecam: error: {error}", file=sys.stderr)
             return 1

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,13 +13,15 @@ import matplotlib
 import numpy as np
 from PIL import Image
 
+from tfscorecam.advice import InputWarning, confidence_advice, range_advice
+from tfscorecam.class_names import IMAGENET_CLASSES, load_class_names, named_classes
 from tfscorecam.images import image_list, resize
 from tfscorecam.maps import upsample
 from tfscorecam.methods import TITLES, cached_explainer
-from tfscorecam.zoo import ZooModel
+from tfscorecam.zoo import ZooModel, imagenet_class_names
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class Explanation:
     """One image explained for one class.
 
@@ -36,6 +40,16 @@ class Explanation:
     score: float
     image: np.ndarray
     method: str
+
+    def __repr__(self) -> str:
+        def array(a: np.ndarray) -> str:
+            return f"<{'x'.join(map(str, a.shape))} {a.dtype}>"
+
+        return (
+            f"Explanation(method={self.method!r}, class_index={self.class_index!r}, "
+            f"class_name={self.class_name!r}, score={self.score:.4g}, "
+            f"heatmap={array(self.heatmap)}, image={array(self.image)})"
+        )
 
     @property
     def label(self) -> str:
@@ -125,7 +139,7 @@ def explain(
     layer: str | keras.layers.Layer | None = None,
     class_index: object = None,
     target: object = None,
-    class_names: Sequence[str] | None = None,
+    class_names: Sequence[str] | str | os.PathLike | None = None,
     **options,
 ) -> Explanation | Explanations:
     """Explain an image (or several) in display range for ``model``.
@@ -135,21 +149,29 @@ def explain(
             ``preprocess`` and ``class_names``).
         image: a path, a PIL image, an (H, W, 3) array in display range (uint8 or 0-255
             float), or a list / (N, H, W, 3) batch of those.
-        method: "scorecam", "augmented" (Augmented Score-CAM), "gradcam" or "gradcam++".
+        method: one of ``methods.METHODS``: "scorecam", "augmented" (Augmented Score-CAM),
+            "iscam", "sscam", "gradcam", "gradcam++" or "layercam".
         preprocess: maps resized display-range images (N, H, W, 3) float32 to the model's
             input, e.g. ``keras.applications.mobilenet_v2.preprocess_input``; None feeds them
             as they are. Images are resized (bilinear, no crop) to the model's input size
             here, and each heatmap comes back at its image's own size.
         layer: the target layer, as for ``ScoreCAM``.
-        class_index: as for ``ScoreCAM``: None explains the top-1 class.
+        class_index: as for ``ScoreCAM``: None explains the top-1 class; class names (from
+            ``class_names``) may stand for indices, e.g. ``"tabby"`` or ``["tabby", 285]``.
         target: instead of ``class_index``, a target (see ``tfscorecam.targets``).
-        class_names: names for the class indices (taken from a zoo model when not given).
+        class_names: names for the class indices: a list, or a JSON or text file (see
+            ``class_names.load_class_names``). Not given: a zoo model's own names; for a
+            model with 1000 classes, the ImageNet names; otherwise none.
         **options: passed to the method's class (``output``, ``batch_size``, ``score``,
             ``num_augmentations``, ``verbose``...).
 
     The explainer is built once per (model, method, layer, options) and reused by later calls
     while the model lives (``methods.cached_explainer``), so a loop over many photos traces
     its compiled steps once.
+
+    Images that look wrong for the model get an ``advice.InputWarning`` saying what to fix:
+    values far outside the range a known ``keras.applications`` backbone expects (a missing
+    ``preprocess``), or a top-1 probability below 0.1 when the top-1 class is explained.
 
     Returns:
         An ``Explanation`` for one image and one class, else ``Explanations`` (image-major).
@@ -159,6 +181,19 @@ def explain(
         class_names = class_names or model.class_names
         model = model.model
     explainer = cached_explainer(model, method, layer, **options)
+    class_names = load_class_names(class_names)
+    if class_names is None and explainer.output_shape[-1] == IMAGENET_CLASSES:
+        class_names = imagenet_class_names()
+    class_index = named_classes(class_index, class_names)
+    head = explainer.probabilities
+    if target is None and explainer.head == "auto" and head and head.num_classes == 1:
+        if head.kind == "logits":
+            raise ValueError(
+                "the explained output is one linear unit: a regression, or the logit of a "
+                "binary classifier? For a binary classifier pass head='logits' (command line: "
+                "--head logits), and its sigmoid is explained; for a regression pass "
+                "target=tfscorecam.targets.regression(0)"
+            )
     images, single = image_list(image)
     size = tuple(model.inputs[0].shape[1:3])
     if None in size:
@@ -168,7 +203,16 @@ def explain(
     else:
         batch = np.stack([resize(i, size) for i in images])
     x = np.asarray(preprocess(batch.copy()) if preprocess else batch, np.float32)
+    advice = range_advice(model, x)
+    if advice:
+        warnings.warn(advice, InputWarning, stacklevel=2)
     explained = explainer.explain_batch(x[0] if single else x, class_index, target=target)
+    if class_index is None and target is None and explainer.probabilities is not None:
+        for n, top1 in enumerate(explained.scores[:, 0]):
+            what = str(image) if isinstance(image, (str, os.PathLike)) else f"image {n}"
+            advice = confidence_advice(float(top1), explainer.probabilities.num_classes, what)
+            if advice:
+                warnings.warn(advice, InputWarning, stacklevel=2)
     results = Explanations()
     for n, original in enumerate(images):
         for k, index in enumerate(explained.classes[n]):

@@ -19,6 +19,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfscorecam.base import CAM, Request, Scoring
+from tfscorecam.compiled import compiled
 from tfscorecam.head import ScoringHead, gradient_head
 from tfscorecam.maps import upsample
 from tfscorecam.model_graph import tap
@@ -76,7 +77,7 @@ class GradCAM(CAM):
                 grads = [self.to_grid(tape.gradient(s, acts)) for s in per_score]
                 return self.to_grid(acts), tf.stack(grads, axis=1)
 
-            steps[k] = tf.function(step)
+            steps[k] = compiled(step)
         return steps[k]
 
     def channel_weights(self, acts: tf.Tensor, grads: tf.Tensor) -> tf.Tensor:

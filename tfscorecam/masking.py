@@ -43,14 +43,14 @@ def _blend(image: tf.Tensor, masks: tf.Tensor, baseline: tf.Tensor) -> tf.Tensor
     return image * masks + baseline * (1.0 - masks)
 
 
-@tf.function(jit_compile=True)
+@tf.function(jit_compile=True, reduce_retracing=True)
 def masked_inputs(image: tf.Tensor, acts: tf.Tensor, baseline: tf.Tensor) -> tf.Tensor:
     """The image (H, W, C_in) masked by each channel of ``acts`` (h, w, c): (c, H, W, C_in)."""
     masks, _ = channel_masks(image, acts)
     return _blend(image[None], masks, baseline)
 
 
-@tf.function(jit_compile=True)
+@tf.function(jit_compile=True, reduce_retracing=True)
 def scaled_masked_inputs(
     image: tf.Tensor, acts: tf.Tensor, baseline: tf.Tensor, scales: tf.Tensor
 ) -> tf.Tensor:
@@ -61,7 +61,7 @@ def scaled_masked_inputs(
     return _blend(image[None], tf.reshape(scaled, (-1, size[1], size[2])), baseline)
 
 
-@tf.function(jit_compile=True)
+@tf.function(jit_compile=True, reduce_retracing=True)
 def noisy_masked_inputs(
     image: tf.Tensor,
     acts: tf.Tensor,

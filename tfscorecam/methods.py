@@ -10,6 +10,7 @@ steps once.
 from __future__ import annotations
 
 import importlib
+import inspect
 import weakref
 from collections import OrderedDict
 from typing import TYPE_CHECKING
@@ -56,6 +57,20 @@ def method_class(method: str) -> type:
     """The explainer class of ``method``."""
     module, name = METHODS[method].split(":")
     return getattr(importlib.import_module(module), name)
+
+
+def method_options(method: str) -> list[str]:
+    """The keyword options ``method``'s class takes after ``model`` and ``layer`` (its own and
+    those it passes on to its base classes)."""
+    names: list[str] = []
+    for cls in method_class(method).__mro__:
+        if "__init__" not in vars(cls):
+            continue
+        parameters = list(inspect.signature(vars(cls)["__init__"]).parameters.values())[3:]
+        names += [p.name for p in parameters if p.kind is not p.VAR_KEYWORD and p.name not in names]
+        if not any(p.kind is p.VAR_KEYWORD for p in parameters):
+            break
+    return names
 
 
 def _frozen(value: object) -> object:

@@ -285,9 +285,18 @@ def tap(
     return _rewire(model, list(chain), strip_final)
 
 
-def _rewire(model: keras.Model, chain: list, strip_final: bool) -> keras.Model:
-    """``model`` re-run with chain[-1]'s output tapped (if ``chain``) and its innermost final
-    layer skipped (if ``strip_final``), descending into nested models on the way."""
+def input_of(model: keras.Model, chain: Sequence[keras.layers.Layer]) -> keras.Model:
+    """A model with the same input returning ``[what chain[-1] receives, predictions]`` (the
+    values that reach a nested backbone, after the wrapper's own preprocessing layers)."""
+    return _rewire(model, list(chain), False, tap_input=True)
+
+
+def _rewire(
+    model: keras.Model, chain: list, strip_final: bool, tap_input: bool = False
+) -> keras.Model:
+    """``model`` re-run with chain[-1]'s output (or with ``tap_input`` its input) tapped (if
+    ``chain``) and its innermost final layer skipped (if ``strip_final``), descending into
+    nested models on the way."""
     head, rest = (chain[0], chain[1:]) if chain else (None, [])
     final = final_layer(model) if strip_final else None
     captured = []
@@ -296,10 +305,10 @@ def _rewire(model: keras.Model, chain: list, strip_final: bool) -> keras.Model:
         tapped, stripped = layer is head, layer is final
         if tapped and not rest:
             out = layer(*args, **kwargs)
-            captured.append(out)
+            captured.append(args[0] if tap_input else out)
             return out
         if tapped or (stripped and isinstance(layer, keras.Model)):
-            inner = _rewire(layer, rest if tapped else [], stripped)
+            inner = _rewire(layer, rest if tapped else [], stripped, tap_input)
             out = inner(*args, **kwargs)
             if tapped:
                 captured.append(out[0])

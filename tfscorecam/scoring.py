@@ -15,6 +15,7 @@ import tensorflow as tf
 
 from tfscorecam.base import Scoring
 from tfscorecam.channels import channel_weights, select_channels
+from tfscorecam.compiled import compiled
 from tfscorecam.masking import Masking
 from tfscorecam.progress import Progress
 
@@ -85,7 +86,7 @@ class ChannelScorer:
                 scores = scoring.fn(scoring.model(masked, training=False), params)
                 return tf.reduce_mean(tf.reshape(scores, (-1, samples, tf.shape(scores)[1])), 1)
 
-            self._steps[scoring] = tf.function(
+            self._steps[scoring] = compiled(
                 chunk,
                 input_signature=[
                     tf.TensorSpec(self.input_shape[1:], tf.float32),

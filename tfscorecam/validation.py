@@ -30,6 +30,8 @@ def as_image_batch(images: object, input_shape: tuple) -> tuple[np.ndarray, bool
     """Return ``(batch float32 (N, H, W, C), was_single_image)`` after checking ``images``.
 
     ``input_shape`` is the model's input shape ``(None, H, W, C)``; None dims accept any size.
+    For a one-channel model, greyscale images without the channel axis, (H, W) or (N, H, W),
+    are accepted too.
     """
     if hasattr(images, "numpy"):
         images = images.numpy()
@@ -38,6 +40,8 @@ def as_image_batch(images: object, input_shape: tuple) -> tuple[np.ndarray, bool
         np.issubdtype(array.dtype, np.number) or array.dtype == np.bool_
     ):
         raise TypeError(f"images must be a numeric array, got dtype {array.dtype}")
+    if input_shape[-1] == 1 and (array.ndim == 2 or (array.ndim == 3 and array.shape[-1] != 1)):
+        array = array[..., None]  # greyscale (H, W) or (N, H, W) for a one-channel model
     if array.ndim not in (3, 4):
         raise ValueError(
             f"images must be one image (H, W, C) or a batch (N, H, W, C), got shape {array.shape}"

@@ -15,6 +15,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from tfscorecam.class_names import IMAGENET_CLASSES
 from tfscorecam.preprocessing import PREPROCESS
 from tfscorecam.pth import load_state_dict
 
@@ -142,10 +143,48 @@ def keras_application(name: str, weights: str | Path | None = "imagenet") -> Zoo
     if weights not in (None, "imagenet") and not Path(weights).is_file():
         raise FileNotFoundError(f"weights file not found: {weights}")
     module = importlib.import_module(constructor.__module__)
-    model = constructor(weights=str(weights) if weights else None)
+    try:
+        model = constructor(weights=str(weights) if weights else None)
+    except Exception as error:  # a download that fails raises a bare Exception in Keras
+        if weights != "imagenet":
+            raise ValueError(f"cannot build {name} with weights {weights}: {error}") from None
+        raise OSError(
+            f"cannot download the ImageNet weights of {name} (no network?): "
+            f"{str(error).splitlines()[0]}. Pass a local weights file: --weights PATH "
+            "(Python: weights=PATH)"
+        ) from None
     size = tuple(d or 224 for d in model.inputs[0].shape[1:3])
-    names = imagenet_class_names() if model.outputs[0].shape[-1] == 1000 else []
-    return ZooModel(model, module.preprocess_input, names, size)
+    return ZooModel(model, module.preprocess_input, _default_class_names(model), size)
+
+
+def _default_class_names(model: keras.Model) -> list[str]:
+    """The ImageNet class names for a model with one output of 1000 classes, else none."""
+    if len(model.outputs) == 1 and model.outputs[0].shape[-1] == IMAGENET_CLASSES:
+        return imagenet_class_names()
+    return []
+
+
+_SIGNATURES = {".keras": b"PK\x03\x04", ".h5": b"\x89HDF\r\n\x1a\n"}
+
+
+def _load_model_file(path: Path) -> keras.Model:
+    """A saved Keras model, or a clear error for a file that is not one."""
+    with open(path, "rb") as file:
+        head = file.read(8)
+    if not head.startswith(_SIGNATURES[path.suffix]):
+        kind = "a zip archive" if path.suffix == ".keras" else "an HDF5 file"
+        raise ValueError(
+            f"cannot load model {path}: it is not {kind}, so not a saved Keras model (a "
+            "truncated or corrupt copy?). Save it again with model.save(path)"
+        )
+    try:
+        return keras.models.load_model(path, compile=False)
+    except Exception as error:  # Keras raises many types for a bad file
+        first = str(error).strip().splitlines()[0] if str(error).strip() else ""
+        raise ValueError(
+            f"cannot load model {path} ({type(error).__name__}: {first}); a model with custom "
+            "layers needs them registered (keras.saving.register_keras_serializable)"
+        ) from None
 
 
 def load(name: str | Path, weights: str | Path | None = None, preprocess: str = "none") -> ZooModel:
@@ -162,10 +201,7 @@ def load(name: str | Path, weights: str | Path | None = None, preprocess: str = 
             )
         if not path.is_file():
             raise FileNotFoundError(f"model file not found: {path}")
-        try:
-            model = keras.models.load_model(path, compile=False)
-        except Exception as error:  # Keras raises many types for a bad file
-            raise ValueError(f"cannot load model {path}: {error}".splitlines()[0]) from None
+        model = _load_model_file(path)
         size = tuple(model.inputs[0].shape[1:3])
-        return ZooModel(model, PREPROCESS[preprocess], [], size)
+        return ZooModel(model, PREPROCESS[preprocess], _default_class_names(model), size)
     return keras_application(str(name), weights or "imagenet")

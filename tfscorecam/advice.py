@@ -1,0 +1,121 @@
+"""Warnings, with the fix, for inputs that look wrong for the model.
+
+A photo fed without the model's preprocessing is still classified, often confidently and
+wrongly, and its map then explains the wrong class. ``explain()`` therefore warns
+(``InputWarning``) when
+
+- the values reaching a known ``keras.applications`` backbone (the model itself, or a backbone
+  nested behind the wrapper's own layers such as ``Rescaling``) are far outside the range its
+  preprocessing gives, e.g. 0-255 pixels for MobileNetV2, which expects [-1, 1];
+- the model's top-1 probability on an image is below ``LOW_TOP1`` (a model with at least
+  ``1 / LOW_TOP1`` classes), which is what an untrained model or a wrongly preprocessed image
+  usually gives.
+"""
+
+from __future__ import annotations
+
+import weakref
+
+import keras
+import numpy as np
+
+from tfscorecam.model_graph import input_of, walk_layers
+
+LOW_TOP1 = 0.1
+
+
+class InputWarning(UserWarning):
+    """An image or its preprocessing looks wrong for the model."""
+
+
+# preprocessing of keras.applications families: name, (low, high) of its output
+_RANGES = {
+    "tf": (-1.0, 1.0),
+    "caffe": (-123.68, 151.061),
+    "torch": (-2.118, 2.64),
+    "none": (0.0, 255.0),
+}
+_CAFFE = ("resnet50", "resnet101", "resnet152", "vgg16", "vgg19")
+_TF = (
+    "mobilenetv2_",
+    "mobilenet_",
+    "inception_v3",
+    "inception_resnet_v2",
+    "xception",
+    "nasnet",
+    "resnet50v2",
+    "resnet101v2",
+    "resnet152v2",
+)
+_RESCALING_INSIDE = ("efficientnetb", "efficientnetv2", "convnext", "resnetrs", "regnet")
+
+
+def _scheme(model: keras.Model) -> str | None:
+    """The preprocessing a keras.applications model expects, from its name; None if unknown."""
+    name = model.name.lower()
+    if name.startswith(_RESCALING_INSIDE) or name.startswith("mobilenetv3"):
+        first = [layer for layer in model.layers[:4] if not isinstance(layer, keras.InputLayer)]
+        return "none" if any(isinstance(x, keras.layers.Rescaling) for x in first) else None
+    if name in _CAFFE:
+        return "caffe"
+    if name.startswith("densenet"):
+        return "torch"
+    if name.startswith(_TF):
+        return "tf"
+    return None
+
+
+def _backbone(model: keras.Model) -> tuple[str, list | None] | None:
+    """(scheme, chain to the backbone; None: the model itself) of the first known backbone."""
+    scheme = _scheme(model)
+    if scheme is not None:
+        return scheme, None
+    for _, chain in walk_layers(model):
+        if isinstance(chain[-1], keras.Model) and _scheme(chain[-1]) is not None:
+            return _scheme(chain[-1]), chain
+    return None
+
+
+_probes: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def range_advice(model: keras.Model, inputs: np.ndarray) -> str | None:
+    """A warning text if ``inputs`` (fed to ``model``) reach a known backbone far outside the
+    range of its preprocessing; None if they fit or no backbone is known."""
+    if model not in _probes:
+        found = _backbone(model)
+        probe = input_of(model, found[1]) if found and found[1] else None
+        _probes[model] = (found, probe)
+    found, probe = _probes[model]
+    if found is None:
+        return None
+    scheme, chain = found
+    values = inputs if probe is None else np.asarray(probe(inputs, training=False)[0])
+    low, high = float(np.min(values)), float(np.max(values))
+    want_low, want_high = _RANGES[scheme]
+    span = want_high - want_low
+    if high == low or (
+        high - low >= 0.05 * span
+        and low >= want_low - 0.5 * span
+        and high <= want_high + 0.5 * span
+    ):
+        return None
+    name = chain[-1].name if chain else model.name
+    return (
+        f"the images reach {name!r} with values in [{low:.3g}, {high:.3g}], but its "
+        f"preprocessing ({scheme!r}) gives values in [{want_low:g}, {want_high:g}]: the "
+        "explanation is likely of a wrong class. Pass the model's preprocessing, e.g. "
+        "preprocess=keras.applications.<family>.preprocess_input (command line: "
+        f"--preprocess {scheme})"
+    )
+
+
+def confidence_advice(top1: float, num_classes: int, what: str = "the image") -> str | None:
+    """A warning text if the top-1 probability ``top1`` is low for ``num_classes`` classes."""
+    if num_classes * LOW_TOP1 < 1 or top1 >= LOW_TOP1:
+        return None
+    return (
+        f"the model's top-1 probability on {what} is only {top1:.3f}: check that the images get "
+        "the model's preprocessing (preprocess=, command line: --preprocess); a class the model "
+        "barely predicts is explained by little evidence"
+    )
