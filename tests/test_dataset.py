@@ -6,12 +6,14 @@ import subprocess
 import sys
 import time
 
+import keras
 import numpy as np
 import pytest
 from conftest import build_classifier
 from PIL import Image
 
 import tfscorecam as tsc
+from tfscorecam import cli
 
 ray = pytest.importorskip("ray")
 pytest.importorskip("pyarrow")
@@ -52,8 +54,7 @@ def setup(tmp_path_factory):
 def _reference_map(model, path):
     """The in-process map of one photo: decoded, resized and preprocessed as the run does."""
     image = tsc.images.display_image(path)
-    small = np.clip(np.round(tsc.images.resize(image, (16, 16))), 0, 255).astype(np.uint8)
-    x = small.astype(np.float32) / 127.5 - 1.0
+    x = tsc.images.resize(image, (16, 16)) / 127.5 - 1.0  # as explain() resizes: no rounding
     cam = tsc.ScoreCAM(model, verbose=0)
     probs = cam.predict_probabilities(x[None])[0]
     return cam(x), int(np.argmax(probs)), float(probs.max()), image.shape[:2]
@@ -157,3 +158,79 @@ def test_missing_extra_and_bad_arguments(setup, tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "ray", None)
     with pytest.raises(ImportError, match=r"pip install 'tfscorecam\[dataset\]'"):
         dataset.explain_dataset(model_path, photos, tmp_path / "out")
+
+
+def test_a_rerun_with_other_settings_stops_instead_of_reusing_rows(cluster, setup, tmp_path):
+    _, model_path, _ = setup
+    photos = _photos(tmp_path / "photos", 3)
+    out = tmp_path / "out"
+    dataset.explain_dataset(model_path, photos, out, preprocess="tf", verbose=0)
+    changes = [
+        {"method": "gradcam"},
+        {"layer": "conv1"},
+        {"max_channels": 2},
+        {"class_index": 1},
+        {"preprocess": "none"},
+    ]
+    for change in changes:
+        run = {"preprocess": "tf", "verbose": 0, **change}
+        with pytest.raises(ValueError, match="holds results made with other settings"):
+            dataset.explain_dataset(model_path, photos, out, **run)
+    # the model file itself changed: saved again, same path
+    build_classifier("softmax", seed=5).save(tmp_path / "copy.keras")
+    copy = tmp_path / "copy.keras"
+    dataset.explain_dataset(copy, photos, tmp_path / "copy_out", preprocess="tf", verbose=0)
+    time.sleep(0.01)
+    build_classifier("softmax", seed=6).save(copy)
+    with pytest.raises(ValueError, match="model="):
+        dataset.explain_dataset(copy, photos, tmp_path / "copy_out", preprocess="tf", verbose=0)
+    # the same settings resume as before, into their own folder another method runs fine
+    again = dataset.explain_dataset(model_path, photos, out, preprocess="tf", verbose=0)
+    assert again["skipped"] == 3
+    other = dataset.explain_dataset(
+        model_path, photos, tmp_path / "gradcam", "gradcam", preprocess="tf", verbose=0
+    )
+    assert other["explained"] == 3
+    assert set(dataset.read_results(tmp_path / "gradcam")["method"]) == {"gradcam"}
+
+
+def test_a_bad_layer_is_one_error_before_any_actor_and_int_columns_stay_int(
+    cluster, setup, tmp_path, capsys
+):
+    _, model_path, photos = setup
+    with pytest.raises(ValueError, match="no layer named 'conv5'; candidate layers"):
+        dataset.explain_dataset(
+            model_path, photos, tmp_path / "bad", layer="conv5", preprocess="tf", verbose=0
+        )
+    out = tmp_path / "out"
+    code = cli.main(
+        ["explain-dataset", str(photos), "--model", str(model_path), "--layer", "conv5",
+         "--out", str(tmp_path / "cli"), "--preprocess", "tf", "--quiet"]
+    )  # fmt: skip
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 1 and len(err) == 1 and err[0].startswith("tfscorecam: error: no layer")
+    dataset.explain_dataset(model_path, photos, out, preprocess="tf", verbose=0)
+    table = dataset.read_results(out)
+    assert table["error"].notna().sum() == 1  # broken.jpg: a null class_index
+    assert str(table["class_index"].dtype) == "Int32"
+    dataset.write_overlays(out)
+    names = [p.name for p in (out / "overlays").glob("*.png")]
+    assert names and all(n.rsplit("_", 1)[1][:-4].isdigit() for n in names), names
+
+
+def test_names_classes_and_applications_by_name(cluster, tmp_path, capsys):
+    keras.utils.set_random_seed(0)
+    weights = tmp_path / "mobilenet_v2.weights.h5"
+    keras.applications.MobileNetV2(weights=None).save_weights(weights)
+    photos = _photos(tmp_path / "photos", 2)
+    names = tmp_path / "names.txt"
+    names.write_text("\n".join(f"class{i}" for i in range(1000)))
+    out = tmp_path / "out"
+    code = cli.main(
+        ["explain-dataset", str(photos), "--model", "MobileNetV2", "--weights", str(weights),
+         "--preprocess", "tf", "--method", "gradcam", "--class", "class7",
+         "--class-names", str(names), "--out", str(out), "--quiet"]
+    )  # fmt: skip
+    assert code == 0, capsys.readouterr().err
+    table = dataset.read_results(out)
+    assert list(table["class_index"]) == [7, 7] and list(table["class_name"]) == ["class7"] * 2

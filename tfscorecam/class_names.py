@@ -14,8 +14,8 @@ IMAGENET_CLASSES = 1000
 def load_class_names(source: Sequence[str] | str | os.PathLike | None) -> list[str] | None:
     """Class names in class-index order from ``source``.
 
-    ``source`` is None or empty (no names: None), a sequence of names, or a file: JSON (a list of names, a
-    ``{"index": name}`` dict, or Keras' ``imagenet_class_index.json`` with
+    ``source`` is None or empty (no names: None), a sequence of names, or a file: JSON (a
+    list of names, a ``{"index": name}`` dict, or Keras' ``imagenet_class_index.json`` with
     ``{"0": ["n01440764", "tench"], ...}``) or text (one name per line).
     """
     if source is None:

@@ -187,15 +187,19 @@ def _budget(model, method: str, layer, options: dict) -> str | None:
 def _run_explain_dataset(args) -> int:
     from tfscorecam import dataset
 
-    options = {"layer": args.layer} if args.layer else {}
+    options = _method_options(args)
+    if args.layer:
+        options["layer"] = args.layer
     inputs = args.inputs[0] if len(args.inputs) == 1 else args.inputs
     summary = dataset.explain_dataset(
         args.model,
         inputs,
         args.out,
         args.method,
+        weights=args.weights,
         preprocess=args.preprocess,
         class_index=args.class_,
+        class_names=args.class_names,
         actors=args.actors,
         address=args.address,
         batch_size=args.batch_size,

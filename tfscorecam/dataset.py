@@ -24,12 +24,16 @@ Ray and pyarrow are the ``dataset`` extra: ``pip install "tfscorecam[dataset]"``
 
 from __future__ import annotations
 
+import contextlib
 import glob
+import json
+import logging
 import os
 import sys
 import time
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -161,8 +165,11 @@ def read_results(out: str | os.PathLike):
     out = Path(out)
     if not out.is_dir():
         raise FileNotFoundError(f"no results folder {out}")
+    pa = _require("pyarrow")
+    pd = _require("pandas")
     table = _read(_files(out, "part") + _files(out, "errors"))
-    return table.to_pandas()
+    # integer columns stay integers (pandas' nullable Int32) when error rows hold nulls
+    return table.to_pandas(types_mapper={pa.int32(): pd.Int32Dtype()}.get)
 
 
 def heatmap(row) -> np.ndarray:
@@ -173,12 +180,14 @@ def heatmap(row) -> np.ndarray:
 # --- the workers ----------------------------------------------------------------------------
 
 
-def _load_model(model: str, preprocess: str | None):
-    """(keras model, preprocess function, class names) for a saved model path or zoo name."""
+def _load_model(model: str, weights: str | None, preprocess: str | None, class_names):
+    """(keras model, preprocess function, class names) for a saved model path, a zoo name or a
+    keras.applications name (with ``weights``)."""
     from tfscorecam import zoo
+    from tfscorecam.class_names import load_class_names
 
-    loaded = zoo.load(model, None, preprocess or "none")
-    return loaded.model, loaded.preprocess, loaded.class_names
+    loaded = zoo.load(model, weights, preprocess or "none")
+    return loaded.model, loaded.preprocess, load_class_names(class_names) or loaded.class_names
 
 
 def _decode(batch: dict, size: tuple[int, int]) -> dict:
@@ -186,14 +195,14 @@ def _decode(batch: dict, size: tuple[int, int]) -> dict:
     from tfscorecam.images import display_image, resize
 
     count = len(batch["path"])
-    images = np.zeros((count, *size, 3), np.uint8)
+    images = np.zeros((count, *size, 3), np.float32)
     heights, widths = np.zeros(count, np.int32), np.zeros(count, np.int32)
     errors = []
     for i, path in enumerate(batch["path"]):
         try:
             image = display_image(str(path))
             heights[i], widths[i] = image.shape[:2]
-            images[i] = np.clip(np.round(resize(image, size)), 0, 255).astype(np.uint8)
+            images[i] = resize(image, size)  # as explain() resizes: no rounding to uint8
             errors.append("")
         except Exception as error:  # any unreadable file: its row says why
             errors.append(f"{type(error).__name__}: {error}")
@@ -206,22 +215,70 @@ def _decode(batch: dict, size: tuple[int, int]) -> dict:
     }
 
 
+@dataclass(frozen=True)
+class _Job:
+    """What a run explains with: everything that changes a map (``settings``) and the model."""
+
+    model: str
+    weights: str | None
+    preprocess: str | None
+    class_names: object
+    method: str
+    class_index: int | str | None
+    options: dict
+
+    def load(self):
+        """(keras model, preprocess function, class names), in a Ray worker."""
+        return _load_model(self.model, self.weights, self.preprocess, self.class_names)
+
+    def explainer(self, keras_model, names):
+        """A new explainer and the class index it explains (None: top-1)."""
+        from tfscorecam.class_names import named_classes
+        from tfscorecam.methods import make_explainer
+
+        explainer = make_explainer(keras_model, self.method, **{"verbose": 0, **self.options})
+        return explainer, named_classes(self.class_index, names)
+
+    def settings(self) -> dict:
+        """Everything that changes a map, with the model file's identity (size, mtime)."""
+
+        def identity(path: str | None) -> object:
+            if path is None or not Path(path).is_file():
+                return path
+            stat = Path(path).stat()
+            return [str(Path(path).resolve()), stat.st_size, stat.st_mtime_ns]
+
+        return json.loads(
+            json.dumps(
+                {
+                    "model": identity(self.model),
+                    "weights": identity(self.weights),
+                    "preprocess": self.preprocess,
+                    "class_names": identity(self.class_names)
+                    if isinstance(self.class_names, (str, os.PathLike))
+                    else self.class_names,
+                    "method": self.method,
+                    "class_index": self.class_index,
+                    "options": self.options,
+                },
+                sort_keys=True,
+                default=repr,
+            )
+        )
+
+
 class _Explainer:
     """Ray actor: builds its model and explainer once, then explains batches of decoded images."""
 
-    def __init__(self, model, preprocess, method, class_index, options, threads) -> None:
+    def __init__(self, job: _Job, threads: int) -> None:
         import tensorflow as tf
 
         for gpu in tf.config.list_physical_devices("GPU"):
             tf.config.experimental.set_memory_growth(gpu, True)
         if threads:
             tf.config.threading.set_intra_op_parallelism_threads(threads)
-        from tfscorecam.methods import make_explainer
-
-        self.keras_model, self.preprocess, self.class_names = _load_model(model, preprocess)
-        self.method = method
-        self.class_index = class_index
-        self.explainer = make_explainer(self.keras_model, method, **{"verbose": 0, **options})
+        keras_model, self.preprocess, self.class_names = job.load()
+        self.explainer, self.class_index = job.explainer(keras_model, self.class_names)
 
     def __call__(self, batch: dict) -> dict:
         count = len(batch["path"])
@@ -287,19 +344,27 @@ class _Progress:
     def __init__(self, total: int, verbose: int) -> None:
         self.total, self.verbose, self.done = total, verbose, 0
         self.start = time.perf_counter()
+        self.width = 0
+        self._show(f"0/{total} images: starting Ray and loading the model...")
+
+    def _show(self, text: str) -> None:
+        if not self.verbose:
+            return
+        self.width = max(self.width, len(text))
+        sys.stdout.write(f"\r{text:<{self.width}}")
+        sys.stdout.flush()
 
     def add(self, count: int) -> None:
         self.done += count
-        if not self.verbose:
-            return
         rate = self.done / max(time.perf_counter() - self.start, 1e-9)
         left = (self.total - self.done) / rate if rate > 0 else float("inf")
-        sys.stdout.write(
-            f"\r{self.done}/{self.total} images, {rate:.2f} images/s, ETA {left:.0f} s   "
-        )
-        sys.stdout.flush()
-        if self.done >= self.total:
+        self._show(f"{self.done}/{self.total} images, {rate:.2f} images/s, ETA {left:.0f} s")
+
+    def close(self) -> None:
+        """End the progress line (what is printed next starts on a line of its own)."""
+        if self.verbose:
             sys.stdout.write("\n")
+            sys.stdout.flush()
 
 
 def explain_dataset(
@@ -308,8 +373,10 @@ def explain_dataset(
     out: str | os.PathLike,
     method: str = "scorecam",
     *,
+    weights: str | os.PathLike | None = None,
     preprocess: str | None = None,
-    class_index: int | None = None,
+    class_index: int | str | None = None,
+    class_names: Sequence[str] | str | os.PathLike | None = None,
     actors: int | None = None,
     gpus_per_actor: float | None = None,
     address: str | None = None,
@@ -320,14 +387,19 @@ def explain_dataset(
     """Explain every image of ``inputs`` with ``model`` and write Parquet rows under ``out``.
 
     Args:
-        model: a saved Keras model (``.keras`` / ``.h5`` path) or a zoo name
-            (``"efficientnet_lite0"``, which brings its own preprocessing and class names).
+        model: a saved Keras model (``.keras`` / ``.h5`` path), a zoo name
+            (``"efficientnet_lite0"``, which brings its own preprocessing and class names) or
+            a ``keras.applications`` name such as ``"MobileNetV2"`` (with ``weights``).
         inputs: a folder, a glob pattern, or a list of image paths.
         out: the output folder (created; results of earlier runs there are kept and skipped).
         method: any ``explain()`` method; further keyword ``options`` go to it.
+        weights: a weights file for a ``keras.applications`` model.
         preprocess: for a model file, the name of its preprocessing, as the CLI's
             ``--preprocess`` ("none", "tf", "torch", "caffe", "lite").
-        class_index: None explains each image's top-1 class; an int explains that class.
+        class_index: None explains each image's top-1 class; an int (or a class name)
+            explains that class.
+        class_names: names for the class indices: a list, or a JSON or text file; default the
+            model's own (zoo and 1000-class models: the ImageNet names).
         actors: how many model replicas; default one per GPU, else 1.
         gpus_per_actor: GPUs per replica; default 1 when the cluster has GPUs, else 0.
         address: None starts a local Ray cluster (unless ``RAY_ADDRESS`` names one, or Ray is
@@ -342,6 +414,13 @@ def explain_dataset(
         and ``errors`` in this run, ``seconds``, ``images_per_second``,
         ``first_batch_seconds`` (start-up: the cluster, the actors' models, the first batch)
         and ``steady_images_per_second`` (the rate from the first batch to the last).
+
+    The first run into ``out`` records its settings (model file, weights, preprocessing,
+    class names, method, class, options) in ``out/settings.json``; a later run with other
+    settings stops with an error instead of taking rows made under them as done.
+
+    The model, layer and options are checked in one small Ray task before the actors start,
+    so a wrong layer name is one error, not a failure of every actor.
 
     Actors reserve the cluster's CPUs but one (left to the reading tasks and the writing
     driver) when they run on CPUs; each actor's TensorFlow uses the node's cores divided by the
@@ -360,49 +439,42 @@ def explain_dataset(
         raise ValueError(
             f"unknown preprocess {preprocess!r}; choose one of {', '.join(PREPROCESS)}"
         )
-    model = str(model)
-    if model != "efficientnet_lite0":
-        if not Path(model).is_file():
-            raise FileNotFoundError(f"model file not found: {model}")
-        model = str(Path(model).resolve())
+    job = _Job(
+        _model_name(model),
+        None if weights is None else _existing(weights, "weights file"),
+        preprocess,
+        class_names,
+        method,
+        class_index,
+        options,
+    )
     paths = image_paths(inputs)
     out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"{out} is a file; give a folder for the results")
     out.mkdir(parents=True, exist_ok=True)
+    _check_settings(out, job.settings())
     done = _tidy(out)
     todo = [p for p in paths if p not in done]
     summary = {"total": len(paths), "skipped": len(paths) - len(todo), "explained": 0, "errors": 0}
     start = time.perf_counter()
     summary["first_batch_seconds"] = 0.0
     if todo:
+        progress = _Progress(len(todo), verbose)
         started = not ray.is_initialized()
         address = address or os.environ.get("RAY_ADDRESS")
+        quiet = {"log_to_driver": False, "logging_level": logging.ERROR}
         if started and address is None:
             # Ray runs workers at niceness 15 by default: on a laptop its own daemons would then
             # preempt the explainer (30% slower on 2 cores); a cluster we join keeps its setting
-            ray.init(
-                include_dashboard=False,
-                log_to_driver=False,
-                _system_config={"worker_niceness": 0},
-            )
+            ray.init(include_dashboard=False, _system_config={"worker_niceness": 0}, **quiet)
         elif started:
-            ray.init(address=address, log_to_driver=False)
+            ray.init(address=address, **quiet)
         try:
-            _run(
-                ray,
-                model,
-                preprocess,
-                method,
-                class_index,
-                options,
-                todo,
-                out,
-                summary,
-                actors,
-                gpus_per_actor,
-                batch_size,
-                verbose,
-            )
+            with _ray_data_quiet():
+                _run(ray, job, todo, out, summary, progress, actors, gpus_per_actor, batch_size)
         finally:
+            progress.close()
             if started:
                 ray.shutdown()
         _tidy(out)
@@ -412,36 +484,81 @@ def explain_dataset(
     return summary
 
 
-def _input_size(model: str, preprocess: str | None) -> tuple[int, int]:
-    """The model's input size, read in a Ray task so the driver never loads TensorFlow."""
+def _existing(path: str | os.PathLike, what: str) -> str:
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"{what} not found: {path}")
+    return str(Path(path).resolve())
+
+
+def _model_name(model: str | os.PathLike) -> str:
+    """A zoo or keras.applications name as it is, a model file as its absolute path."""
+    text = str(model)
+    if Path(text).suffix in (".keras", ".h5") or os.sep in text:
+        return _existing(text, "model file")
+    return text
+
+
+def _check_settings(out: Path, settings: dict) -> None:
+    """Record ``settings`` in a new output folder; refuse a folder made with other ones."""
+    record = out / "settings.json"
+    if record.is_file():
+        earlier = json.loads(record.read_text())
+        if earlier != settings:
+            changed = [k for k in settings if settings[k] != earlier.get(k)]
+            then = ", ".join(f"{k}={earlier.get(k)!r}" for k in changed)
+            now = ", ".join(f"{k}={settings[k]!r}" for k in changed)
+            raise ValueError(
+                f"{out} holds results made with other settings ({then}; this run: {now}), "
+                "whose rows would be taken as done. Use another output folder for these "
+                "settings, or delete it to start again"
+            )
+        return
+    if _files(out, "part") or _files(out, "errors"):
+        raise ValueError(
+            f"{out} holds results without recorded settings (an earlier tfscorecam version), so "
+            "they cannot be matched to this run: use another output folder"
+        )
+    record.write_text(json.dumps(settings, indent=1, sort_keys=True))
+
+
+@contextlib.contextmanager
+def _ray_data_quiet():
+    """No info or warning lines while the run executes (Ray Data's "progress bars disabled",
+    "execution finished", ...): Ray Data re-configures its loggers at every execution, so the
+    levels are lowered process-wide for the run's duration; errors still show."""
+    before = logging.root.manager.disable
+    logging.disable(logging.WARNING)
+    try:
+        yield
+    finally:
+        logging.disable(before)
+
+
+def _checked_input_size(job: _Job) -> tuple[int, int]:
+    """Load the model and build the explainer once in a small Ray task (so the driver never
+    loads TensorFlow): a bad model, layer or option is one error here, before any actor
+    starts. Returns the model's input size."""
     import ray
 
     @ray.remote(num_cpus=0)
-    def size() -> tuple[int, int]:
-        keras_model, _, _ = _load_model(model, preprocess)
-        height, width = keras_model.inputs[0].shape[1:3]
-        if height is None or width is None:
-            raise ValueError("explain_dataset needs a model with a fixed input size")
+    def check() -> tuple[int, int] | str:
+        try:
+            keras_model, _, names = job.load()
+            height, width = keras_model.inputs[0].shape[1:3]
+            if height is None or width is None:
+                raise ValueError("explain_dataset needs a model with a fixed input size")
+            job.explainer(keras_model, names)
+        except Exception as error:  # reported in the driver as one line
+            return f"{error}"
         return int(height), int(width)
 
-    return ray.get(size.remote())
+    result = ray.get(check.remote())
+    if isinstance(result, str):
+        raise ValueError(result)
+    return result
 
 
-def _run(
-    ray,
-    model,
-    preprocess,
-    method,
-    class_index,
-    options,
-    todo,
-    out,
-    summary,
-    actors,
-    gpus_per_actor,
-    batch_size,
-    verbose,
-) -> None:
+def _run(ray, job, todo, out, summary, progress, actors, gpus_per_actor, batch_size) -> None:
     resources = ray.cluster_resources()
     cpus, gpus = int(resources.get("CPU", 1)), int(resources.get("GPU", 0))
     if gpus_per_actor is None:
@@ -451,7 +568,7 @@ def _run(
     cpus_per_actor = 1 if gpus_per_actor else max(cpus - 1, 1) / actors
     nodes = max(1, len([n for n in ray.nodes() if n.get("Alive")]))
     threads = max(1, cpus // max(1, -(-actors // nodes)))
-    size = _input_size(model, preprocess)
+    size = _checked_input_size(job)
     data = ray.data.DataContext.get_current()
     data.enable_progress_bars = False
     data.print_on_execution_start = False
@@ -463,27 +580,32 @@ def _run(
     )
     dataset = dataset.map_batches(
         _Explainer,
-        fn_constructor_args=(model, preprocess, method, class_index, options, threads),
+        fn_constructor_args=(job, threads),
         batch_size=batch_size,
-        concurrency=actors,
+        compute=ray.data.ActorPoolStrategy(size=actors),
         num_cpus=cpus_per_actor,
         num_gpus=gpus_per_actor,
     )
-    progress = _Progress(len(todo), verbose)
     start = time.perf_counter()
     first_count = 0
-    for batch in dataset.iter_batches(batch_size=None, batch_format="numpy"):
-        if not first_count:
-            summary["first_batch_seconds"] = time.perf_counter() - start
-            first_count = len(batch["path"])
-        explained, failed = _rows(batch, method)
-        if explained:
-            _write_rows(out, explained, "part")
-        if failed:
-            _write_rows(out, failed, "errors")
-        summary["explained"] += len(explained)
-        summary["errors"] += len(failed)
-        progress.add(len(explained) + len(failed))
+    try:
+        for batch in dataset.iter_batches(batch_size=None, batch_format="numpy"):
+            if not first_count:
+                summary["first_batch_seconds"] = time.perf_counter() - start
+                first_count = len(batch["path"])
+            explained, failed = _rows(batch, job.method)
+            if explained:
+                _write_rows(out, explained, "part")
+            if failed:
+                _write_rows(out, failed, "errors")
+            summary["explained"] += len(explained)
+            summary["errors"] += len(failed)
+            progress.add(len(explained) + len(failed))
+    except ray.exceptions.RayError as error:
+        lines = [line for line in str(error).splitlines() if line.strip()]
+        raise RuntimeError(
+            f"the explainer actors failed: {lines[-1] if lines else error}"
+        ) from None
     steady = time.perf_counter() - start - summary["first_batch_seconds"]
     if steady > 0:
         summary["steady_images_per_second"] = (progress.done - first_count) / steady
@@ -515,7 +637,7 @@ def write_overlays(
             image=np.clip(np.round(image), 0, 255).astype(np.uint8),
             method=row["method"],
         )
-        target = folder / f"{Path(row['path']).stem}_{row['method']}_{row['class_index']}.png"
+        target = folder / f"{Path(row['path']).stem}_{row['method']}_{int(row['class_index'])}.png"
         explanation.save(target, alpha, colormap)
         written += 1
     return written
