@@ -298,7 +298,8 @@ def _run_explain(args) -> int:
                 )
             for warning in caught:
                 text = str(warning.message).replace("image 0", path)
-                print(f"tfscorecam: warning: {path}: {text}", file=sys.stderr)
+                text = text if path in text else f"{path}: {text}"
+                print(f"tfscorecam: warning: {text}", file=sys.stderr)
         except (ValueError, TypeError, OSError, KeyError) as error:
             print(f"tfscorecam: error: {error}", file=sys.stderr)
             failures += 1

@@ -16,6 +16,7 @@ from PIL import Image
 from tfscorecam.advice import InputWarning, confidence_advice, range_advice
 from tfscorecam.class_names import IMAGENET_CLASSES, load_class_names, named_classes
 from tfscorecam.images import image_list, resize
+from tfscorecam.legacy import as_keras3
 from tfscorecam.maps import upsample
 from tfscorecam.methods import TITLES, cached_explainer
 from tfscorecam.zoo import ZooModel, imagenet_class_names
@@ -180,6 +181,7 @@ def explain(
         preprocess = preprocess or model.preprocess
         class_names = class_names or model.class_names
         model = model.model
+    model = as_keras3(model)
     explainer = cached_explainer(model, method, layer, **options)
     class_names = load_class_names(class_names)
     if class_names is None and explainer.output_shape[-1] == IMAGENET_CLASSES:

@@ -20,6 +20,7 @@ from collections.abc import Iterator, Sequence
 import keras
 from keras.src.models.functional import Functional
 
+from tfscorecam.legacy import as_keras3
 from tfscorecam.tokens import Reshape, feature_grid
 
 Chain = list  # list[keras.layers.Layer], outermost first
@@ -77,8 +78,10 @@ def select_output(model: keras.Model, output: str | int | None = None) -> keras.
     """A new functional model over the same layers that returns the one output to explain.
 
     ``output``: the output's name (its dict key, or the name of the layer producing it) or
-    its index in ``model.outputs``; None for a model with one output.
+    its index in ``model.outputs``; None for a model with one output. A Keras 2 (tf_keras)
+    model is viewed through its Keras 3 copy (``legacy.as_keras3``).
     """
+    model = as_keras3(model)
     check_model(model)
     outputs = model.outputs
     names = output_names(model)
