@@ -234,3 +234,14 @@ def test_names_classes_and_applications_by_name(cluster, tmp_path, capsys):
     assert code == 0, capsys.readouterr().err
     table = dataset.read_results(out)
     assert list(table["class_index"]) == [7, 7] and list(table["class_name"]) == ["class7"] * 2
+
+
+def test_a_successful_run_prints_no_ray_warning_or_error_line(cluster, setup, tmp_path, capfd):
+    _, model_path, _ = setup
+    photos = _photos(tmp_path / "photos", 2)
+    capfd.readouterr()
+    dataset.explain_dataset(model_path, photos, tmp_path / "out", preprocess="tf", verbose=1)
+    out, err = capfd.readouterr()
+    assert out.startswith("\r0/2 images: starting Ray") and "2/2 images" in out
+    noise = [line for line in err.splitlines() if line.strip()]
+    assert not noise, noise

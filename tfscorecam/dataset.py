@@ -32,6 +32,7 @@ import os
 import sys
 import time
 import uuid
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -578,14 +579,19 @@ def _run(ray, job, todo, out, summary, progress, actors, gpus_per_actor, batch_s
     dataset = dataset.map_batches(
         _decode, fn_kwargs={"size": size}, batch_size=batch_size, num_cpus=0.25
     )
-    dataset = dataset.map_batches(
-        _Explainer,
-        fn_constructor_args=(job, threads),
-        batch_size=batch_size,
-        compute=ray.data.ActorPoolStrategy(size=actors),
-        num_cpus=cpus_per_actor,
-        num_gpus=gpus_per_actor,
-    )
+    with warnings.catch_warnings():  # max_restarts has no named parameter yet (Ray 2.60)
+        warnings.filterwarnings("ignore", message=".*ray_remote_args.* is deprecated")
+        dataset = dataset.map_batches(
+            _Explainer,
+            fn_constructor_args=(job, threads),
+            batch_size=batch_size,
+            compute=ray.data.ActorPoolStrategy(size=actors),
+            num_cpus=cpus_per_actor,
+            num_gpus=gpus_per_actor,
+            # restartable actors make Ray log an error line on every run (its issue 53727); a
+            # lost actor stops the run instead, and the rerun resumes
+            max_restarts=0,
+        )
     start = time.perf_counter()
     first_count = 0
     try:

@@ -11,6 +11,7 @@ with "/", ...) gets an error that says how to convert it by hand.
 from __future__ import annotations
 
 import tempfile
+import warnings
 import weakref
 from pathlib import Path
 
@@ -48,7 +49,9 @@ def as_keras3(model: object) -> object:
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "model.h5"
         try:
-            model.save(path)
+            with warnings.catch_warnings():  # tf_keras calls its own .h5 format legacy
+                warnings.simplefilter("ignore", UserWarning)
+                model.save(path)
             copy = keras.models.load_model(
                 path, compile=False, custom_objects={"DepthwiseConv2D": _DepthwiseConv2D}
             )

@@ -377,10 +377,18 @@ def super_resolve(
     """Recover the (H, W) map whose warps, observed on the (h, w) grid, best match ``low_res``.
 
     ``low_res`` (K, h, w): copy k observes ``warp(hr, transforms[k])``. Returns (H, W) float32,
-    not normalised; ``options`` as ``SuperResolver``.
+    not normalised; ``options`` as ``SuperResolver``. The default ``grid`` is the one
+    ``AugmentedScoreCAM`` solves on: ``SUBCELLS`` pixels per feature cell (at most (H, W)),
+    resized bilinearly to (H, W); ``grid=None`` solves at (H, W) itself (minutes for
+    224 x 224).
     """
     maps = np.asarray(low_res)
     if maps.ndim != 3 or 0 in maps.shape:
         raise ValueError(f"low_res must be (K, h, w) maps, got shape {maps.shape}")
     check_transforms(transforms, len(maps))
+    if "grid" not in options and len(output_shape) == 2:
+        options["grid"] = tuple(
+            min(int(size), cells * SUBCELLS)
+            for size, cells in zip(output_shape, maps.shape[1:], strict=True)
+        )
     return SuperResolver(transforms, maps.shape[1:], output_shape, **options)(maps)

@@ -1,0 +1,160 @@
+"""Every command and example of the README runs as written, with its files made here.
+
+The README's shell lines run in a fresh process each, its Python blocks in one namespace in
+README order, all in a folder holding the files they name (photos, a MobileNetV2 weights file,
+saved models). The few lines that cannot run here are listed in ``NOT_RUN`` with the reason.
+None may explain with inputs outside the range its model's preprocessing gives (the
+``InputWarning`` of a missing ``--preprocess``).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+from PIL import Image
+
+from tfscorecam import zoo
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+NOT_RUN = {
+    "python -m pip install": "CI installs the package with this very command",
+    "python -m pytest": "CI runs the tests with this very command",
+    "docker run": "no Docker engine on these machines",
+    "curl": "needs the TensorFlow Serving container of the docker line",
+    "--address auto": "joins a running Ray cluster",
+}
+
+
+def _blocks(language: str) -> list[str]:
+    return re.findall(rf"```{language}\n(.*?)```", README.read_text(), flags=re.S)
+
+
+def _commands() -> list[str]:
+    """The README's shell commands: one per line, continued lines joined, comments dropped."""
+    commands = []
+    for block in _blocks("bash"):
+        for line in block.replace("\\\n", " ").splitlines():
+            for command in re.sub(r"\s+#.*$", "", line).split("&&"):
+                command = command.strip()
+                if command and not any(skip in command for skip in NOT_RUN):
+                    commands.append(command)
+    return commands
+
+
+def _photo(path: Path, flip: bool = False) -> None:
+    image = Image.open(zoo.DEMO_IMAGE).convert("RGB")
+    (image.transpose(Image.Transpose.FLIP_LEFT_RIGHT) if flip else image).save(path)
+
+
+def _small_cnn(name: str, size: int = 64) -> keras.Model:
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((size, size, 3))
+    x = keras.layers.Conv2D(8, 3, strides=2, activation="relu", name="conv1")(inputs)
+    x = keras.layers.Conv2D(8, 3, strides=2, activation="relu", name="conv5")(x)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    return keras.Model(inputs, keras.layers.Dense(5, activation="softmax")(x), name=name)
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    """A folder with every file the README names, and the namespace of its Python blocks."""
+    root = tmp_path_factory.mktemp("readme")
+    for name in ("cat.jpg", "photo.jpg"):
+        _photo(root / name)
+    _photo(root / "dog.jpg", flip=True)
+    (root / "photos").mkdir()
+    for i in range(3):
+        _photo(root / "photos" / f"p{i}.jpg", flip=bool(i % 2))
+    keras.utils.set_random_seed(0)
+    mobilenet = keras.applications.MobileNetV2(weights=None)
+    (root / "path" / "to").mkdir(parents=True)
+    for weights in ("mobilenet_v2.weights.h5", "path/to/mobilenet_v2.weights.h5"):
+        mobilenet.save_weights(root / weights)
+    _small_cnn("my_model").save(root / "my_model.keras")
+    _small_cnn("model").save(root / "model.keras")
+    backbone = keras.applications.MobileNetV2(weights=None, alpha=0.35, input_shape=(96, 96, 3))
+    features = keras.layers.GlobalAveragePooling2D()(backbone.get_layer("out_relu").output)
+    species = keras.layers.Dense(3, activation="softmax", name="species")(features)
+    age = keras.layers.Dense(1, name="age")(features)
+    keras.Model(backbone.inputs, {"species": species, "age": age}).save(root / "two_heads.keras")
+    return root
+
+
+def _namespace(root: Path) -> dict:
+    """What the README's Python blocks take as given: images, a segmenter, boxes..."""
+    keras.utils.set_random_seed(1)
+    images = np.stack(
+        [
+            np.asarray(Image.open(root / n).resize((224, 224)), np.uint8)
+            for n in ("cat.jpg", "dog.jpg")
+        ]
+    )
+    inputs = keras.Input((224, 224, 3))
+    hidden = keras.layers.Conv2D(8, 3, strides=4, padding="same", activation="relu")(inputs)
+    logits = keras.layers.Conv2D(13, 1)(keras.layers.UpSampling2D(4)(hidden))
+    segmenter = keras.Model(inputs, keras.layers.Softmax()(logits))
+    trunk = keras.layers.GlobalAveragePooling2D()(hidden)
+    multi_task_model = keras.Model(
+        inputs,
+        {"age": keras.layers.Dense(2, name="age")(trunk), "kind": keras.layers.Dense(3)(trunk)},
+    )
+    mask = np.zeros((224, 224), bool)
+    mask[50:150, 60:180] = True
+    return {
+        "images": images,
+        "image": images[0].astype(np.float32) / 127.5 - 1,
+        "segmenter": segmenter,
+        "mask": mask,
+        "multi_task_model": multi_task_model,
+        "boxes": np.array([[40, 30, 200, 210]]),
+        "low_res": np.random.default_rng(0).random((32, 7, 7)),
+        "my_tf_function": lambda v: v / 127.5 - 1,
+        "mosaic_maps": np.random.default_rng(1).random((1, 224, 224)),
+        "tiles": [3],
+    }
+
+
+def _no_range_warning(caught) -> None:
+    wrong = [str(w.message) for w in caught if "with values in" in str(w.message)]
+    assert not wrong, wrong
+
+
+def test_python_examples_run_as_written(folder, monkeypatch):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    monkeypatch.chdir(folder)
+    namespace = _namespace(folder)
+    namespace["labels"] = None  # set below from the model, once the API block defined it
+    for block in _blocks("python"):
+        if "labels" in block and "model" in namespace:
+            probabilities = namespace["model"].predict(namespace["x"], verbose=0)
+            namespace["labels"] = probabilities.argmax(axis=1)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            exec(compile(block, str(README), "exec"), namespace)  # noqa: S102
+        _no_range_warning(caught)
+
+
+@pytest.mark.parametrize("command", _commands())
+def test_shell_commands_run_as_written(folder, command):
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    words = shlex.split(command)
+    if words[0] == "python":
+        words[0] = sys.executable
+    elif words[0] in ("tfscorecam", "saved_model_cli"):
+        words[0] = str(Path(sys.executable).parent / words[0])
+    done = subprocess.run(words, cwd=folder, capture_output=True, text=True, timeout=600, env=env)
+    assert done.returncode == 0, (command, done.stdout[-2000:], done.stderr[-3000:])
+    assert "with values in" not in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr, done.stderr[-3000:]
