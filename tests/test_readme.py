@@ -116,11 +116,11 @@ def _namespace(root: Path) -> dict:
         "segmenter": segmenter,
         "mask": mask,
         "multi_task_model": multi_task_model,
-        "boxes": np.array([[40, 30, 200, 210]]),
+        "boxes": np.array([[40, 30, 200, 210], [10, 20, 150, 160]]),
         "low_res": np.random.default_rng(0).random((32, 7, 7)),
         "my_tf_function": lambda v: v / 127.5 - 1,
-        "mosaic_maps": np.random.default_rng(1).random((1, 224, 224)),
-        "tiles": [3],
+        "mosaic_maps": np.random.default_rng(1).random((2, 224, 224)),
+        "tiles": [0, 3],
     }
 
 
