@@ -276,23 +276,265 @@ def energy_pointing_game(maps: object, regions: object) -> np.ndarray:
     ``regions``: boolean masks (N, H, W), or boxes as ``box_masks`` takes them (one box per
     image, or the union of several boxes per image). A map of zeros scores 0.
     """
-    maps = np.asarray(maps, np.float64)
-    if maps.ndim == 2:
-        maps = maps[None]
-    if maps.ndim != 3:
-        raise ValueError(f"maps must be (N, H, W), got shape {maps.shape}")
-    if isinstance(regions, np.ndarray) and regions.shape == maps.shape:
-        masks = regions.astype(bool)
-    else:
-        masks = box_masks(regions, maps.shape[1:])
-        if len(masks) != len(maps):
-            raise ValueError(f"got regions for {len(masks)} images and {len(maps)} maps")
+    maps, masks = _maps_and_regions(maps, regions)
     total = maps.sum(axis=(1, 2))
     inside = (maps * masks).sum(axis=(1, 2))
     return np.divide(inside, total, out=np.zeros_like(total), where=total > 0)
 
 
 pointing_game = energy_pointing_game  # the v0.1 name
+
+
+def _maps_and_regions(maps: object, regions: object) -> tuple[np.ndarray, np.ndarray]:
+    """(maps (N, H, W) float64, region masks (N, H, W) bool) from masks or boxes, checked."""
+    maps = np.asarray(maps, np.float64)
+    if maps.ndim == 2:
+        maps = maps[None]
+    if maps.ndim != 3:
+        raise ValueError(f"maps must be (N, H, W), got shape {maps.shape}")
+    if isinstance(regions, np.ndarray) and regions.shape == maps.shape:
+        return maps, regions.astype(bool)
+    masks = box_masks(regions, maps.shape[1:])
+    if len(masks) != len(maps):
+        raise ValueError(f"got regions for {len(masks)} images and {len(maps)} maps")
+    return maps, masks
+
+
+POINTING_TIES = ("all", "any", "first")
+
+
+def argmax_pointing_game(
+    maps: object, regions: object, tolerance: float = 15.0, ties: str = "all"
+) -> np.ndarray:
+    """Pointing game (Zhang et al., ECCV 2016): whether each map's maximum lies within
+    ``tolerance`` pixels (Euclidean, between pixel centres) of its region (N,) bool.
+
+    ``regions`` as ``energy_pointing_game``. ``ties`` settles a maximum shared by several
+    pixels: ``"all"`` (default) hits only if every one of them is within tolerance, so a flat
+    or saturated map cannot hit by luck; ``"any"`` if one is; ``"first"`` takes the first in
+    row-major order (``np.argmax``, as TorchRay). A map of zeros is one big tie.
+    """
+    if ties not in POINTING_TIES:
+        raise ValueError(f"ties must be one of {POINTING_TIES}, got {ties!r}")
+    if not np.isfinite(tolerance) or tolerance < 0:
+        raise ValueError(f"tolerance must be a finite number >= 0, got {tolerance}")
+    maps, masks = _maps_and_regions(maps, regions)
+    hits = np.zeros(len(maps), bool)
+    for i, (one, mask) in enumerate(zip(maps, masks, strict=True)):
+        if not mask.any():
+            continue
+        near = ndimage.distance_transform_edt(~mask) <= tolerance
+        if ties == "first":
+            hits[i] = near.flat[int(np.argmax(one))]
+            continue
+        tied = near[one == one.max()]
+        hits[i] = tied.all() if ties == "all" else tied.any()
+    return hits
+
+
+MAX_BOX_THRESHOLDS = np.round(np.arange(0.0, 1.0, 0.01), 2)
+MAX_BOX_IOUS = (0.3, 0.5, 0.7)
+
+
+@dataclass(frozen=True)
+class MaxBoxAccuracy:
+    """MaxBoxAccV2 (Choe et al., CVPR 2020) of a set of maps, with what it is made of.
+
+    ``ious[i, t]``: the best IoU of any box around a connected region of map i above
+    ``thresholds[t]`` with any of its true boxes. The box accuracy at (t, delta) is the share of
+    images with ``ious[:, t] >= delta``; MaxBoxAcc(delta) is its maximum over the thresholds,
+    one threshold for the whole set; MaxBoxAccV2 (``value``) averages it over ``deltas``.
+    """
+
+    thresholds: np.ndarray
+    ious: np.ndarray
+    deltas: tuple[float, ...] = MAX_BOX_IOUS
+
+    def accuracy(self, delta: float, rows: np.ndarray | None = None) -> float:
+        """MaxBoxAcc at IoU ``delta`` over the images ``rows`` (all: None; a bootstrap
+        resample may repeat rows)."""
+        ious = self.ious if rows is None else self.ious[rows]
+        return float((ious >= delta).mean(axis=0).max())
+
+    def score(self, rows: np.ndarray | None = None) -> float:
+        """MaxBoxAccV2 over the images ``rows`` (all: None)."""
+        return float(np.mean([self.accuracy(d, rows) for d in self.deltas]))
+
+    @property
+    def value(self) -> float:
+        """MaxBoxAccV2 of all the images."""
+        return self.score()
+
+    @property
+    def best_thresholds(self) -> dict[float, float]:
+        """The threshold that reaches MaxBoxAcc at each IoU."""
+        return {
+            d: float(self.thresholds[int(np.argmax((self.ious >= d).mean(axis=0)))])
+            for d in self.deltas
+        }
+
+
+def max_box_accuracy(
+    maps: object,
+    boxes: object,
+    thresholds: object = MAX_BOX_THRESHOLDS,
+    deltas: tuple[float, ...] = MAX_BOX_IOUS,
+) -> MaxBoxAccuracy:
+    """MaxBoxAccV2 (Choe et al., "Evaluating weakly supervised object localization methods
+    right", CVPR 2020), the threshold-swept box accuracy.
+
+    Each map is min-max normalised; at each threshold tau (default 0, 0.01, ..., 0.99) the
+    pixels above tau form 8-connected regions, each region gives its box (pixel (row, col)
+    spans [col, col + 1] x [row, row + 1]), and an image is right at (tau, delta) when one of
+    those boxes has IoU >= delta with one of its true boxes (``box_masks`` describes
+    ``boxes``). One tau serves the whole set, so rescaling or squaring a map, which keeps its
+    regions' order, changes nothing. ``value`` is the mean of the best accuracy over tau at
+    each delta in ``deltas`` (0.3, 0.5, 0.7).
+    """
+    maps = np.asarray(maps, np.float64)
+    if maps.ndim == 2:
+        maps = maps[None]
+    if maps.ndim != 3:
+        raise ValueError(f"maps must be (N, H, W), got shape {maps.shape}")
+    thresholds = np.asarray(thresholds, np.float64).ravel()
+    if thresholds.size == 0 or thresholds.min() < 0 or thresholds.max() >= 1:
+        raise ValueError("thresholds must be in [0, 1)")
+    truth = _box_lists(boxes)
+    if len(truth) != len(maps):
+        raise ValueError(f"got boxes for {len(truth)} images and {len(maps)} maps")
+    low = maps.min(axis=(1, 2), keepdims=True)
+    span = maps.max(axis=(1, 2), keepdims=True) - low
+    scaled = np.divide(maps - low, span, out=np.zeros_like(maps), where=span > 0)
+    ious = np.zeros((len(maps), thresholds.size))
+    structure = np.ones((3, 3))
+    for i, (one, image_boxes) in enumerate(zip(scaled, truth, strict=True)):
+        for t, tau in enumerate(thresholds):
+            labels, count = ndimage.label(one > tau, structure=structure)
+            for region in ndimage.find_objects(labels)[:count]:
+                rows, cols = region
+                box = np.array([cols.start, rows.start, cols.stop, rows.stop], np.float64)
+                ious[i, t] = max(ious[i, t], float(box_iou(box, image_boxes).max()))
+    return MaxBoxAccuracy(thresholds, ious, tuple(float(d) for d in deltas))
+
+
+ROAD_PERCENTAGES = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
+
+
+@dataclass(frozen=True)
+class RoadCurves:
+    """ROAD's class probabilities (N, P) after removing each share of the pixels: ``morf``
+    (most relevant first: lower is better) and ``lerf`` (least relevant first: higher is
+    better); ``*_auc`` are the means over the shares and images."""
+
+    percentages: tuple[float, ...]
+    morf: np.ndarray
+    lerf: np.ndarray
+
+    @property
+    def morf_auc(self) -> float:
+        return float(self.morf.mean())
+
+    @property
+    def lerf_auc(self) -> float:
+        return float(self.lerf.mean())
+
+
+# (dy, dx, weight) of ROAD's 8 neighbours: 1/6 beside, 1/12 diagonal
+_NEIGHBOURS = [
+    (dy, dx, 1 / 6 if dy == 0 or dx == 0 else 1 / 12)
+    for dy in (-1, 0, 1)
+    for dx in (-1, 0, 1)
+    if (dy, dx) != (0, 0)
+]
+
+
+def noisy_linear_imputation(
+    image: np.ndarray, removed: np.ndarray, noise: float = 0.01, seed: int = 0
+) -> np.ndarray:
+    """ROAD's imputation (Rong et al., ICML 2022): each removed pixel becomes the weighted mean
+    of its 8 neighbours (1/6 for the four beside it, 1/12 for the diagonals), solved jointly for
+    all removed pixels as one sparse linear system per channel, plus Gaussian noise of standard
+    deviation ``noise`` (in the image's own units) on the imputed pixels.
+
+    ``image`` (H, W, C), ``removed`` (H, W) bool. Returns the imputed image (H, W, C) float32.
+    """
+    import scipy.sparse as sp
+    from scipy.sparse.linalg import spsolve
+
+    height, width, channels = image.shape
+    unknown = np.flatnonzero(removed.ravel())
+    out = image.astype(np.float64).reshape(-1, channels).copy()
+    if unknown.size == 0:
+        return out.reshape(image.shape).astype(np.float32)
+    index = np.full(height * width, -1)
+    index[unknown] = np.arange(unknown.size)
+    rows, cols = np.divmod(unknown, width)
+    diagonal = np.zeros(unknown.size)
+    rhs = np.zeros((unknown.size, channels))
+    entries_i, entries_j, entries_v = [], [], []
+    for dy, dx, weight in _NEIGHBOURS:
+        ny, nx = rows + dy, cols + dx
+        inside = (ny >= 0) & (ny < height) & (nx >= 0) & (nx < width)
+        neighbour = np.where(inside, ny * width + nx, 0)
+        diagonal += weight * inside
+        known = inside & (index[neighbour] < 0)
+        rhs[known] += weight * out[neighbour[known]]
+        free = inside & (index[neighbour] >= 0)
+        entries_i.append(np.flatnonzero(free))
+        entries_j.append(index[neighbour[free]])
+        entries_v.append(np.full(int(free.sum()), -weight))
+    matrix = sp.csr_matrix(
+        (np.concatenate(entries_v), (np.concatenate(entries_i), np.concatenate(entries_j))),
+        shape=(unknown.size, unknown.size),
+    ) + sp.diags(diagonal)
+    solved = spsolve(matrix.tocsc(), rhs)
+    solved = solved.reshape(unknown.size, channels)
+    solved += np.random.default_rng(seed).normal(0.0, noise, solved.shape) if noise else 0.0
+    out[unknown] = solved
+    return out.reshape(image.shape).astype(np.float32)
+
+
+def road(
+    model: keras.Model,
+    images: object,
+    maps: object,
+    class_index: object,
+    percentages: tuple[float, ...] = ROAD_PERCENTAGES,
+    noise: float = 0.01,
+    seed: int = 0,
+    batch_size: int = 64,
+    head: str = "auto",
+) -> RoadCurves:
+    """ROAD, RemOve And Debias (Rong et al., ICML 2022): the class probability after the
+    given shares of the pixels are removed, most relevant first (MoRF) and least relevant first
+    (LeRF), each removed pixel imputed by ``noisy_linear_imputation`` (which, unlike a constant
+    or blurred fill, leaves no mask shape for the model to see). Pixels are ranked by the map
+    (ties in row-major order); ``noise`` is in the model's input units (the paper's 0.01 is for
+    ImageNet-normalised inputs).
+    """
+    batch, maps = _checked(model, images, maps)
+    shares = tuple(float(p) for p in percentages)
+    if not shares or min(shares) <= 0 or max(shares) >= 1:
+        raise ValueError(f"percentages must be in (0, 1), got {percentages}")
+    n, height, width = maps.shape
+    classes = np.broadcast_to(np.asarray(class_index), (n,)).astype(np.int64)
+    order = np.argsort(-maps.reshape(n, -1), axis=1, kind="stable")
+    curves = {"morf": np.zeros((n, len(shares))), "lerf": np.zeros((n, len(shares)))}
+    for i in range(n):
+        for name, ranked in (("morf", order[i]), ("lerf", order[i][::-1])):
+            imputed = []
+            for p, share in enumerate(shares):
+                removed = np.zeros(height * width, bool)
+                removed[ranked[: int(round(share * height * width))]] = True
+                imputed.append(
+                    noisy_linear_imputation(
+                        batch[i], removed.reshape(height, width), noise, seed + p
+                    )
+                )
+            curves[name][i] = class_probabilities(
+                model, np.stack(imputed), int(classes[i]), batch_size, head
+            )
+    return RoadCurves(shares, curves["morf"], curves["lerf"])
 
 
 def localisation_boxes(maps: object, threshold: float = 0.15) -> np.ndarray:
