@@ -28,6 +28,10 @@ METHODS = {
         lambda m: tsc.AugmentedScoreCAM(m, num_augmentations=3, weights="shared", verbose=0),
         1e-3,
     ),
+    "asc-zoom": (
+        lambda m: tsc.AugmentedScoreCAM(m, views="zoom", zoom_crops=2, verbose=0),
+        1e-3,
+    ),
     "asc-per-copy": (
         lambda m: tsc.AugmentedScoreCAM(
             m, num_augmentations=3, weights="per_copy", batch_size=4, verbose=0

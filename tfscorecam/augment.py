@@ -1,4 +1,5 @@
-"""Random rotations and translations for Augmented Score-CAM, and the warps they define.
+"""Views for Augmented Score-CAM (random rotations and translations, or zoomed crops), and the
+warps they define.
 
 A transform is a row of 8 floats in the ``tf.raw_ops.ImageProjectiveTransformV3`` convention:
 ``[a0, a1, a2, b0, b1, b2, c0, c1]`` maps an *output* pixel (x, y) to the *input* point
@@ -46,6 +47,44 @@ def random_transforms(
         axis=1,
     )
     return transforms.astype(np.float32)
+
+
+def zoom_transforms(
+    image_shape: tuple[int, ...],
+    feature_shape: tuple[int, int],
+    scales: tuple[float, ...] = (2.0,),
+    crops: int = 3,
+) -> np.ndarray:
+    """The image itself, then for each zoom ``s`` in ``scales`` a ``crops`` x ``crops`` grid of
+    crops of the image magnified s times, each the model's input size: (K, 8) float32.
+
+    Crop offsets (in magnified pixels) are whole feature cells (the input size over the
+    feature map's), evenly spread from the top-left to the bottom-right corner, so every
+    crop's feature cells fall on one grid of cells 1/s the original's: the crops' sub-cell
+    phases are exact. Zooming maps the continuous point (x + 0.5) of the crop to
+    ((x + 0.5 + offset) / s) in the image (pixel centres at half-integers, as tf.image.resize).
+    """
+    height, width = _image_size(image_shape)
+    crops = positive_int(crops, "crops")
+    rows = [np.array([1, 0, 0, 0, 1, 0, 0, 0], np.float64)]
+    for scale in scales:
+        scale = float(scale)
+        if not scale > 1:
+            raise ValueError(
+                f"zoom scales must be > 1 (the image itself is always view 0), got {scale}"
+            )
+        offsets = []
+        for size, cells in ((height, feature_shape[0]), (width, feature_shape[1])):
+            cell = size / cells
+            room = np.floor((scale - 1) * size / cell)  # whole cells the crop can move
+            steps = np.round(np.linspace(0, room, crops)) if crops > 1 else np.array([room / 2])
+            offsets.append(np.unique(np.round(steps)) * cell)
+        for oy in offsets[0]:
+            for ox in offsets[1]:
+                a2 = (0.5 + ox) / scale - 0.5
+                b2 = (0.5 + oy) / scale - 0.5
+                rows.append(np.array([1 / scale, 0, a2, 0, 1 / scale, b2, 0, 0]))
+    return np.stack(rows).astype(np.float32)
 
 
 def _image_size(image_shape: tuple[int, ...]) -> tuple[int, int]:

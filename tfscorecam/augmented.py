@@ -7,7 +7,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tfscorecam.augment import random_transforms, warp, warp_tensor
+from tfscorecam.augment import random_transforms, warp, warp_tensor, zoom_transforms
 from tfscorecam.base import Request
 from tfscorecam.maps import weighted_sum
 from tfscorecam.progress import Progress
@@ -25,6 +25,7 @@ from tfscorecam.superres import (
 from tfscorecam.validation import non_negative, positive_int
 
 WEIGHTS = ("per_copy", "shared")
+VIEWS = ("rotations", "zoom")
 MAX_ANGLE = 0.1  # radians
 AUTHORS_ANGLE = 0.5
 AUTHORS_SHIFT_AT_224 = 30.0  # the authors' +-30 px at 224 px
@@ -64,6 +65,15 @@ class AugmentedScoreCAM(ScoreCAM):
             every copy's channels scored, K x C passes). With the default fusion they
             localise alike on the dev photos (README), so the default is the cheap one.
         seed: seeds the transforms; the same seed gives the same transforms and map.
+        views: ``"rotations"`` (default: the paper's random rotations and shifts) or
+            ``"zoom"``: the image, then ``zoom_crops`` x ``zoom_crops`` crops of it magnified
+            by each of ``zoom_scales``, offset by whole feature cells
+            (``augment.zoom_transforms``), so that each crop's cells are 1/s the image's and
+            their phases are exact; the fusion's Gaussian observation is then sigma / s
+            original cells wide. With zoom, ``num_augmentations`` caps the views (1: the
+            image alone), and all views share one scale (the image's peak) instead of each
+            being divided by its own maximum, so a crop without the object stays dim.
+        zoom_scales, zoom_crops: the magnifications and crops per axis of ``views="zoom"``.
         observation: ``"gaussian"`` (default) or ``"area"`` (the authors'); see ``superres``.
         sigma: the Gaussian's standard deviation in feature cells.
         prior: ``"tv"`` (total variation, the authors') or ``"smooth"`` (squared gradient).
@@ -87,6 +97,9 @@ class AugmentedScoreCAM(ScoreCAM):
         seed: int = 0,
         batch_size: int = 64,
         *,
+        views: str = "rotations",
+        zoom_scales: tuple[float, ...] = (2.0,),
+        zoom_crops: int = 3,
         observation: str = "gaussian",
         sigma: float = SIGMA,
         prior: str = "tv",
@@ -122,6 +135,11 @@ class AugmentedScoreCAM(ScoreCAM):
             raise ValueError(f"weights must be one of {WEIGHTS}, got {weights!r}")
         self.weights = weights
         self.seed = seed
+        if views not in VIEWS:
+            raise ValueError(f"views must be one of {VIEWS}, got {views!r}")
+        self.views = views
+        self.zoom_scales = tuple(float(z) for z in zoom_scales)
+        self.zoom_crops = positive_int(zoom_crops, "zoom_crops")
         self.subcells = None if subcells is None else positive_int(subcells, "subcells")
         self.fusion = fusion_options(observation, sigma, prior, tv_weight, energy_weight)
         self._resolvers: dict = {}
@@ -155,6 +173,11 @@ class AugmentedScoreCAM(ScoreCAM):
         self, image_size: tuple[int, int], feature_size: tuple[int, int] | None = None
     ) -> np.ndarray:
         """The (K, 8) transforms used for images of this (H, W) size and feature map (h, w)."""
+        if self.views == "zoom":
+            if feature_size is None:
+                raise ValueError("zoomed views need the feature map's size")
+            views = zoom_transforms(image_size, feature_size, self.zoom_scales, self.zoom_crops)
+            return views[: self.num_augmentations]
         shift = self.max_shift
         if shift is None:
             if feature_size is None:
@@ -183,6 +206,9 @@ class AugmentedScoreCAM(ScoreCAM):
         return self._resolvers[key]
 
     def _work(self, activations: np.ndarray, request: Request) -> int:
+        if self.views == "zoom" and None not in self.input_shape[1:3]:
+            views = len(self.transforms(self.input_shape[1:3], activations.shape[1:3]))
+            return len(activations) * views
         return len(activations) * self.num_augmentations
 
     def _maps(
@@ -231,6 +257,8 @@ class AugmentedScoreCAM(ScoreCAM):
             ]
         )  # (K, h, w, K_cls)
         peak = low.max(axis=(1, 2), keepdims=True)
+        if self.views == "zoom":  # one scale for all views: the image's own peak
+            peak = np.broadcast_to(peak[:1], peak.shape)
         low = np.divide(low, peak, out=np.zeros_like(low), where=peak > 0)
         return low.transpose(3, 0, 1, 2)
 
@@ -257,7 +285,10 @@ class AugmentedScoreCAM(ScoreCAM):
                 )
                 low = tf.einsum("khwc,kc->khw", copy_acts, weights)
             low = tf.nn.relu(low)
-            low = tf.math.divide_no_nan(low, tf.reduce_max(low, axis=(1, 2), keepdims=True))
+            peak = tf.reduce_max(low, axis=(1, 2), keepdims=True)
+            if self.views == "zoom":  # one scale for all views, as copy_maps
+                peak = tf.broadcast_to(peak[:1], tf.shape(peak))
+            low = tf.math.divide_no_nan(low, peak)
             return tf.nn.relu(fusion(low))
 
         return tf.map_fn(
