@@ -9,11 +9,12 @@ every view). Rows: Score-CAM; Score-CAM^gamma (gamma per image so that its mean 
 zoomed ASC map's: the same sparsity, no new information); today's ASC (rotations); ASC with
 zoomed views; the same fusion of the image alone (K = 1); the zoomed views fused with shuffled
 registrations (each crop's map given another crop's transform); the views' plain mean (each
-view's map pasted back where it came from, no super-resolution); a centre Gaussian; the true
-boxes. Columns: MaxBoxAccV2 (primary: threshold-swept, squaring cannot move it), the argmax
-pointing game (15 px, ties all), the energy pointing game, with paired 95% bootstrap intervals
-(10,000 resamples) against Score-CAM, and the pixel-order test (the zoomed map's order carrying
-Score-CAM's values: EPG against Score-CAM). Writes benchmarks/results/zoom_study.md.
+view's map pasted back where it came from, no super-resolution), and it and the zoomed ASC map
+multiplied by Score-CAM's; a centre Gaussian; the true boxes. Columns: MaxBoxAccV2 (primary:
+threshold-swept, squaring cannot move it), the argmax pointing game (15 px, ties all), the
+energy pointing game, with paired 95% bootstrap intervals (10,000 resamples) against
+Score-CAM, and the pixel-order test (the zoomed map's order carrying Score-CAM's values: EPG
+against Score-CAM). Writes benchmarks/results/zoom_study.md.
 """
 
 from __future__ import annotations
@@ -105,9 +106,10 @@ def study_maps(model, x, labels, boxes, max_channels: int) -> tuple[dict, dict]:
                 resolver.transforms[perm], features, (size, size), resolver.grid, **zoom.fusion
             )
         rows["zoomed views, shuffled registrations"].append(_scaled(shuffled(low)))
-        rows["zoomed views, plain mean (no fusion)"].append(
-            _scaled(_pasted_mean(low, resolver.transforms, size))
-        )
+        pasted = _scaled(_pasted_mean(low, resolver.transforms, size))
+        rows["zoomed views, plain mean (no fusion)"].append(pasted)
+        rows["zoomed views' plain mean x Score-CAM"].append(_scaled(pasted * sc))
+        rows["zoomed ASC x Score-CAM"].append(_scaled(zoomed * sc))
         rows["Score-CAM^gamma (gamma matched to zoomed ASC)"].append(
             _gamma_matched(sc, float(zoomed.mean()))
         )
@@ -127,6 +129,8 @@ ROW_NAMES = (
     "ASC fusion, the image alone (K = 1)",
     "zoomed views, shuffled registrations",
     "zoomed views, plain mean (no fusion)",
+    "zoomed views' plain mean x Score-CAM",
+    "zoomed ASC x Score-CAM",
     "centre Gaussian",
     "the true boxes",
 )

@@ -254,9 +254,7 @@ def test_a_loop_over_methods_and_layers_prints_no_retracing_warning(caplog):
     with caplog.at_level(logging.WARNING, logger="tensorflow"):
         for layer in ("target", "conv1"):
             for method in methods.METHODS:
-                options = {
-                    k: v for k, v in small.items() if k in methods.method_options(method)
-                }
+                options = {k: v for k, v in small.items() if k in methods.method_options(method)}
                 for photo in (_photo(seed=1), _photo(seed=2)):
                     tsc.explain(model, photo, method, layer=layer, verbose=0, **options)
     assert "retracing" not in caplog.text
