@@ -131,6 +131,18 @@ def plot_comparison(explanations: Sequence[Explanation], alpha: float = 0.4, col
     return figure
 
 
+def _refuse_one_linear_unit(explainer) -> None:
+    """A class output of one linear unit is ambiguous: ask what it is (``head`` or a target)."""
+    head = explainer.probabilities
+    if explainer.head == "auto" and head and head.num_classes == 1 and head.kind == "logits":
+        raise ValueError(
+            "the explained output is one linear unit: a regression, or the logit of a binary "
+            "classifier? For a binary classifier pass head='logits' (command line: --head "
+            "logits), and its sigmoid is explained; for a regression pass "
+            "target=tfscorecam.targets.regression(0)"
+        )
+
+
 def explain(
     model: keras.Model | ZooModel,
     image: object,
@@ -187,15 +199,8 @@ def explain(
     if class_names is None and explainer.output_shape[-1] == IMAGENET_CLASSES:
         class_names = imagenet_class_names()
     class_index = named_classes(class_index, class_names)
-    head = explainer.probabilities
-    if target is None and explainer.head == "auto" and head and head.num_classes == 1:
-        if head.kind == "logits":
-            raise ValueError(
-                "the explained output is one linear unit: a regression, or the logit of a "
-                "binary classifier? For a binary classifier pass head='logits' (command line: "
-                "--head logits), and its sigmoid is explained; for a regression pass "
-                "target=tfscorecam.targets.regression(0)"
-            )
+    if target is None:
+        _refuse_one_linear_unit(explainer)
     images, single = image_list(image)
     size = tuple(model.inputs[0].shape[1:3])
     if None in size:
@@ -205,16 +210,14 @@ def explain(
     else:
         batch = np.stack([resize(i, size) for i in images])
     x = np.asarray(preprocess(batch.copy()) if preprocess else batch, np.float32)
-    advice = range_advice(model, x)
-    if advice:
-        warnings.warn(advice, InputWarning, stacklevel=2)
+    advice = [range_advice(model, x)]
     explained = explainer.explain_batch(x[0] if single else x, class_index, target=target)
     if class_index is None and target is None and explainer.probabilities is not None:
         for n, top1 in enumerate(explained.scores[:, 0]):
             what = str(image) if isinstance(image, (str, os.PathLike)) else f"image {n}"
-            advice = confidence_advice(float(top1), explainer.probabilities.num_classes, what)
-            if advice:
-                warnings.warn(advice, InputWarning, stacklevel=2)
+            advice.append(confidence_advice(float(top1), explainer.probabilities.num_classes, what))
+    for text in filter(None, advice):
+        warnings.warn(text, InputWarning, stacklevel=2)
     results = Explanations()
     for n, original in enumerate(images):
         for k, index in enumerate(explained.classes[n]):
