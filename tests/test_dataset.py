@@ -234,6 +234,15 @@ def test_names_classes_and_applications_by_name(cluster, tmp_path, capsys):
     assert code == 0, capsys.readouterr().err
     table = dataset.read_results(out)
     assert list(table["class_index"]) == [7, 7] and list(table["class_name"]) == ["class7"] * 2
+    again = ["explain-dataset", str(photos), "--model", "MobileNetV2", "--weights", str(weights),
+             "--preprocess", "tf", "--class-names", str(names), "--quiet"]  # fmt: skip
+    for change, message in (
+        (["--method", "scorecam", "--class", "class7", "--out", str(out)], "other settings"),
+        (["--method", "gradcam", "--layer", "conv5", "--out", str(tmp_path / "o2")], "no layer"),
+    ):
+        assert cli.main([*again, *change]) == 1
+        errors = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+        assert len(errors) == 1 and message in errors[0], errors
 
 
 def test_a_successful_run_prints_no_ray_warning_or_error_line(cluster, setup, tmp_path, capfd):

@@ -189,6 +189,17 @@ def test_keras2_models_are_explained_through_their_keras3_copy():
     assert result.heatmap.shape == (40, 50)
     assert tsc.explain(legacy, _photo(), "gradcam", verbose=0) is not result  # cached explainer
 
+    mobilenet = tf_keras.applications.MobileNetV2(weights=None, alpha=0.35, input_shape=(96, 96, 3))
+    same_mobilenet = keras.applications.MobileNetV2(
+        weights=None, alpha=0.35, input_shape=(96, 96, 3)
+    )
+    same_mobilenet.set_weights(mobilenet.get_weights())
+    x = (images(1) * 0.5).clip(-1, 1)
+    x = np.asarray(tf.image.resize(x, (96, 96)))
+    np.testing.assert_allclose(
+        tsc.GradCAM(mobilenet, verbose=0)(x), tsc.GradCAM(same_mobilenet, verbose=0)(x), atol=1e-5
+    )
+
     inp = tf_keras.Input((SIZE, SIZE, 3))
     conv = tf_keras.layers.Conv2D(4, 3, name="stem/conv")(inp)  # Keras 3 refuses "/" in names
     out = tf_keras.layers.Dense(2, activation="softmax")(
