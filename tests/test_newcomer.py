@@ -155,29 +155,25 @@ def test_a_failed_weights_download_is_one_line(tmp_path, capsys, monkeypatch):
 # 6. Keras 2 models ---------------------------------------------------------------------------
 
 
+def _small_net(library):
+    """One architecture in either Keras (tf_keras and Keras 3 spell it alike)."""
+    return library.Sequential(
+        [
+            library.Input((SIZE, SIZE, 3)),
+            library.layers.Rescaling(1 / 255.0),
+            library.layers.Conv2D(8, 3, padding="same", activation="relu"),
+            library.layers.DepthwiseConv2D(3, padding="same", name="target"),
+            library.layers.GlobalAveragePooling2D(),
+            library.layers.Dense(4, activation="softmax"),
+        ]
+    )
+
+
 def test_keras2_models_are_explained_through_their_keras3_copy():
     tf_keras = pytest.importorskip("tf_keras")
     tf_keras.utils.set_random_seed(0)
-    legacy = tf_keras.Sequential(
-        [
-            tf_keras.Input((SIZE, SIZE, 3)),
-            tf_keras.layers.Rescaling(1 / 255.0),
-            tf_keras.layers.Conv2D(8, 3, padding="same", activation="relu"),
-            tf_keras.layers.DepthwiseConv2D(3, padding="same", name="target"),
-            tf_keras.layers.GlobalAveragePooling2D(),
-            tf_keras.layers.Dense(4, activation="softmax"),
-        ]
-    )
-    same = keras.Sequential(
-        [
-            keras.Input((SIZE, SIZE, 3)),
-            keras.layers.Rescaling(1 / 255.0),
-            keras.layers.Conv2D(8, 3, padding="same", activation="relu"),
-            keras.layers.DepthwiseConv2D(3, padding="same", name="target"),
-            keras.layers.GlobalAveragePooling2D(),
-            keras.layers.Dense(4, activation="softmax"),
-        ]
-    )
+    legacy = _small_net(tf_keras)
+    same = _small_net(keras)
     same.set_weights(legacy.get_weights())
     x = images(2) * 50 + 128
     for method in ("scorecam", "gradcam"):

@@ -90,7 +90,7 @@ def range_advice(model: keras.Model, inputs: np.ndarray) -> str | None:
     if found is None:
         return None
     scheme, chain = found
-    values = inputs if probe is None else np.asarray(probe(inputs, training=False)[0])
+    values = inputs if probe is None else np.asarray(probe(inputs, training=False))
     low, high = float(np.min(values)), float(np.max(values))
     want_low, want_high = _RANGES[scheme]
     span = want_high - want_low

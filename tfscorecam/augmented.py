@@ -206,10 +206,10 @@ class AugmentedScoreCAM(ScoreCAM):
         return self._resolvers[key]
 
     def _work(self, activations: np.ndarray, request: Request) -> int:
-        if self.views == "zoom" and None not in self.input_shape[1:3]:
-            views = len(self.transforms(self.input_shape[1:3], activations.shape[1:3]))
-            return len(activations) * views
-        return len(activations) * self.num_augmentations
+        size = self.input_shape[1:3]
+        if None in size:  # the transforms depend on the images' size
+            return len(activations) * self.num_augmentations
+        return len(activations) * len(self.transforms(size, activations.shape[1:3]))
 
     def _maps(
         self, images: np.ndarray, activations: np.ndarray, request: Request, progress: Progress

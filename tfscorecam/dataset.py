@@ -249,6 +249,7 @@ class _Job:
             stat = Path(path).stat()
             return [str(Path(path).resolve()), stat.st_size, stat.st_mtime_ns]
 
+        # through JSON and back: the same lists and strings as the record read from disk
         return json.loads(
             json.dumps(
                 {

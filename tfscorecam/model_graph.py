@@ -289,9 +289,11 @@ def tap(
 
 
 def input_of(model: keras.Model, chain: Sequence[keras.layers.Layer]) -> keras.Model:
-    """A model with the same input returning ``[what chain[-1] receives, predictions]`` (the
-    values that reach a nested backbone, after the wrapper's own preprocessing layers)."""
-    return _rewire(model, list(chain), False, tap_input=True)
+    """A model with the same input returning what chain[-1] receives (the values that reach a
+    nested backbone, after the wrapper's own preprocessing layers). Only the layers in front
+    of chain[-1] run: the rest of the graph is not part of it."""
+    tapped = _rewire(model, list(chain), False, tap_input=True)
+    return keras.Model(tapped.inputs[0], tapped.outputs[0])
 
 
 def _rewire(
