@@ -4,8 +4,9 @@
         --images ../shared/data/imagenet-dev --n 2
 
 Prints seconds per image (best of --repeat calls on --n photos, after a tracing call) of
-Score-CAM, the default Augmented Score-CAM (K = 16, shared weights), the authors' settings with
-shared weights (K = 100, fusion at the input resolution) and, with --per-copy, the authors'
+Score-CAM, the default Augmented Score-CAM (81 zoomed views, shared weights), v0.2's default
+(16 rotations, shared weights), with --authors the authors' settings with
+shared weights (K = 100, fusion at the input resolution) and, with --per-copy-k, the authors'
 per_copy scoring at K = --per-copy-k; and the fusion alone (operators built once, one solve).
 """
 
@@ -33,6 +34,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=2)
     parser.add_argument("--max-channels", type=int, default=None)
     parser.add_argument("--per-copy-k", type=int, default=0, help="also time per_copy at this K")
+    parser.add_argument("--authors", action="store_true", help="also the authors' settings")
     args = parser.parse_args()
 
     model = mobilenet_v2(args.weights)
@@ -40,14 +42,24 @@ def main() -> None:
     options = {"max_channels": args.max_channels, "verbose": 0}
     explainers = {
         "Score-CAM": tsc.ScoreCAM(model, **options),
-        "Augmented Score-CAM, default (K=16, shared)": tsc.AugmentedScoreCAM(model, **options),
-        "Augmented Score-CAM, authors' settings with shared weights (K=100)": (
-            tsc.AugmentedScoreCAM.authors_settings(model, weights="shared", **options)
+        "Augmented Score-CAM, default (81 zoomed views, shared)": tsc.AugmentedScoreCAM(
+            model, **options
+        ),
+        "Augmented Score-CAM, v0.2 default (16 rotations, shared)": tsc.AugmentedScoreCAM(
+            model, views="rotations", multiply_coarse=False, **options
         ),
     }
+    if args.authors:
+        explainers["Augmented Score-CAM, authors' settings with shared weights (K=100)"] = (
+            tsc.AugmentedScoreCAM.authors_settings(model, weights="shared", **options)
+        )
     if args.per_copy_k:
         explainers[f"Augmented Score-CAM, per_copy (K={args.per_copy_k})"] = tsc.AugmentedScoreCAM(
-            model, num_augmentations=args.per_copy_k, weights="per_copy", **options
+            model,
+            num_augmentations=args.per_copy_k,
+            weights="per_copy",
+            views="rotations",
+            **options,
         )
     seconds = {}
     for name, explainer in explainers.items():

@@ -224,16 +224,16 @@ def explainers(n: int) -> dict:
             lambda m: tsc.ScoreCAM(m, max_channels=n, channel_softmax=True, verbose=0),
         ),
         "asc-shared": (
-            "Augmented Score-CAM, shared (default fusion, K=16)",
-            lambda m: asc(m, weights="shared", verbose=0),
+            "Augmented Score-CAM (default: 81 zoomed views, shared weights)",
+            lambda m: asc(m, verbose=0),
         ),
         "asc-per-copy": (
-            f"Augmented Score-CAM, per_copy (default fusion, K=16, max_channels={n})",
-            lambda m: asc(m, weights="per_copy", max_channels=n, verbose=0),
+            f"Augmented Score-CAM, per_copy (16 rotations, max_channels={n})",
+            lambda m: asc(m, views="rotations", weights="per_copy", max_channels=n, verbose=0),
         ),
         "asc-shared-faster": (
-            f"Augmented Score-CAM, shared (default fusion, K=16, max_channels={n})",
-            lambda m: asc(m, weights="shared", max_channels=n, verbose=0),
+            f"Augmented Score-CAM (default, max_channels={n})",
+            lambda m: asc(m, max_channels=n, verbose=0),
         ),
         "asc-authors": (
             f"Augmented Score-CAM, authors' settings (shared, K=16, max_channels={n})",

@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from conftest import SIZE, build_classifier, images, reference_weights
+from conftest import SIZE, build_classifier, images, reference_weights, resize_bilinear
 
 import tfscorecam as tsc
 from tfscorecam import augment
@@ -23,7 +23,12 @@ def _request(asc, image, class_index):
 def test_each_copy_is_scored_on_the_warped_image(softmax_model):
     x = images(1)[0]
     asc = tsc.AugmentedScoreCAM(
-        softmax_model, "target", num_augmentations=3, max_shift=3, weights="per_copy"
+        softmax_model,
+        "target",
+        num_augmentations=3,
+        max_shift=3,
+        weights="per_copy",
+        views="rotations",
     )
     transforms = asc.transforms((SIZE, SIZE), (8, 8))
     maps = asc.copy_maps(x, None, _request(asc, x, 2), 0, transforms)
@@ -35,7 +40,9 @@ def test_each_copy_is_scored_on_the_warped_image(softmax_model):
 
 def test_shared_weights_reuse_the_original_images_scores(softmax_model):
     x = images(1)[0]
-    asc = tsc.AugmentedScoreCAM(softmax_model, "target", num_augmentations=3, weights="shared")
+    asc = tsc.AugmentedScoreCAM(
+        softmax_model, "target", num_augmentations=3, weights="shared", views="rotations"
+    )
     transforms = asc.transforms((SIZE, SIZE), (8, 8))
     acts0, scores, scored = reference_weights(softmax_model, x, 1)
     maps = asc.copy_maps(x, acts0.astype(np.float32), _request(asc, x, 1), 0, transforms)
@@ -54,32 +61,41 @@ def test_one_copy_without_total_variation_is_the_upsampled_score_cam(softmax_mod
         observation="area",
         tv_weight=0,
         energy_weight=1e-9,
+        multiply_coarse=False,
     )
     low = _reference_low_map(softmax_model, x, 3)
-    expected = np.kron(low, np.ones((2, 2)))  # the minimum-norm fit of the area average
-    expected = (expected - expected.min()) / (expected.max() - expected.min())
-    np.testing.assert_allclose(asc(x, class_index=3), expected, atol=1e-3)
+    fused = np.kron(low, np.ones((2, 2)))  # the minimum-norm fit of the area average
+    np.testing.assert_allclose(asc(x, class_index=3), _scaled(fused), atol=1e-3)
+    # multiply_coarse: the fused map times the image's own map, upsampled bilinearly
+    asc.multiply_coarse = True
+    coarse = resize_bilinear(low, SIZE, SIZE)
+    np.testing.assert_allclose(asc(x, class_index=3), _scaled(fused * coarse), atol=1e-3)
+
+
+def _scaled(m: np.ndarray) -> np.ndarray:
+    return (m - m.min()) / (m.max() - m.min())
 
 
 def test_seeded_batched_and_multi_class(softmax_model):
     x = images(2)
-    asc = tsc.AugmentedScoreCAM(softmax_model, num_augmentations=4, seed=5, batch_size=3)
+    rotations = {"num_augmentations": 4, "views": "rotations"}
+    asc = tsc.AugmentedScoreCAM(softmax_model, seed=5, batch_size=3, **rotations)
     maps = asc(x)
     assert maps.shape == (2, SIZE, SIZE) and maps.dtype == np.float32
     assert maps.min() == 0 and np.allclose(maps.max(axis=(1, 2)), 1)
     np.testing.assert_array_equal(maps, asc(x))
     np.testing.assert_allclose(maps[1], asc(x[1]), atol=1e-5)
-    other_seed = tsc.AugmentedScoreCAM(softmax_model, num_augmentations=4, seed=6)(x)
+    other_seed = tsc.AugmentedScoreCAM(softmax_model, seed=6, **rotations)(x)
     assert np.abs(other_seed - maps).max() > 1e-3
     both = asc(x, class_index=[[0, 4]] * 2)
     np.testing.assert_allclose(both[:, 1], asc(x, class_index=4), atol=1e-5)
-    limited = tsc.AugmentedScoreCAM(softmax_model, num_augmentations=4, max_channels=2)(x)
+    limited = tsc.AugmentedScoreCAM(softmax_model, max_channels=2, **rotations)(x)
     assert np.all(np.isfinite(limited)) and np.abs(limited - maps).max() > 1e-3
 
 
 def test_max_shift_defaults_to_half_a_feature_cell():
     model = build_classifier("softmax")
-    asc = tsc.AugmentedScoreCAM(model, num_augmentations=200, max_angle=0)
+    asc = tsc.AugmentedScoreCAM(model, num_augmentations=200, max_angle=0, views="rotations")
     shifts = -asc.transforms((112, 112), (7, 7))[:, [2, 5]]  # 16-px cells
     assert 7 < np.abs(shifts).max() <= 8
 
@@ -106,6 +122,9 @@ def test_authors_settings():
         ({"tv_weight": -1}, ValueError, "tv_weight must be >= 0"),
         ({"prior": "l2"}, ValueError, "prior must be one of"),
         ({"subcells": 0}, ValueError, "subcells must be at least 1"),
+        ({"view_scale": "max"}, ValueError, "view_scale must be one of"),
+        ({"zoom_scales": (2.0, 0.5)}, ValueError, "zoom_scales must all be > 1"),
+        ({"zoom_crops": 0}, ValueError, "zoom_crops must be at least 1"),
         ({"max_channels": 0}, ValueError, "max_channels must be at least 1"),
     ],
 )

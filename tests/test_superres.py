@@ -146,15 +146,18 @@ def _exact_fusion(low, transforms, grid, sigma, prior, tv, energy, rounds=8):
     x = np.zeros(n)
     edges = np.ones(len(gradient))
     eps = 1e-3 * np.abs(y).max()
-    for round_ in range(rounds if prior == "tv" else 1):
-        if round_:
+    for round_ in range(rounds if prior != "smooth" else 1):
+        if round_ and prior == "isotropic_tv":  # one weight per pixel, from |grad h|
+            dx_, dy_ = np.split(gradient @ x, 2)
+            edges = np.tile(1 / (2 * np.maximum(np.hypot(dx_, dy_), eps)), 2)
+        elif round_:
             edges = 1 / (2 * np.maximum(np.abs(gradient @ x), eps))
         system = a.T @ a + per_pixel_tv * gradient.T @ (edges[:, None] * gradient)
         x = np.linalg.solve(system + per_pixel_energy * np.eye(n), a.T @ y)
     return x.reshape(grid, grid)
 
 
-@pytest.mark.parametrize("prior", ["smooth", "tv"])
+@pytest.mark.parametrize("prior", ["smooth", "tv", "isotropic_tv"])
 def test_the_fixed_schedule_solver_reaches_the_exact_minimiser(prior):
     rng = np.random.default_rng(4)
     low = rng.random((3, 3, 3))
@@ -164,6 +167,17 @@ def test_the_fixed_schedule_solver_reaches_the_exact_minimiser(prior):
     )
     exact = _exact_fusion(low, transforms, 12, 0.8, prior, 0.05, 1e-3)
     np.testing.assert_allclose(fused, exact, atol=2e-3 * np.abs(exact).max())
+
+
+@pytest.mark.parametrize("prior", ["smooth", "tv", "isotropic_tv"])
+@pytest.mark.parametrize("copies, grid", [(2, (12, 12)), (40, (6, 6))])  # [A, A^T], [A^T A]
+def test_the_graph_fusion_equals_the_scipy_solve(prior, copies, grid):
+    low = np.random.default_rng(5).random((copies, 2, 2))
+    transforms = augment.random_transforms(copies, (12, 12), 0.3, 2, seed=1)
+    resolver = superres.SuperResolver(transforms, (2, 2), (12, 12), grid, prior=prior)
+    assert len(resolver.data_operators) == (1 if copies == 40 else 2)
+    graph = superres.GraphFusion(resolver)(tf.constant(low, tf.float32)).numpy()
+    np.testing.assert_allclose(graph, resolver(low), atol=1e-5 * np.abs(graph).max())
 
 
 def test_gaussian_observation_weights_centre_on_each_cell():

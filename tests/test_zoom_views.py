@@ -30,6 +30,18 @@ def test_zoom_views_are_magnified_crops_at_whole_feature_cells():
         augment.zoom_transforms((64, 64), (8, 8), scales=(1.0,))
 
 
+def test_default_zoom_views_are_every_whole_cell_crop_at_each_scale():
+    transforms = augment.zoom_transforms((64, 64), (8, 8))  # scales 1.5 and 2, every offset
+    assert transforms.shape == (1 + 5 * 5 + 9 * 9, 8)
+    for scale, rows, count in ((1.5, transforms[1:26], 5), (2.0, transforms[26:], 9)):
+        np.testing.assert_allclose(rows[:, [0, 4]], 1 / scale, rtol=1e-6)
+        corners = scale * (rows[:, [2, 5]] + 0.5) - 0.5  # each crop's magnified top-left corner
+        expected = np.array([(y, x) for y in range(count) for x in range(count)]) * 8.0
+        np.testing.assert_allclose(corners[:, ::-1], expected, atol=1e-4)
+        # the last crop ends inside the magnified image: (count - 1) cells + 64 <= 64 * scale
+        assert (count - 1) * 8 + 64 <= 64 * scale < count * 8 + 64
+
+
 def test_zoomed_views_recover_a_map_finer_than_the_cells():
     size, cells = 64, (8, 8)
     y, x = np.mgrid[0:size, 0:size]
@@ -56,7 +68,12 @@ def test_zoomed_views_recover_a_map_finer_than_the_cells():
 
 def test_augmented_score_cam_with_zoomed_views(softmax_model):
     x = images(2)
-    cam = tsc.AugmentedScoreCAM(softmax_model, views="zoom", zoom_crops=2, verbose=0)
+    default = tsc.AugmentedScoreCAM(softmax_model, verbose=0)
+    # 16 px, 8x8 cells of 2 px: every whole-cell crop at 1.5x (5 x 5) and 2x (9 x 9)
+    assert default.views == "zoom" and len(default.transforms((SIZE, SIZE), (8, 8))) == 107
+    cam = tsc.AugmentedScoreCAM(
+        softmax_model, views="zoom", zoom_scales=(2.0,), zoom_crops=2, verbose=0
+    )
     transforms = cam.transforms((SIZE, SIZE), (8, 8))
     assert len(transforms) == 5  # the image and 2 x 2 crops at 2x
     maps = cam(x)
@@ -64,9 +81,14 @@ def test_augmented_score_cam_with_zoomed_views(softmax_model):
     np.testing.assert_allclose(maps[1], cam(x[1]), atol=1e-6)
     alone = tsc.AugmentedScoreCAM(softmax_model, views="zoom", num_augmentations=1, verbose=0)
     assert len(alone.transforms((SIZE, SIZE), (8, 8))) == 1
-    # every view is on one scale: a view's map divided by the image's peak, not its own
+    # view_scale="own" (default): each view's map divided by its own peak
     acts, outputs = cam.forward(x[:1])
     request = cam.resolve(None, None, outputs, False)
+    low = cam.copy_maps(x[0], acts[0], request, 0, transforms)[0]
+    peaks = low.max(axis=(1, 2))
+    np.testing.assert_allclose(peaks[peaks > 0], 1.0, rtol=1e-6)
+    # view_scale="image": every view on one scale, the image's peak
+    cam.view_scale = "image"
     low = cam.copy_maps(x[0], acts[0], request, 0, transforms)[0]
     assert low[0].max() == pytest.approx(1.0) and not np.allclose(low.max(axis=(1, 2)), 1.0)
     with pytest.raises(ValueError, match="views must be one of"):

@@ -15,6 +15,8 @@ import tensorflow as tf
 
 from tfscorecam.validation import non_negative, positive_int
 
+ZOOM_SCALES = (1.5, 2.0)  # Augmented Score-CAM's default magnifications
+
 
 def random_transforms(
     num: int,
@@ -52,20 +54,23 @@ def random_transforms(
 def zoom_transforms(
     image_shape: tuple[int, ...],
     feature_shape: tuple[int, int],
-    scales: tuple[float, ...] = (2.0,),
-    crops: int = 3,
+    scales: tuple[float, ...] = ZOOM_SCALES,
+    crops: int | None = None,
 ) -> np.ndarray:
-    """The image itself, then for each zoom ``s`` in ``scales`` a ``crops`` x ``crops`` grid of
-    crops of the image magnified s times, each the model's input size: (K, 8) float32.
+    """The image itself, then for each zoom ``s`` in ``scales`` crops of the image magnified s
+    times, each the model's input size: (K, 8) float32.
 
     Crop offsets (in magnified pixels) are whole feature cells (the input size over the
-    feature map's), evenly spread from the top-left to the bottom-right corner, so every
-    crop's feature cells fall on one grid of cells 1/s the original's: the crops' sub-cell
-    phases are exact. Zooming maps the continuous point (x + 0.5) of the crop to
-    ((x + 0.5 + offset) / s) in the image (pixel centres at half-integers, as tf.image.resize).
+    feature map's), so every crop's feature cells fall on one grid of cells 1/s the
+    original's: the crops' sub-cell phases are exact. ``crops=None`` takes every offset (one
+    cell apart, row-major); an int takes ``crops`` x ``crops`` of them, evenly spread from the
+    top-left to the bottom-right corner. Zooming maps the continuous point (x + 0.5) of the
+    crop to ((x + 0.5 + offset) / s) in the image (pixel centres at half-integers, as
+    tf.image.resize).
     """
     height, width = _image_size(image_shape)
-    crops = positive_int(crops, "crops")
+    if crops is not None:
+        crops = positive_int(crops, "crops")
     rows = [np.array([1, 0, 0, 0, 1, 0, 0, 0], np.float64)]
     for scale in scales:
         scale = float(scale)
@@ -76,9 +81,14 @@ def zoom_transforms(
         offsets = []
         for size, cells in ((height, feature_shape[0]), (width, feature_shape[1])):
             cell = size / cells
-            room = np.floor((scale - 1) * size / cell)  # whole cells the crop can move
-            steps = np.round(np.linspace(0, room, crops)) if crops > 1 else np.array([room / 2])
-            offsets.append(np.unique(np.round(steps)) * cell)
+            room = np.floor((scale - 1) * size / cell + 1e-9)  # whole cells the crop can move
+            if crops is None:
+                steps = np.arange(room + 1)
+            elif crops > 1:
+                steps = np.round(np.linspace(0, room, crops))
+            else:
+                steps = np.array([np.round(room / 2)])
+            offsets.append(np.unique(steps) * cell)
         for oy in offsets[0]:
             for ox in offsets[1]:
                 a2 = (0.5 + ox) / scale - 0.5

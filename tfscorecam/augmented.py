@@ -7,9 +7,9 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tfscorecam.augment import random_transforms, warp, warp_tensor, zoom_transforms
+from tfscorecam.augment import ZOOM_SCALES, random_transforms, warp, warp_tensor, zoom_transforms
 from tfscorecam.base import Request
-from tfscorecam.maps import weighted_sum
+from tfscorecam.maps import score_cam_maps, weighted_sum
 from tfscorecam.progress import Progress
 from tfscorecam.scorecam import ScoreCAM
 from tfscorecam.superres import (
@@ -25,63 +25,76 @@ from tfscorecam.superres import (
 from tfscorecam.validation import non_negative, positive_int
 
 WEIGHTS = ("per_copy", "shared")
-VIEWS = ("rotations", "zoom")
+VIEWS = ("zoom", "rotations")
+VIEW_SCALES = ("own", "image")
+ROTATIONS = 16  # copies of views="rotations" unless num_augmentations says otherwise
 MAX_ANGLE = 0.1  # radians
 AUTHORS_ANGLE = 0.5
 AUTHORS_SHIFT_AT_224 = 30.0  # the authors' +-30 px at 224 px
 
 
 class AugmentedScoreCAM(ScoreCAM):
-    """Score-CAM on rotated and shifted copies of each image, fused at a finer resolution.
+    """Score-CAM on zoomed (or rotated) views of each image, fused at a finer resolution.
 
-    Copy 0 is the image itself; copy k is the image rotated about its centre by an angle
-    uniform in +-``max_angle`` radians and shifted by up to ``max_shift`` pixels (bilinear,
-    pixels from outside the image are 0 in the model's input space). Each copy gets a
-    Score-CAM map at the target layer's resolution, g_k = ReLU(sum_c w_kc A_kc), divided by
-    its maximum as in the authors' code; ``superres.SuperResolver`` fuses the g_k into one map
-    (on a grid of ``subcells`` x ``subcells`` per feature cell, then resized bilinearly to the
-    input), which is ReLU'd and min-max scaled to [0, 1].
+    Default (``views="zoom"``): view 0 is the image; then, at each zoom s of ``zoom_scales``
+    (1.5 and 2), every crop of the image magnified s times, the model's input size, offset by
+    a whole feature cell of the magnified image (``augment.zoom_transforms``: 16 crops at 1.5
+    and 64 at 2 for a 7x7 layer, 81 views in all). A zoomed crop puts the layer's cells over
+    1/s of the image each, with a receptive field 1/s as wide: that is where finer detail comes
+    from; a rotation or a sub-cell shift at scale 1 only re-samples the same blur. The channels
+    are scored once, on the image (``weights="shared"``), and each view costs one forward
+    pass: C + K passes in all. Each view's map g_k = ReLU(sum_c w_c A_kc) is divided by its own
+    maximum (``view_scale``); ``superres.SuperResolver`` fuses them (warp, then a Gaussian
+    receptive field of ``sigma`` view cells, i.e. sigma / s image cells, then the view's
+    sampling grid; TV prior; on a grid of ``subcells`` per feature cell, resized bilinearly to
+    the input). With ``multiply_coarse`` the fused map is multiplied by the image's own
+    upsampled map (view 0, Score-CAM's map up to ReLU order): a coarse-to-fine refinement as in
+    Poly-CAM (Englebert et al.), so a region must show the class in the whole image and in the
+    zoomed views. The result is min-max scaled to [0, 1].
 
-    The defaults differ from the authors' where measured better on 283 ImageNet validation
-    photos with object boxes (``benchmarks/asc_study.py``; README): a Gaussian receptive-field
-    observation instead of the 32-px block average, small transforms (0.1 rad, half a feature
-    cell of shift) whose copies agree better, fusion weights per feature cell, K = 16 and
-    channel weights shared by the copies (as good there, at a sixteenth of the cost). Their
-    exact settings are ``AugmentedScoreCAM.authors_settings(model)``. The fused map is more
-    concentrated than Score-CAM's: it localises object boxes better and keeps less of the
-    image, so its Average Drop is worse (README, "Where the gain comes from").
+    Measured on 283 ImageNet validation photos with boxes (``benchmarks/zoom_study.py``,
+    README): the zoomed views raise MaxBoxAccV2, which contrast cannot move, over Score-CAM,
+    over the same pipeline on the image alone (``num_augmentations=1``) and over rotations;
+    views that lose the class are kept (dropping them, or weighting views by their class
+    probability, localised worse).
+
+    ``views="rotations"`` is the paper's augmentation: copy k rotated about the centre by an
+    angle uniform in +-``max_angle`` radians and shifted by up to ``max_shift`` pixels
+    (pixels from outside are 0 in the model's input space), K = 16 by default. v0.2's default
+    is ``views="rotations", multiply_coarse=False``; the authors' exact settings are
+    ``AugmentedScoreCAM.authors_settings(model)``.
 
     Args:
         model, layer, batch_size: as ``ScoreCAM``.
-        num_augmentations: K, the number of copies (the identity included); the paper uses
-            100. With the default fusion K = 1 to 16 localise alike (README), and with
-            ``weights="shared"`` each copy costs one forward pass.
+        num_augmentations: caps the views (1: the image alone, through the same fusion and
+            product: the control for what the views add); None takes every zoomed view, or 16
+            rotated copies. The paper uses 100 copies.
         max_angle: half-range of the rotation angles in radians (authors: 0.5).
         max_shift: half-range of the shifts in pixels; None = half a feature cell (the
-            input size over the layer's, halved: 16 px for a 7x7 layer at 224 px). The
+            input size over the layer's, halved: 16 px for a 7x7 layer at 224). The
             authors use 30 px at 224.
         weights: ``"shared"`` (default: channels scored once on the image, weights reused for
-            every copy: C + K passes, one Score-CAM's cost) or ``"per_copy"`` (the authors':
-            every copy's channels scored, K x C passes). With the default fusion they
-            localise alike on the dev photos (README), so the default is the cheap one.
-        seed: seeds the transforms; the same seed gives the same transforms and map.
-        views: ``"rotations"`` (default: the paper's random rotations and shifts) or
-            ``"zoom"``: the image, then ``zoom_crops`` x ``zoom_crops`` crops of it magnified
-            by each of ``zoom_scales``, offset by whole feature cells
-            (``augment.zoom_transforms``), so that each crop's cells are 1/s the image's and
-            their phases are exact; the fusion's Gaussian observation is then sigma / s
-            original cells wide. With zoom, ``num_augmentations`` caps the views (1: the
-            image alone), and all views share one scale (the image's peak) instead of each
-            being divided by its own maximum, so a crop without the object stays dim.
-        zoom_scales, zoom_crops: the magnifications and crops per axis of ``views="zoom"``.
+            every view: C + K passes, about one Score-CAM's cost) or ``"per_copy"`` (the
+            authors': every view's channels scored, K x C passes).
+        seed: seeds the rotations; the same seed gives the same transforms and map.
+        views: ``"zoom"`` (default) or ``"rotations"``.
+        zoom_scales: the magnifications of ``views="zoom"``, each > 1.
+        zoom_crops: None (default): every whole-cell crop; an int n: n x n crops per scale,
+            evenly spread (v0.2's option: 3).
+        view_scale: ``"own"`` (default and the authors': each view's map divided by its own
+            maximum) or ``"image"`` (every view divided by the image's peak, so a crop without
+            the object stays dim).
+        multiply_coarse: multiply the fused map by the image's own upsampled map (default
+            True; False is the paper's fusion alone).
         observation: ``"gaussian"`` (default) or ``"area"`` (the authors'); see ``superres``.
         sigma: the Gaussian's standard deviation in feature cells.
-        prior: ``"tv"`` (total variation, the authors') or ``"smooth"`` (squared gradient).
+        prior: ``"tv"`` (anisotropic total variation, the authors'), ``"isotropic_tv"`` or
+            ``"smooth"`` (squared gradient).
         tv_weight, energy_weight: the fusion's weights per feature cell (``superres``).
         subcells: the working grid's pixels per feature cell; None solves at the input
             resolution (the authors').
         score, channel_softmax, baseline, max_channels, head, output, reshape: as ``ScoreCAM``.
-        verbose: 1 shows a progress bar over the copies; 0 is silent.
+        verbose: 1 shows a progress bar over the views; 0 is silent.
     """
 
     progress_unit = "copy"
@@ -90,16 +103,18 @@ class AugmentedScoreCAM(ScoreCAM):
         self,
         model: keras.Model,
         layer: str | keras.layers.Layer | None = None,
-        num_augmentations: int = 16,
+        num_augmentations: int | None = None,
         max_angle: float = MAX_ANGLE,
         max_shift: float | None = None,
         weights: str = "shared",
         seed: int = 0,
         batch_size: int = 64,
         *,
-        views: str = "rotations",
-        zoom_scales: tuple[float, ...] = (2.0,),
-        zoom_crops: int = 3,
+        views: str = "zoom",
+        zoom_scales: tuple[float, ...] = ZOOM_SCALES,
+        zoom_crops: int | None = None,
+        view_scale: str = "own",
+        multiply_coarse: bool = True,
         observation: str = "gaussian",
         sigma: float = SIGMA,
         prior: str = "tv",
@@ -128,7 +143,9 @@ class AugmentedScoreCAM(ScoreCAM):
             reshape=reshape,
             verbose=verbose,
         )
-        self.num_augmentations = positive_int(num_augmentations, "num_augmentations")
+        if num_augmentations is not None:
+            num_augmentations = positive_int(num_augmentations, "num_augmentations")
+        self.num_augmentations = num_augmentations
         self.max_angle = non_negative(max_angle, "max_angle")
         self.max_shift = None if max_shift is None else non_negative(max_shift, "max_shift")
         if weights not in WEIGHTS:
@@ -139,7 +156,13 @@ class AugmentedScoreCAM(ScoreCAM):
             raise ValueError(f"views must be one of {VIEWS}, got {views!r}")
         self.views = views
         self.zoom_scales = tuple(float(z) for z in zoom_scales)
-        self.zoom_crops = positive_int(zoom_crops, "zoom_crops")
+        if any(not z > 1 for z in self.zoom_scales):
+            raise ValueError(f"zoom_scales must all be > 1, got {zoom_scales}")
+        self.zoom_crops = None if zoom_crops is None else positive_int(zoom_crops, "zoom_crops")
+        if view_scale not in VIEW_SCALES:
+            raise ValueError(f"view_scale must be one of {VIEW_SCALES}, got {view_scale!r}")
+        self.view_scale = view_scale
+        self.multiply_coarse = bool(multiply_coarse)
         self.subcells = None if subcells is None else positive_int(subcells, "subcells")
         self.fusion = fusion_options(observation, sigma, prior, tv_weight, energy_weight)
         self._resolvers: dict = {}
@@ -151,9 +174,13 @@ class AugmentedScoreCAM(ScoreCAM):
         """The authors' method: K = 100 copies rotated by up to 0.5 rad and shifted by up to
         30 px at 224 (scaled to the input), every copy scored, area observation, TV at the
         input resolution with their weights (lambda_tv = 0.002 K, lambda_eng = 0.001 K per
-        pixel). ``options`` override any of these."""
+        pixel), each copy divided by its own maximum, no product with the image's map.
+        ``options`` override any of these."""
         settings = {
             "num_augmentations": 100,
+            "views": "rotations",
+            "view_scale": "own",
+            "multiply_coarse": False,
             "max_angle": AUTHORS_ANGLE,
             "weights": "per_copy",
             "observation": "area",
@@ -177,15 +204,14 @@ class AugmentedScoreCAM(ScoreCAM):
             if feature_size is None:
                 raise ValueError("zoomed views need the feature map's size")
             views = zoom_transforms(image_size, feature_size, self.zoom_scales, self.zoom_crops)
-            return views[: self.num_augmentations]
+            return views[: self.num_augmentations]  # None: all of them
         shift = self.max_shift
         if shift is None:
             if feature_size is None:
                 raise ValueError("the default max_shift needs the feature map's size")
             shift = min(image_size[0] / feature_size[0], image_size[1] / feature_size[1]) / 2
-        return random_transforms(
-            self.num_augmentations, image_size, self.max_angle, shift, self.seed
-        )
+        count = ROTATIONS if self.num_augmentations is None else self.num_augmentations
+        return random_transforms(count, image_size, self.max_angle, shift, self.seed)
 
     def resolver(self, image_size: tuple[int, int], feature_size: tuple[int, int]):
         """The fusion for images of this size and feature maps of this size (built once)."""
@@ -207,8 +233,8 @@ class AugmentedScoreCAM(ScoreCAM):
 
     def _work(self, activations: np.ndarray, request: Request) -> int:
         size = self.input_shape[1:3]
-        if None in size:  # the transforms depend on the images' size
-            return len(activations) * self.num_augmentations
+        if None in size:  # how many views there are does not depend on the images' size
+            size = activations.shape[1:3]
         return len(activations) * len(self.transforms(size, activations.shape[1:3]))
 
     def _maps(
@@ -219,12 +245,22 @@ class AugmentedScoreCAM(ScoreCAM):
         return np.stack(
             [
                 [
-                    np.maximum(resolver(low), 0.0)
+                    self.fuse(resolver, low).numpy()
                     for low in self.copy_maps(image, acts, request, i, transforms, progress)
                 ]
                 for i, (image, acts) in enumerate(zip(images, activations, strict=True))
             ]
         )
+
+    def fuse(self, resolver: SuperResolver | GraphFusion, low) -> tf.Tensor:
+        """One class's map (H, W), not yet scaled, from its views' maps (K, h, w)
+        (``copy_maps``): ReLU of the fusion, times the image's own upsampled map (view 0)
+        with ``multiply_coarse``. ``resolver`` is the SciPy fusion or its graph twin."""
+        fused = tf.nn.relu(tf.convert_to_tensor(resolver(low)))
+        if self.multiply_coarse:
+            size = tuple(fused.shape)
+            fused = fused * score_cam_maps(tf.cast(low[0], tf.float32)[None, ..., None], size)[0, 0]
+        return fused
 
     def copy_maps(
         self,
@@ -235,7 +271,8 @@ class AugmentedScoreCAM(ScoreCAM):
         transforms: np.ndarray,
         progress: Progress | None = None,
     ) -> np.ndarray:
-        """Per score, the K copies' low-resolution maps divided by their max: (K_cls, K, h, w).
+        """Per score, the K copies' low-resolution maps (K_cls, K, h, w), scaled by
+        ``scale_views``.
 
         Image ``index`` of ``request``; ``progress`` counts the copies."""
         copies = warp(image, transforms)
@@ -256,11 +293,15 @@ class AugmentedScoreCAM(ScoreCAM):
                 for acts, w in zip(copy_acts, weights, strict=True)
             ]
         )  # (K, h, w, K_cls)
-        peak = low.max(axis=(1, 2), keepdims=True)
-        if self.views == "zoom":  # one scale for all views: the image's own peak
-            peak = np.broadcast_to(peak[:1], peak.shape)
-        low = np.divide(low, peak, out=np.zeros_like(low), where=peak > 0)
-        return low.transpose(3, 0, 1, 2)
+        return self.scale_views(low.transpose(3, 0, 1, 2))
+
+    def scale_views(self, low: np.ndarray) -> np.ndarray:
+        """Views' maps (..., K, h, w) divided by their own peaks (``view_scale="own"``) or all
+        by the image's, view 0 (``"image"``)."""
+        peak = low.max(axis=(-2, -1), keepdims=True)
+        if self.view_scale == "image":
+            peak = np.broadcast_to(peak[..., :1, :, :], peak.shape)
+        return np.divide(low, peak, out=np.zeros_like(low), where=peak > 0)
 
     def graph_maps(self, images, activations, classes):
         size, features = tuple(images.shape[1:3]), tuple(activations.shape[1:3])
@@ -286,10 +327,9 @@ class AugmentedScoreCAM(ScoreCAM):
                 low = tf.einsum("khwc,kc->khw", copy_acts, weights)
             low = tf.nn.relu(low)
             peak = tf.reduce_max(low, axis=(1, 2), keepdims=True)
-            if self.views == "zoom":  # one scale for all views, as copy_maps
+            if self.view_scale == "image":  # one scale for all views, as copy_maps
                 peak = tf.broadcast_to(peak[:1], tf.shape(peak))
-            low = tf.math.divide_no_nan(low, peak)
-            return tf.nn.relu(fusion(low))
+            return self.fuse(fusion, tf.math.divide_no_nan(low, peak))
 
         return tf.map_fn(
             one,

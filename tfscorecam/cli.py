@@ -45,7 +45,7 @@ def _add_method_options(parser: argparse.ArgumentParser) -> None:
         "--num-samples", type=_positive, help="iscam / sscam: masked passes per channel"
     )
     parser.add_argument(
-        "--num-augmentations", type=_positive, help="augmented: copies of the image"
+        "--num-augmentations", type=_positive, help="augmented: at most this many views"
     )
     parser.add_argument(
         "--option",
