@@ -1,20 +1,21 @@
 """Augmented Score-CAM with zoomed, cell-registered views against Score-CAM and its controls,
-on metrics that contrast cannot move (issue 18's first measurement).
+on metrics that contrast cannot move (issue 18).
 
-    python benchmarks/zoom_study.py --boxes ../shared/data/imagenet-val-boxes \\
-        --weights ../shared/models/mobilenet_v2_imagenet.weights.h5 --stride 3
+    python benchmarks/zoom_views.py --model mobilenet_v2      # the cache: forward passes
+    python benchmarks/zoom_study.py --model mobilenet_v2      # the tables, from the cache
 
-Every map uses Score-CAM channel weights over the same ``--max-channels`` channels (shared by
-every view). Rows: Score-CAM; Score-CAM^gamma (gamma per image so that its mean equals the
-zoomed ASC map's: the same sparsity, no new information); today's ASC (rotations); ASC with
-zoomed views; the same fusion of the image alone (K = 1); the zoomed views fused with shuffled
-registrations (each crop's map given another crop's transform); the views' plain mean (each
-view's map pasted back where it came from, no super-resolution), and it and the zoomed ASC map
-multiplied by Score-CAM's; a centre Gaussian; the true boxes. Columns: MaxBoxAccV2 (primary:
-threshold-swept, squaring cannot move it), the argmax pointing game (15 px, ties all), the
-energy pointing game, with paired 95% bootstrap intervals (10,000 resamples) against
-Score-CAM, and the pixel-order test (the zoomed map's order carrying Score-CAM's values: EPG
-against Score-CAM). Writes benchmarks/results/zoom_study.md.
+Every map uses the same Score-CAM channel weights (``--max-channels`` channels, scored once on
+the photo, shared by every view) and every view's map comes from ``zoom_views.py``'s cache;
+each row runs the library's own fusion (``AugmentedScoreCAM.scale_views`` and ``fuse``) on
+them, and the first photos are checked against a full ``AugmentedScoreCAM`` call.
+
+Primary columns: MaxBoxAccV2 (threshold-swept; squaring a map cannot move it) with paired 95%
+bootstrap intervals (``--rounds`` resamples) against Score-CAM and against the default ASC,
+and the argmax pointing game. Secondary, next to the Score-CAM^gamma control: the energy
+pointing game. Then the pixel-order test (ASC's pixel order carrying Score-CAM's values),
+deletion / insertion (every ``--causal-stride``-th photo), ROAD (every ``--road-stride``-th)
+and Average Drop / Increase in Confidence, and a table of what else was tried. Writes
+``benchmarks/results/zoom_study_<model>.md``.
 """
 
 from __future__ import annotations
@@ -24,199 +25,356 @@ import time
 from pathlib import Path
 
 import numpy as np
-from common import DEFAULT_WEIGHTS, load_box_photos, mobilenet_v2, preprocess_mobilenet
+import tensorflow as tf
+from common import DEFAULT_BOXES, DEFAULT_WEIGHTS, load_box_photos
+from zoom_views import ROTATIONS, cache_path, rotation_views, study_model, zoom_views
 
 import tfscorecam as tsc
 from tfscorecam import augment, metrics
+from tfscorecam.maps import minmax
 from tfscorecam.superres import SuperResolver
 
 RESULTS = Path(__file__).parent / "results"
-ROUNDS = 10_000
+SIZE, CELLS = 224, (7, 7)
+ASC = "ASC (default)"
 
 
-def _gamma_matched(scorecam: np.ndarray, target_mean: float) -> np.ndarray:
-    """scorecam ** gamma with gamma (bisection) giving the mean ``target_mean``."""
-    low, high = 0.05, 50.0
-    for _ in range(60):
-        gamma = np.sqrt(low * high)
-        if (scorecam**gamma).mean() > target_mean:
-            low = gamma
-        else:
-            high = gamma
-    return scorecam ** np.sqrt(low * high)
+class Study:
+    """The cached views of every photo, and the maps of each row made from them."""
+
+    def __init__(self, model, cache: dict) -> None:
+        self.model = model
+        self.low = cache["low"].astype(np.float64)  # (N, V, h, w)
+        self.probability = cache["probability"]
+        self.top1 = cache["top1"]
+        self.transforms = np.concatenate([zoom_views(SIZE, CELLS), rotation_views(SIZE, CELLS)])
+
+    def views(self, cam: tsc.AugmentedScoreCAM) -> np.ndarray:
+        """The cache's indices of ``cam``'s views, in its order."""
+        index = []
+        for t in cam.transforms((SIZE, SIZE), CELLS):
+            match = np.flatnonzero(np.abs(self.transforms - t).max(axis=1) < 1e-5)
+            if match.size == 0:
+                raise SystemExit(f"view {t} is not in the cache")
+            index.append(int(match[0]))
+        return np.array(index)
+
+    def asc(self, options: dict, shuffle: bool = False, keep=None, scale=None) -> np.ndarray:
+        """Maps of ``AugmentedScoreCAM(**options)`` from the cached views. ``shuffle`` gives
+        each view but the image another view's transform; ``keep(i, views)`` chooses photo
+        i's views (a fusion per photo); ``scale(i, views)`` multiplies their maps."""
+        cam = tsc.AugmentedScoreCAM(self.model, verbose=0, **options)
+        views = self.views(cam)
+        transforms = self.transforms[views]
+        if shuffle:
+            count = len(views)
+            transforms = transforms[np.r_[0, np.roll(np.arange(1, count), count // 2)]]
+        resolver = SuperResolver(transforms, CELLS, (SIZE, SIZE), (28, 28), **cam.fusion)
+        out = []
+        for i in range(len(self.low)):
+            chosen, fusion = views, resolver
+            if keep is not None:
+                chosen = views[keep(i, views)]
+                fusion = SuperResolver(
+                    self.transforms[chosen], CELLS, (SIZE, SIZE), (28, 28), **cam.fusion
+                )
+            low = cam.scale_views(self.low[i, chosen])
+            if scale is not None:
+                low = low * scale(i, chosen)[:, None, None]
+            out.append(minmax(cam.fuse(fusion, low)).numpy())
+        return np.stack(out)
+
+    def scorecam(self) -> np.ndarray:
+        """Score-CAM's maps: the photo's own view (its weighted sum is >= 0 here: ReLU
+        features, probability weights), upsampled."""
+        up = tf.image.resize(self.low[:, 0, ..., None], (SIZE, SIZE), "bilinear")
+        return minmax(tf.nn.relu(up)[..., 0]).numpy()
+
+    def pasted(self, options: dict) -> np.ndarray:
+        """The views' plain mean: each view's map (scaled as ``options`` say) upsampled to the
+        view and warped back into the photo, averaged where the views cover it."""
+        cam = tsc.AugmentedScoreCAM(self.model, verbose=0, **options)
+        views = self.views(cam)
+        total = np.zeros((len(self.low), SIZE, SIZE))
+        cover = np.zeros((SIZE, SIZE))
+        low = cam.scale_views(self.low[:, views])
+        for k, j in enumerate(views):
+            t = self.transforms[j]
+            zoom, a2, b2 = 1 / t[0], t[2], t[5]
+            back = np.array([zoom, 0, -zoom * a2, 0, zoom, -zoom * b2, 0, 0], np.float32)
+            up = tf.image.resize(low[:, k, ..., None], (SIZE, SIZE), "bilinear").numpy()
+            total += augment.warp(up, np.repeat(back[None], len(up), 0))[..., 0]
+            cover += augment.warp(np.ones((SIZE, SIZE, 1), np.float32), back)[0, ..., 0]
+        return np.divide(total, cover, out=np.zeros_like(total), where=cover > 1e-6)
 
 
-def _pasted_mean(low: np.ndarray, transforms: np.ndarray, size: int) -> np.ndarray:
-    """Each view's map upsampled to the view and warped back into the image, averaged where
-    views cover it."""
-    import tensorflow as tf
-
-    ups = tf.image.resize(low[..., None], (size, size), "bilinear").numpy()
-    total = np.zeros((size, size))
-    cover = np.zeros((size, size))
-    for up, t in zip(ups, transforms, strict=True):
-        scale, a2, b2 = 1 / t[0], t[2], t[5]
-        back = np.array([scale, 0, -scale * a2, 0, scale, -scale * b2, 0, 0], np.float32)
-        total += augment.warp(up, back)[0, ..., 0]
-        cover += augment.warp(np.ones((size, size, 1), np.float32), back)[0, ..., 0]
-    return np.divide(total, cover, out=np.zeros_like(total), where=cover > 1e-6)
+def gamma_matched(scorecam: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """Per map, scorecam ** gamma with gamma (bisection) giving ``target``'s mean."""
+    out = np.empty_like(scorecam)
+    for i, (one, goal) in enumerate(zip(scorecam, target.mean(axis=(1, 2)), strict=True)):
+        low, high = 0.05, 50.0
+        for _ in range(60):
+            gamma = np.sqrt(low * high)
+            low, high = (gamma, high) if (one**gamma).mean() > goal else (low, gamma)
+        out[i] = one ** np.sqrt(low * high)
+    return out
 
 
-def _scaled(m: np.ndarray) -> np.ndarray:
-    m = np.maximum(m, 0)
-    span = m.max() - m.min()
-    return (m - m.min()) / span if span > 0 else np.zeros_like(m)
+def centre_gaussian(count: int) -> np.ndarray:
+    yy, xx = np.mgrid[0:SIZE, 0:SIZE] + 0.5
+    one = np.exp(-((yy - SIZE / 2) ** 2 + (xx - SIZE / 2) ** 2) / (2 * (SIZE / 4) ** 2))
+    return np.repeat(one[None], count, axis=0)
 
 
-def study_maps(model, x, labels, boxes, max_channels: int) -> tuple[dict, dict]:
-    """Every row's maps (N, H, W) and seconds per image of the methods."""
-    options = {"max_channels": max_channels, "verbose": 0}
-    scorecam = tsc.ScoreCAM(model, **options)
-    rotations = tsc.AugmentedScoreCAM(model, **options)
-    zoom = tsc.AugmentedScoreCAM(model, views="zoom", **options)
-    alone = tsc.AugmentedScoreCAM(model, views="zoom", num_augmentations=1, **options)
-    size = x.shape[1]
-    rows: dict[str, list] = {k: [] for k in ROW_NAMES}
-    seconds = {"Score-CAM": 0.0, "ASC, rotations (today's default)": 0.0, "ASC, zoomed views": 0.0}
-    shuffled = None
-    for i in range(len(x)):
-        one, cls = x[i : i + 1], [int(labels[i])]
-        start = time.perf_counter()
-        sc = scorecam(one, class_index=cls)[0]
-        seconds["Score-CAM"] += time.perf_counter() - start
-        start = time.perf_counter()
-        rows["ASC, rotations (today's default)"].append(rotations(one, class_index=cls)[0])
-        seconds["ASC, rotations (today's default)"] += time.perf_counter() - start
-        start = time.perf_counter()
-        zoomed = zoom(one, class_index=cls)[0]
-        seconds["ASC, zoomed views"] += time.perf_counter() - start
-        rows["Score-CAM"].append(sc)
-        rows["ASC, zoomed views"].append(zoomed)
-        rows["ASC fusion, the image alone (K = 1)"].append(alone(one, class_index=cls)[0])
-        # the views' own maps, for the shuffled registration and the plain mean
-        acts, outputs = zoom.forward(one)
-        request = zoom.resolve(cls, None, outputs, False)
-        features = acts.shape[1:3]
-        resolver = zoom.resolver((size, size), features)
-        low = zoom.copy_maps(one[0], acts[0], request, 0, resolver.transforms)[0]
-        if shuffled is None:
-            count = len(resolver.transforms)
-            perm = np.r_[0, np.roll(np.arange(1, count), count // 2)]  # every crop moved
-            shuffled = SuperResolver(
-                resolver.transforms[perm], features, (size, size), resolver.grid, **zoom.fusion
-            )
-        rows["zoomed views, shuffled registrations"].append(_scaled(shuffled(low)))
-        pasted = _scaled(_pasted_mean(low, resolver.transforms, size))
-        rows["zoomed views, plain mean (no fusion)"].append(pasted)
-        rows["zoomed views' plain mean x Score-CAM"].append(_scaled(pasted * sc))
-        rows["zoomed ASC x Score-CAM"].append(_scaled(zoomed * sc))
-        rows["Score-CAM^gamma (gamma matched to zoomed ASC)"].append(
-            _gamma_matched(sc, float(zoomed.mean()))
-        )
-    yy, xx = np.mgrid[0:size, 0:size] + 0.5
-    centre = np.exp(-((yy - size / 2) ** 2 + (xx - size / 2) ** 2) / (2 * (size / 4) ** 2))
-    rows["centre Gaussian"] = [centre] * len(x)
-    rows["the true boxes"] = list(metrics.box_masks(boxes, (size, size)).astype(np.float64))
-    per_image = {k: v / len(x) for k, v in seconds.items()}
-    return {k: np.stack(v) for k, v in rows.items()}, per_image
-
-
-ROW_NAMES = (
-    "Score-CAM",
-    "Score-CAM^gamma (gamma matched to zoomed ASC)",
-    "ASC, rotations (today's default)",
-    "ASC, zoomed views",
-    "ASC fusion, the image alone (K = 1)",
-    "zoomed views, shuffled registrations",
-    "zoomed views, plain mean (no fusion)",
-    "zoomed views' plain mean x Score-CAM",
-    "zoomed ASC x Score-CAM",
-    "centre Gaussian",
-    "the true boxes",
-)
-
-
-def _interval(point: float, resampled: np.ndarray) -> str:
-    """The difference on all photos and its 95% percentile-bootstrap interval."""
+def interval(point: float, resampled: np.ndarray) -> str:
+    """A difference on all photos and its 95% percentile-bootstrap interval."""
     low, high = np.percentile(resampled, [2.5, 97.5])
     return f"{point:+.3f} [{low:+.3f}, {high:+.3f}]"
 
 
-def pixel_order_epg(ordered: np.ndarray, values: np.ndarray, boxes) -> np.ndarray:
-    """EPG of maps with ``ordered``'s pixel order carrying ``values``' sorted values."""
+def mean_difference(a: np.ndarray, b: np.ndarray, resamples: np.ndarray) -> str:
+    difference = np.asarray(a, np.float64) - np.asarray(b, np.float64)
+    return interval(float(difference.mean()), difference[resamples].mean(axis=1))
+
+
+def pixel_order(ordered: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Maps with ``ordered``'s pixel order carrying ``values``' sorted values."""
     out = np.empty_like(values)
     for i, (o, v) in enumerate(zip(ordered, values, strict=True)):
         flat = np.empty(o.size)
         flat[np.argsort(o.ravel(), kind="stable")] = np.sort(v.ravel())
         out[i] = flat.reshape(o.shape)
-    return metrics.energy_pointing_game(out, boxes)
+    return out
+
+
+def plateau_share(maps: np.ndarray) -> float:
+    """Mean share of each map's upper half (values above 0.5) lying on flat plateaus: pixels
+    whose gradient is under 1e-3 per pixel (TV's piecewise-flat steps; a smooth map has
+    almost none)."""
+    dy, dx = np.gradient(maps, axis=(1, 2))
+    flat = np.hypot(dx, dy) < 1e-3
+    upper = maps > 0.5
+    return float(((flat & upper).sum(axis=(1, 2)) / np.maximum(upper.sum(axis=(1, 2)), 1)).mean())
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--boxes", required=True, help="the imagenet-val-boxes folder")
+    parser.add_argument("--model", default="mobilenet_v2")
+    parser.add_argument("--boxes", default=DEFAULT_BOXES)
     parser.add_argument("--weights", default=DEFAULT_WEIGHTS)
-    parser.add_argument("--stride", type=int, default=3, help="every k-th photo")
     parser.add_argument("--max-channels", type=int, default=128)
-    parser.add_argument("--out", default=str(RESULTS / "zoom_study.md"))
+    parser.add_argument("--rounds", type=int, default=10_000)
+    parser.add_argument("--causal-stride", type=int, default=4, help="0: no deletion/insertion")
+    parser.add_argument("--road-stride", type=int, default=8, help="0: no ROAD")
+    parser.add_argument("--tried", action="store_true", help="also the variants tried")
     args = parser.parse_args()
 
+    cache = dict(np.load(cache_path(args.model, args.max_channels)))
+    photo = cache.get("photo", np.arange(len(cache["low"])))
     _, photos, labels, boxes = load_box_photos(args.boxes)
-    keep = np.arange(0, len(photos), args.stride)
-    photos, labels, boxes = photos[keep], labels[keep], [boxes[i] for i in keep]
-    model = mobilenet_v2(args.weights)
-    x = preprocess_mobilenet(photos.astype(np.float32))
-    maps, seconds = study_maps(model, x, labels, boxes, args.max_channels)
+    photos, labels, boxes = photos[photo], labels[photo], [boxes[i] for i in photo]
+    model, preprocess = study_model(args.model, args.weights)
+    x = preprocess(photos)
+    study = Study(model, cache)
+    n = len(x)
+    channels = {"max_channels": args.max_channels}
+    start = time.perf_counter()
 
+    check_default(model, x[:2], labels[:2], study, channels)
+    rotations = {"views": "rotations", "num_augmentations": ROTATIONS, **channels}
+    maps = {"Score-CAM": study.scorecam(), ASC: study.asc(channels)}
+    fused = maps[ASC]
+    maps.update(
+        {
+            "Score-CAM^gamma (gamma matched to ASC's mean)": gamma_matched(
+                maps["Score-CAM"], fused
+            ),
+            "K = 1: the photo alone, same fusion and product": study.asc(
+                {"num_augmentations": 1, **channels}
+            ),
+            "zoomed views, shuffled registrations": study.asc(channels, shuffle=True),
+            "zoomed views' plain mean (no super-resolution)": study.pasted(channels),
+            "zoomed views' plain mean x the photo's map": study.pasted(channels)
+            * maps["Score-CAM"],
+            "zoomed views fused, no product (multiply_coarse=False)": study.asc(
+                {"multiply_coarse": False, **channels}
+            ),
+            "v0.2 default: 16 rotations fused, no product": study.asc(
+                {"view_scale": "own", "multiply_coarse": False, **rotations}
+            ),
+            "16 rotations fused x the photo's map": study.asc(rotations),
+            "centre Gaussian": centre_gaussian(n),
+            "the true boxes": metrics.box_masks(boxes, (SIZE, SIZE)).astype(np.float64),
+        }
+    )
+    tried = {}
+    if args.tried:
+        tried = {
+            "isotropic TV prior": study.asc({"prior": "isotropic_tv", **channels}),
+            "squared-gradient prior": study.asc({"prior": "smooth", **channels}),
+            "views on the photo's scale (view_scale='image')": study.asc(
+                {"view_scale": "image", **channels}
+            ),
+            "2x only (zoom_scales=(2.0,))": study.asc({"zoom_scales": (2.0,), **channels}),
+            "3 x 3 crops at 2x (v0.2's zoom option)": study.asc(
+                {"zoom_scales": (2.0,), "zoom_crops": 3, **channels}
+            ),
+            "views that lose the top-1 class dropped": study.asc(
+                channels, keep=lambda i, views: (views == 0) | study.top1[i, views]
+            ),
+            "views weighted by their class probability": study.asc(
+                channels,
+                scale=lambda i, views: (
+                    study.probability[i, views] / max(float(study.probability[i, 0]), 1e-12)
+                ),
+            ),
+        }
+    print(f"maps: {time.perf_counter() - start:.0f} s", flush=True)
+    figure(photos, boxes, maps, RESULTS / f"zoom_study_{args.model}.png")
+    write(args, model, x, labels, boxes, maps, tried, n)
+
+
+def check_default(model, x, labels, study: Study, channels: dict) -> None:
+    """The study's default ASC maps equal a full ``AugmentedScoreCAM`` call."""
+    cam = tsc.AugmentedScoreCAM(model, verbose=0, **channels)
+    direct = cam(x, class_index=[int(c) for c in labels])
+    cached = study.asc(channels)[: len(x)]
+    error = float(np.abs(direct - cached).max())
+    if error > 1e-3:
+        raise SystemExit(f"the cached views do not reproduce AugmentedScoreCAM: {error}")
+
+
+def write(args, model, x, labels, boxes, maps: dict, tried: dict, n: int) -> None:
+    """The tables (markdown)."""
     rng = np.random.default_rng(0)
-    resamples = rng.integers(0, len(x), (ROUNDS, len(x)))
-    accuracy = {k: metrics.max_box_accuracy(m, boxes) for k, m in maps.items()}
-    pointing = {k: metrics.argmax_pointing_game(m, boxes).astype(float) for k, m in maps.items()}
+    resamples = rng.integers(0, n, (args.rounds, n))
+    accuracy = {k: metrics.max_box_accuracy(m, boxes) for k, m in {**maps, **tried}.items()}
+    scores = {k: np.array([a.score(r) for r in resamples]) for k, a in accuracy.items()}
+    pointing = {k: metrics.argmax_pointing_game(m, boxes) for k, m in maps.items()}
     energy = {k: metrics.energy_pointing_game(m, boxes) for k, m in maps.items()}
-    base = accuracy["Score-CAM"]
-    base_scores = np.array([base.score(r) for r in resamples])
+    base, default = "Score-CAM", ASC
+
+    def against(name: str, other: str) -> str:
+        if name == other:
+            return ""
+        point = accuracy[name].value - accuracy[other].value
+        return interval(point, scores[name] - scores[other])
+
     lines = [
-        f"n = {len(x)} photos (every {args.stride}th of {len(keep) * args.stride} or fewer), "
-        f"MobileNetV2 out_relu, true class, {args.max_channels} channels, {ROUNDS} paired "
-        "bootstrap resamples.",
+        f"n = {n} photos, {args.model}, true class, {args.max_channels} channels shared by every "
+        f"view, {args.rounds} paired bootstrap resamples (95% intervals).",
         "",
-        "| map | MaxBoxAccV2 | minus Score-CAM's | zoomed ASC's minus it | pointing (argmax) "
-        "| EPG |",
-        "|---|---|---|---|---|---|",
+        "| map | MaxBoxAccV2 | minus Score-CAM's | ASC's minus it | pointing (argmax) | EPG "
+        "| plateau share |",
+        "|---|---|---|---|---|---|---|",
     ]
-    zoomed = accuracy["ASC, zoomed views"]
-    zoomed_scores = np.array([zoomed.score(r) for r in resamples])
-    for name in ROW_NAMES:
-        value = accuracy[name].value
-        scores = np.array([accuracy[name].score(r) for r in resamples])
-        against_zoom = (
-            _interval(zoomed.value - value, zoomed_scores - scores)
-            if name != "ASC, zoomed views"
-            else ""
-        )
+    for name in maps:
         lines.append(
-            f"| {name} | {value:.3f} | {_interval(value - base.value, scores - base_scores)} | "
-            f"{against_zoom} | {pointing[name].mean():.3f} | {energy[name].mean():.3f} |"
+            f"| {name} | {accuracy[name].value:.3f} | {against(name, base)} | "
+            f"{against(default, name)} | {pointing[name].mean():.3f} | "
+            f"{energy[name].mean():.3f} | {plateau_share(maps[name]):.2f} |"
         )
-    order = pixel_order_epg(maps["ASC, zoomed views"], maps["Score-CAM"], boxes)
-    order_rot = pixel_order_epg(maps["ASC, rotations (today's default)"], maps["Score-CAM"], boxes)
-    base_epg = energy["Score-CAM"]
-
-    def epg_gain(epg: np.ndarray) -> str:
-        difference = epg - base_epg
-        return _interval(float(difference.mean()), difference[resamples].mean(axis=1))
-
+    order = metrics.energy_pointing_game(pixel_order(maps[ASC], maps[base]), boxes)
     lines += [
         "",
-        "Pixel-order test (the map's order carrying Score-CAM's values), EPG minus Score-CAM's:",
-        f"zoomed ASC {epg_gain(order)}; today's ASC {epg_gain(order_rot)}.",
-        "",
-        "Seconds per image (this machine): "
-        + ", ".join(f"{k} {v:.2f} s" for k, v in seconds.items()),
+        "Pixel-order test (ASC's pixel order carrying Score-CAM's values), EPG minus "
+        f"Score-CAM's: {mean_difference(order, energy[base], resamples)}.",
     ]
+    if tried:
+        lines += [
+            "",
+            "Also tried (each a change to the default ASC):",
+            "",
+            "| variant | MaxBoxAccV2 | minus the default's | pointing (argmax) | plateau share |",
+            "|---|---|---|---|---|",
+        ]
+        for name, one in tried.items():
+            hits = metrics.argmax_pointing_game(one, boxes).mean()
+            lines.append(
+                f"| {name} | {accuracy[name].value:.3f} | {against(name, default)} | "
+                f"{hits:.3f} | {plateau_share(one):.2f} |"
+            )
+    classes = labels.astype(int)
+    confidence_rows = (base, "Score-CAM^gamma (gamma matched to ASC's mean)", ASC, "the true boxes")
+    lines += ["", "| map | Average Drop (lower better) | Increase in Confidence |", "|---|---|---|"]
+    for name in confidence_rows:
+        original, masked = metrics.confidences(model, x, maps[name].astype(np.float32), classes)
+        drop, increase = metrics.drops(original, masked), metrics.increases(original, masked)
+        lines.append(f"| {name} | {drop.mean():.1f} | {increase.mean():.1f} |")
+    causal = (base, ASC, "K = 1: the photo alone, same fusion and product")
+    if args.causal_stride:
+        rows = np.arange(0, n, args.causal_stride)
+        sub = rng.integers(0, len(rows), (args.rounds, len(rows)))
+        curves = {}
+        for name in causal:
+            m = maps[name][rows].astype(np.float32)
+            curves[name] = (
+                metrics.deletion_auc(model, x[rows], m, classes[rows], steps=20).aucs,
+                metrics.insertion_auc(model, x[rows], m, classes[rows], steps=20).aucs,
+            )
+        lines += [
+            "",
+            f"Deletion / insertion AUC (20 steps, n = {len(rows)}: every "
+            f"{args.causal_stride}th photo), minus Score-CAM's:",
+            "",
+            "| map | deletion (lower better) | minus Score-CAM's | insertion | minus Score-CAM's |",
+            "|---|---|---|---|---|",
+        ]
+        for name in causal:
+            deletion, insertion = curves[name]
+            lines.append(
+                f"| {name} | {deletion.mean():.4f} | "
+                f"{mean_difference(deletion, curves[base][0], sub)} | {insertion.mean():.4f} | "
+                f"{mean_difference(insertion, curves[base][1], sub)} |"
+            )
+    if args.road_stride:
+        rows = np.arange(0, n, args.road_stride)
+        sub = rng.integers(0, len(rows), (args.rounds, len(rows)))
+        road = {
+            name: metrics.road(model, x[rows], maps[name][rows].astype(np.float32), classes[rows])
+            for name in (base, ASC)
+        }
+        lines += [
+            "",
+            f"ROAD (noisy linear imputation, 10-90%, n = {len(rows)}: every "
+            f"{args.road_stride}th photo):",
+            "",
+            "| map | MoRF (lower better) | minus Score-CAM's | LeRF (higher better) | "
+            "minus Score-CAM's |",
+            "|---|---|---|---|---|",
+        ]
+        for name, curves_ in road.items():
+            morf, lerf = curves_.morf.mean(axis=1), curves_.lerf.mean(axis=1)
+            lines.append(
+                f"| {name} | {morf.mean():.4f} | "
+                f"{mean_difference(morf, road[base].morf.mean(axis=1), sub)} | "
+                f"{lerf.mean():.4f} | {mean_difference(lerf, road[base].lerf.mean(axis=1), sub)} |"
+            )
     text = "\n".join(lines) + "\n"
-    Path(args.out).write_text(text)
+    (RESULTS / f"zoom_study_{args.model}.md").write_text(text)
     print(text)
+
+
+def figure(photos: np.ndarray, boxes: list, maps: dict, path: Path, count: int = 4) -> None:
+    """Score-CAM and ASC on ``count`` evenly spaced photos, with their true boxes."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = np.linspace(0, len(photos) - 1, count).astype(int)
+    figure_, axes = plt.subplots(2, count, figsize=(2.2 * count, 4.6))
+    for column, i in enumerate(rows):
+        for row, name in enumerate(("Score-CAM", ASC)):
+            ax = axes[row, column]
+            ax.imshow(photos[i])
+            ax.imshow(maps[name][i], cmap="jet", alpha=0.5, vmin=0, vmax=1)
+            for x0, y0, x1, y1 in boxes[i]:
+                ax.add_patch(plt.Rectangle((x0, y0), x1 - x0, y1 - y0, fill=False, color="w"))
+            ax.set_title(name if column == 0 else "", fontsize=8, loc="left")
+            ax.axis("off")
+    figure_.tight_layout()
+    figure_.savefig(path, dpi=70)
 
 
 if __name__ == "__main__":

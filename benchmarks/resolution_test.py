@@ -1,0 +1,212 @@
+"""A resolution test with a known answer: small objects pasted at known sub-cell offsets.
+
+    python benchmarks/resolution_test.py --boxes ../shared/data/imagenet-val-boxes
+
+Objects are cut out of the localisation photos by their (single) box, scaled so that their
+longer side is ``--object-size`` px (24-40) and pasted on a neutral grey 224 px canvas
+(MobileNetV2's input 0). The ``--objects`` objects kept are those MobileNetV2 scores highest
+for their class when pasted once (a map of an object the model cannot see locates nothing).
+
+1. Offsets: each object is pasted with its top-left corner at 96 + o px on both axes, o = 0,
+   4, ..., 28 (every sub-cell phase of MobileNetV2's 32-px cells). The error of the map's peak
+   (argmax) and of its centroid (the centre of mass of the pixels above half the peak) against
+   the object's centre, per offset: a map limited to the 7x7 grid shows a 32-px periodic error.
+2. Separation: two copies of one object side by side, centres ``d`` px apart; the pair is
+   separated when the map dips between them, below ``SEPARATED`` times the lower of its values
+   at the two centres (along the row through them).
+
+Maps: Score-CAM and the default Augmented Score-CAM, from the same channel weights (computed
+once per image over ``--max-channels`` channels, as ``zoom_views.py``). Writes
+``benchmarks/results/resolution_test.md`` and ``resolution_test.png``.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+from common import DEFAULT_BOXES, DEFAULT_WEIGHTS, load_box_photos, mobilenet_v2
+
+import tfscorecam as tsc
+from tfscorecam.images import resize
+from tfscorecam.maps import minmax, score_cam_maps
+
+RESULTS = Path(__file__).parent / "results"
+CACHE = RESULTS / "zoom_cache"
+OFFSETS = np.arange(0, 32, 4)
+DISTANCES = (40, 48, 64, 80)
+ORIGIN = 96
+SEPARATED = 0.8
+
+
+def objects(photos, labels, boxes, size: int) -> list[tuple[np.ndarray, int]]:
+    """(object (h, w, 3) float in [0, 255] with its longer side ``size``, class) per photo
+    with one box."""
+    out = []
+    for photo, label, image_boxes in zip(photos, labels, boxes, strict=True):
+        if len(image_boxes) != 1:
+            continue
+        x0, y0, x1, y1 = np.round(image_boxes[0]).astype(int)
+        crop = photo[y0:y1, x0:x1].astype(np.float32)
+        if min(crop.shape[:2]) < 8:
+            continue
+        scale = size / max(crop.shape[:2])
+        shape = (max(1, round(crop.shape[0] * scale)), max(1, round(crop.shape[1] * scale)))
+        out.append((resize(crop, shape), int(label)))
+    return out
+
+
+def canvas(pieces: list[tuple[np.ndarray, int, int]]) -> np.ndarray:
+    """A grey 224 px photo (uint8 range) with each (object, top, left) pasted on it."""
+    image = np.full((224, 224, 3), 127.5, np.float32)
+    for piece, top, left in pieces:
+        image[top : top + piece.shape[0], left : left + piece.shape[1]] = piece
+    return image
+
+
+def centre_of(piece: np.ndarray, top: float, left: float) -> np.ndarray:
+    """(x, y) of the centre of a piece pasted at (top, left), in pixels."""
+    return np.array([left + piece.shape[1] / 2, top + piece.shape[0] / 2])
+
+
+def peak(one: np.ndarray) -> np.ndarray:
+    """(x, y) of the map's maximum (the mean of tied pixels), at pixel centres."""
+    rows, cols = np.nonzero(one == one.max())
+    return np.array([cols.mean() + 0.5, rows.mean() + 0.5])
+
+
+def centroid(one: np.ndarray) -> np.ndarray:
+    """(x, y) of the centre of mass of the pixels above half the maximum."""
+    weights = np.where(one >= one.max() / 2, one, 0.0)
+    rows, cols = np.mgrid[0 : one.shape[0], 0 : one.shape[1]] + 0.5
+    return np.array([(weights * cols).sum(), (weights * rows).sum()]) / weights.sum()
+
+
+def separated(one: np.ndarray, left: np.ndarray, right: np.ndarray) -> bool:
+    """Whether the map dips between two centres (x, y) along the row through them."""
+    row = one[int(left[1])]
+    a, b = int(left[0]), int(right[0])
+    return bool(row[a : b + 1].min() < SEPARATED * min(row[a], row[b]))
+
+
+class Maps:
+    """Score-CAM and the default ASC of images, from one set of channel weights each."""
+
+    def __init__(self, model, max_channels: int) -> None:
+        self.asc = tsc.AugmentedScoreCAM(model, max_channels=max_channels, verbose=0)
+
+    def __call__(self, image: np.ndarray, label: int) -> tuple[np.ndarray, np.ndarray]:
+        asc = self.asc
+        acts, outputs = asc.forward(image[None])
+        request = asc.resolve([label], None, outputs, False)
+        resolver = asc.resolver(image.shape[:2], acts.shape[1:3])
+        low = asc.copy_maps(image, acts[0], request, 0, resolver.transforms)[0]
+        scorecam = score_cam_maps(low[0][None, ..., None], image.shape[:2])[0, 0]
+        return minmax(scorecam).numpy(), minmax(asc.fuse(resolver, low)).numpy()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--boxes", default=DEFAULT_BOXES)
+    parser.add_argument("--weights", default=DEFAULT_WEIGHTS)
+    parser.add_argument("--objects", type=int, default=12)
+    parser.add_argument("--object-size", type=int, default=40)
+    parser.add_argument("--max-channels", type=int, default=128)
+    args = parser.parse_args()
+
+    from common import preprocess_mobilenet
+
+    _, photos, labels, boxes = load_box_photos(args.boxes)
+    model = mobilenet_v2(args.weights)
+    found = objects(photos, labels, boxes, args.object_size)
+    probe = preprocess_mobilenet(
+        np.stack([canvas([(piece, ORIGIN, ORIGIN)]) for piece, _ in found])
+    )
+    probabilities = model.predict(probe, verbose=0)
+    seen = [probabilities[i, label] for i, (_, label) in enumerate(found)]
+    keep = np.argsort(seen)[::-1][: args.objects]
+    chosen = [found[i] for i in keep]
+    maps = Maps(model, args.max_channels)
+
+    errors = {name: np.zeros((2, len(chosen), len(OFFSETS))) for name in ("Score-CAM", "ASC")}
+    split = {name: np.zeros((len(chosen), len(DISTANCES))) for name in ("Score-CAM", "ASC")}
+    examples = []
+    for i, (piece, label) in enumerate(chosen):
+        for j, offset in enumerate(OFFSETS):
+            top = left = ORIGIN + int(offset)
+            image = preprocess_mobilenet(canvas([(piece, top, left)]))
+            truth = centre_of(piece, top, left)
+            for name, one in zip(("Score-CAM", "ASC"), maps(image, label), strict=True):
+                errors[name][0, i, j] = np.linalg.norm(peak(one) - truth)
+                errors[name][1, i, j] = np.linalg.norm(centroid(one) - truth)
+        for j, distance in enumerate(DISTANCES):
+            top = 112 - piece.shape[0] // 2
+            lefts = [112 - distance // 2 - piece.shape[1] // 2]
+            lefts.append(lefts[0] + distance)
+            image = preprocess_mobilenet(canvas([(piece, top, x) for x in lefts]))
+            centres = [centre_of(piece, top, x) for x in lefts]
+            pair = maps(image, label)
+            for name, one in zip(("Score-CAM", "ASC"), pair, strict=True):
+                split[name][i, j] = separated(one, *centres)
+            if i < 3 and distance == DISTANCES[1]:
+                examples.append((canvas([(piece, top, x) for x in lefts]), *pair))
+        print(f"{i + 1}/{len(chosen)} objects", flush=True)
+    write(errors, split, examples, len(chosen), args)
+
+
+def write(errors: dict, split: dict, examples: list, count: int, args) -> None:
+    """The table (markdown) and the plot."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    lines = [
+        f"{count} objects ({args.object_size} px, the {count} MobileNetV2 scores highest of "
+        f"the single-box localisation photos), {args.max_channels} channels, MobileNetV2.",
+        "",
+        "| offset (px) | " + " | ".join(str(o) for o in OFFSETS) + " | mean |",
+        "|---|" + "---|" * (len(OFFSETS) + 1),
+    ]
+    for name, table in errors.items():
+        for k, what in enumerate(("peak", "centroid")):
+            per_offset = table[k].mean(axis=0)
+            lines.append(
+                f"| {name} {what} error (px) | "
+                + " | ".join(f"{e:.1f}" for e in per_offset)
+                + f" | {table[k].mean():.1f} |"
+            )
+    lines += [
+        "",
+        f"Pairs separated (a dip below {SEPARATED} of the lower centre), share of {count} objects:",
+        "",
+        "| centres apart (px) | " + " | ".join(str(d) for d in DISTANCES) + " |",
+        "|---|" + "---|" * len(DISTANCES),
+    ]
+    for name, table in split.items():
+        lines.append(f"| {name} | " + " | ".join(f"{v:.2f}" for v in table.mean(axis=0)) + " |")
+    text = "\n".join(lines) + "\n"
+    (RESULTS / "resolution_test.md").write_text(text)
+    print(text)
+
+    figure, axes = plt.subplots(1, 1 + len(examples), figsize=(4 + 2.4 * len(examples), 3.2))
+    plot = axes[0] if len(examples) else axes
+    for name, style in (("Score-CAM", "o-"), ("ASC", "s-")):
+        plot.plot(OFFSETS, errors[name][0].mean(axis=0), style, label=f"{name} peak")
+        plot.plot(OFFSETS, errors[name][1].mean(axis=0), style, alpha=0.5, label=f"{name} centroid")
+    plot.set_xlabel("object offset within a 32-px cell (px)")
+    plot.set_ylabel(f"mean error over {count} objects (px)")
+    plot.legend(fontsize=7)
+    for ax, (image, scorecam, asc) in zip(axes[1:], examples, strict=False):
+        both = np.concatenate([scorecam, asc], axis=0)
+        ax.imshow(np.concatenate([image, image], axis=0).astype(np.uint8))
+        ax.imshow(both, cmap="jet", alpha=0.5)
+        ax.set_title("Score-CAM (top), ASC", fontsize=8)
+        ax.axis("off")
+    figure.tight_layout()
+    figure.savefig(RESULTS / "resolution_test.png", dpi=80)
+
+
+if __name__ == "__main__":
+    main()
