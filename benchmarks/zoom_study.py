@@ -20,14 +20,20 @@ and Average Drop / Increase in Confidence, and a table of what else was tried. W
 
 from __future__ import annotations
 
-import argparse
 import time
 from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
-from common import DEFAULT_BOXES, DEFAULT_WEIGHTS, load_box_photos
-from zoom_views import ROTATIONS, cache_path, rotation_views, study_model, zoom_views
+from common import load_box_photos
+from zoom_views import (
+    ROTATIONS,
+    cache_path,
+    rotation_views,
+    study_model,
+    study_parser,
+    zoom_views,
+)
 
 import tfscorecam as tsc
 from tfscorecam import augment, metrics
@@ -158,11 +164,7 @@ def plateau_share(maps: np.ndarray) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default="mobilenet_v2")
-    parser.add_argument("--boxes", default=DEFAULT_BOXES)
-    parser.add_argument("--weights", default=DEFAULT_WEIGHTS)
-    parser.add_argument("--max-channels", type=int, default=128)
+    parser = study_parser(__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=10_000)
     parser.add_argument("--causal-stride", type=int, default=4, help="0: no deletion/insertion")
     parser.add_argument("--road-stride", type=int, default=8, help="0: no ROAD")

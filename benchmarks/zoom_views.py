@@ -27,7 +27,7 @@ from tfscorecam import augment
 from tfscorecam.maps import weighted_sum
 
 CACHE = Path(__file__).parent / "results" / "zoom_cache"
-SCALES = (1.5, 2.0)
+SCALES = augment.ZOOM_SCALES  # the default ASC's
 ROTATIONS = 16
 
 
@@ -80,12 +80,18 @@ def photo_views(cam: tsc.ScoreCAM, image: np.ndarray, label: int) -> dict:
     }
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def study_parser(description: str) -> argparse.ArgumentParser:
+    """The options the cache and the study share: the model, photos, weights and channels."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--model", default="mobilenet_v2")
     parser.add_argument("--boxes", default=DEFAULT_BOXES)
     parser.add_argument("--weights", default=DEFAULT_WEIGHTS)
     parser.add_argument("--max-channels", type=int, default=128)
+    return parser
+
+
+def main() -> None:
+    parser = study_parser(__doc__.splitlines()[0])
     parser.add_argument("--stride", type=int, default=1, help="every k-th photo")
     parser.add_argument("--limit", type=int, default=None, help="the first N of those only")
     args = parser.parse_args()
