@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 import tensorflow as tf
 
 from tfscorecam import augment, superres
@@ -170,14 +171,41 @@ def test_the_fixed_schedule_solver_reaches_the_exact_minimiser(prior):
 
 
 @pytest.mark.parametrize("prior", ["smooth", "tv", "isotropic_tv"])
-@pytest.mark.parametrize("copies, grid", [(2, (12, 12)), (40, (6, 6))])  # [A, A^T], [A^T A]
-def test_the_graph_fusion_equals_the_scipy_solve(prior, copies, grid):
-    low = np.random.default_rng(5).random((copies, 2, 2))
-    transforms = augment.random_transforms(copies, (12, 12), 0.3, 2, seed=1)
-    resolver = superres.SuperResolver(transforms, (2, 2), (12, 12), grid, prior=prior)
-    assert len(resolver.data_operators) == (1 if copies == 40 else 2)
-    graph = superres.GraphFusion(resolver)(tf.constant(low, tf.float32)).numpy()
-    np.testing.assert_allclose(graph, resolver(low), atol=1e-5 * np.abs(graph).max())
+@pytest.mark.parametrize(
+    "copies, low, size, operators",
+    [
+        (2, 2, 12, ["csr_matrix", "csr_matrix"]),  # [A, A^T]
+        (40, 2, 6, ["csr_matrix"]),  # [A^T A]
+        (3, 8, 32, ["csr_matrix", "Separable", "Separable", "csr_matrix"]),  # [W, D, D^T, W^T]
+    ],
+)
+def test_the_graph_fusion_equals_the_scipy_solve(prior, copies, low, size, operators):
+    maps = np.random.default_rng(5).random((copies, low, low))
+    transforms = augment.random_transforms(copies, (size, size), 0.3, 2, seed=1)
+    resolver = superres.SuperResolver(transforms, (low, low), (size, size), prior=prior)
+    assert [type(m).__name__ for m in resolver.data_operators] == operators
+    graph = superres.GraphFusion(resolver)(tf.constant(maps, tf.float32)).numpy()
+    np.testing.assert_allclose(graph, resolver(maps), atol=1e-5 * np.abs(graph).max())
+
+
+@pytest.mark.parametrize("observation", ["area", "gaussian"])
+def test_every_operator_chain_multiplies_by_the_same_normal_matrix(observation):
+    transforms = augment.random_transforms(3, (24, 24), 0.3, 2, seed=1)
+    resolver = superres.SuperResolver(transforms, (3, 3), (24, 24), observation=observation)
+    a = resolver.forward.toarray()
+    warps = np.concatenate(
+        [augment.warp_matrix(t, (24, 24)).toarray() for t in resolver.transforms]
+    )
+    down = superres.observation_operator((24, 24), (3, 3), observation, 1.0)
+    np.testing.assert_allclose(a, np.kron(np.eye(3), down.matrix().toarray()) @ warps)
+    v = np.random.default_rng(0).random(24 * 24)
+    chains = [
+        [sp.csr_matrix(a.T @ a)],
+        [sp.csr_matrix(a), sp.csr_matrix(a.T)],
+        [sp.csr_matrix(warps), down, down.T, sp.csr_matrix(warps.T)],
+    ]
+    for chain in chains:
+        np.testing.assert_allclose(superres._chain(chain, v), a.T @ (a @ v), rtol=1e-10)
 
 
 def test_gaussian_observation_weights_centre_on_each_cell():
