@@ -55,7 +55,7 @@ def rss_child(args) -> None:
         masked = np.repeat(x, args.rss_batch_size, axis=0)
         tf.function(lambda t: model(t, training=False))(tf.constant(masked)).numpy()
     elif args.child == "ours":
-        tsc.ScoreCAM(model, args.layer, args.rss_batch_size, verbose=0)(x)
+        tsc.ScoreCAM(model, args.layer, batch_size=args.rss_batch_size, verbose=0)(x)
     else:
         from tf_keras_vis.scorecam import Scorecam
         from tf_keras_vis.utils.scores import CategoricalScore
@@ -133,7 +133,7 @@ def main() -> None:
     print("bare forward passes/s by batch size:", {k: round(v, 1) for k, v in rates.items()})
 
     batch_size = args.batch_size or best_bs
-    cam = tsc.ScoreCAM(model, args.layer, batch_size, verbose=0)
+    cam = tsc.ScoreCAM(model, args.layer, batch_size=batch_size, verbose=0)
     _, _, acts, _ = cam.scorer.prepare(x)
     passes = [len(cam.scorer.selected_channels(a)) for a in acts]
     bare = tf.function(lambda t: model(t, training=False))

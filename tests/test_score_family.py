@@ -67,7 +67,7 @@ def test_sscam_with_the_official_noise_scale(softmax_model, noise_on, squared):
     image = images(1)[0]
     n, noise = 5, 0.3
     cam = tsc.SSCAM(
-        softmax_model, "target", 7, num_samples=n, noise=noise, noise_on=noise_on,
+        softmax_model, "target", batch_size=7, num_samples=n, noise=noise, noise_on=noise_on,
         squared=squared, seed=11,
     )(image, class_index=2)  # fmt: skip
 
@@ -94,7 +94,7 @@ def test_sscam_without_noise_is_score_cam_and_its_noise_is_seeded(softmax_model)
     maps = noisy(x, class_index=[1, 4])
     assert np.abs(maps - expected).max() > 1e-3
     np.testing.assert_array_equal(maps, noisy(x, class_index=[1, 4]))
-    other_chunks = tsc.SSCAM(softmax_model, None, 1, num_samples=3, noise=2.0, seed=1)
+    other_chunks = tsc.SSCAM(softmax_model, batch_size=1, num_samples=3, noise=2.0, seed=1)
     np.testing.assert_allclose(other_chunks(x, class_index=[1, 4]), maps, atol=1e-5)
     other_seed = tsc.SSCAM(softmax_model, num_samples=3, noise=2.0, seed=2)
     assert np.abs(other_seed(x, class_index=[1, 4]) - maps).max() > 1e-4

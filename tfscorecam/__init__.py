@@ -6,19 +6,15 @@ start without loading TensorFlow until it is needed.
 
 import importlib
 
+from tfscorecam.registry import METHODS
+
 __version__ = "0.1.0"
 
 _CLASSES = {
-    "AugmentedScoreCAM": "tfscorecam.augmented",
+    **{method.class_name: method.module for method in METHODS.values()},
     "Explanation": "tfscorecam.explanation",
     "Explanations": "tfscorecam.explanation",
-    "GradCAM": "tfscorecam.gradcam",
-    "GradCAMPlusPlus": "tfscorecam.gradcam",
-    "ISCAM": "tfscorecam.iscam",
-    "LayerCAM": "tfscorecam.layercam",
-    "SSCAM": "tfscorecam.sscam",
     "CAM": "tfscorecam.base",
-    "ScoreCAM": "tfscorecam.scorecam",
     "explain": "tfscorecam.explanation",
     "plot_comparison": "tfscorecam.explanation",
 }
@@ -29,6 +25,7 @@ _MODULES = (
     "maps",
     "methods",
     "metrics",
+    "registry",
     "serving",
     "superres",
     "targets",

@@ -8,7 +8,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfscorecam.augment import ZOOM_SCALES, random_transforms, warp, warp_tensor, zoom_transforms
-from tfscorecam.base import Request
+from tfscorecam.base import BATCH_SIZE, Request
 from tfscorecam.maps import score_cam_maps, weighted_sum
 from tfscorecam.progress import Progress
 from tfscorecam.scorecam import ScoreCAM
@@ -98,18 +98,19 @@ class AugmentedScoreCAM(ScoreCAM):
     """
 
     progress_unit = "copy"
+    served_tolerance = 1e-3  # the graph's fusion repeats the SciPy solve up to rounding
 
     def __init__(
         self,
         model: keras.Model,
         layer: str | keras.layers.Layer | None = None,
+        *,
         num_augmentations: int | None = None,
         max_angle: float = MAX_ANGLE,
         max_shift: float | None = None,
         weights: str = "shared",
         seed: int = 0,
-        batch_size: int = 64,
-        *,
+        batch_size: int = BATCH_SIZE,
         views: str = "zoom",
         zoom_scales: tuple[float, ...] = ZOOM_SCALES,
         zoom_crops: int | None = None,
@@ -133,7 +134,7 @@ class AugmentedScoreCAM(ScoreCAM):
         super().__init__(
             model,
             layer,
-            batch_size,
+            batch_size=batch_size,
             score=score,
             channel_softmax=channel_softmax,
             baseline=baseline,
@@ -175,7 +176,9 @@ class AugmentedScoreCAM(ScoreCAM):
         30 px at 224 (scaled to the input), every copy scored, area observation, TV at the
         input resolution with their weights (lambda_tv = 0.002 K, lambda_eng = 0.001 K per
         pixel), each copy divided by its own maximum, no product with the image's map.
-        ``options`` override any of these."""
+        ``options`` override any of these. The shift and weights depend on the input and
+        feature sizes, so a first explainer reads those and a second one, built with every
+        setting, is returned: all of them pass the constructor's checks."""
         settings = {
             "num_augmentations": 100,
             "views": "rotations",
@@ -187,14 +190,15 @@ class AugmentedScoreCAM(ScoreCAM):
             "prior": "tv",
             "subcells": None,
         }
-        cam = cls(model, layer, **{**settings, **options})
-        height, width = cam.input_shape[1:3]
-        if "max_shift" not in options:
-            cam.max_shift = AUTHORS_SHIFT_AT_224 * min(height, width) / 224
-        tv, energy = authors_weights(width / cam.feature_size()[1])
-        cam.fusion["tv_weight"] = options.get("tv_weight", tv)
-        cam.fusion["energy_weight"] = options.get("energy_weight", energy)
-        return cam
+        sizes = cls(model, layer, **{**settings, **options, "verbose": 0})
+        height, width = sizes.input_shape[1:3]
+        tv, energy = authors_weights(width / sizes.feature_size()[1])
+        settings.update(
+            max_shift=AUTHORS_SHIFT_AT_224 * min(height, width) / 224,
+            tv_weight=tv,
+            energy_weight=energy,
+        )
+        return cls(model, layer, **{**settings, **options})
 
     def transforms(
         self, image_size: tuple[int, int], feature_size: tuple[int, int] | None = None

@@ -8,6 +8,8 @@ method is a subclass that says only how it builds maps (``_maps``) and how much 
 
 from __future__ import annotations
 
+import functools
+import inspect
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -26,6 +28,7 @@ from tfscorecam.tokens import Reshape
 from tfscorecam.validation import as_image_batch, class_matrix, positive_int
 
 TARGET_CACHE_SIZE = 16  # compiled scoring steps kept per explainer, one per target object
+BATCH_SIZE = 64  # the default most images (or masked images) per forward pass, every method
 
 
 @dataclass(frozen=True, eq=False)
@@ -118,6 +121,28 @@ class Explained:
         return maps[0] if self.single else maps
 
 
+def _recording(init: Callable) -> Callable:
+    """``init``, recording the options the outermost ``__init__`` was given (``__repr__``)."""
+
+    @functools.wraps(init)
+    def recorded(self, model, layer=None, **options) -> None:
+        if "_options" not in vars(self):
+            self._options = options
+        init(self, model, layer, **options)
+
+    return recorded
+
+
+def _same(value: object, default: object) -> bool:
+    """Whether an option's value is its default (arrays compared by value)."""
+    if value is default:
+        return True
+    try:
+        return bool(np.all(value == default))
+    except (TypeError, ValueError):
+        return False
+
+
 class CAM:
     """Base class of the explainers.
 
@@ -140,6 +165,39 @@ class CAM:
     """
 
     progress_unit = "batch"
+    served_tolerance = 1e-5  # a SavedModel's maps equal the eager ones to this (absolute)
+
+    def __init_subclass__(cls, **kwargs) -> None:
+        super().__init_subclass__(**kwargs)
+        if "__init__" in vars(cls):
+            cls.__init__ = _recording(vars(cls)["__init__"])
+
+    @classmethod
+    def option_defaults(cls) -> dict[str, object]:
+        """Every keyword option after ``model`` and ``layer``, with its default: the class's
+        own and those it passes on to its base classes."""
+        defaults: dict[str, object] = {}
+        for klass in cls.__mro__:
+            if "__init__" not in vars(klass):
+                continue
+            signature = inspect.signature(vars(klass)["__init__"])
+            parameters = list(signature.parameters.values())[3:]
+            for p in parameters:
+                if p.kind is not p.VAR_KEYWORD:
+                    defaults.setdefault(p.name, p.default)
+            if not any(p.kind is p.VAR_KEYWORD for p in parameters):
+                break
+        return defaults
+
+    def __repr__(self) -> str:
+        """The class, its layer and every option set to other than its default."""
+        defaults = self.option_defaults()
+        changed = [
+            f"{name}={value!r}"
+            for name, value in getattr(self, "_options", {}).items()
+            if not _same(value, defaults.get(name, inspect.Parameter.empty))
+        ]
+        return f"{type(self).__name__}({', '.join([f'layer={self.layer_path!r}', *changed])})"
 
     def __init__(
         self,
@@ -149,7 +207,7 @@ class CAM:
         output: str | int | None = None,
         reshape: Reshape | None = None,
         head: str = "auto",
-        batch_size: int = 64,
+        batch_size: int = BATCH_SIZE,
         verbose: int = 1,
     ) -> None:
         self.view = select_output(model, output)

@@ -18,7 +18,8 @@ from tfscorecam.class_names import IMAGENET_CLASSES, load_class_names, named_cla
 from tfscorecam.images import image_list, resize
 from tfscorecam.legacy import as_keras3
 from tfscorecam.maps import upsample
-from tfscorecam.methods import TITLES, cached_explainer
+from tfscorecam.methods import cached_explainer
+from tfscorecam.registry import METHODS, method_list
 from tfscorecam.zoo import ZooModel, imagenet_class_names
 
 
@@ -73,7 +74,9 @@ class Explanation:
         and overlay, titled with the class and score. Returns the figure."""
         import matplotlib.pyplot as plt
 
-        title = f"{TITLES.get(self.method, self.method)}: {self.label}"
+        title = (
+            f"{METHODS[self.method].title if self.method in METHODS else self.method}: {self.label}"
+        )
         if ax is not None:
             ax.imshow(self.overlay(alpha, colormap))
             ax.set_title(title, fontsize=9)
@@ -162,8 +165,7 @@ def explain(
             ``preprocess`` and ``class_names``).
         image: a path, a PIL image, an (H, W, 3) array in display range (uint8 or 0-255
             float), or a list / (N, H, W, 3) batch of those.
-        method: one of ``methods.METHODS``: "scorecam", "augmented" (Augmented Score-CAM),
-            "iscam", "sscam", "gradcam", "gradcam++" or "layercam".
+        method: one of ``registry.METHODS``: {methods}.
         preprocess: maps resized display-range images (N, H, W, 3) float32 to the model's
             input, e.g. ``keras.applications.mobilenet_v2.preprocess_input``; None feeds them
             as they are. Images are resized (bilinear, no crop) to the model's input size
@@ -235,3 +237,6 @@ def explain(
                 )
             )
     return results[0] if len(results) == 1 and single else results
+
+
+explain.__doc__ = explain.__doc__.replace("{methods}", method_list())  # one list: the registry

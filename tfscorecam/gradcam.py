@@ -18,7 +18,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tfscorecam.base import CAM, Request, Scoring
+from tfscorecam.base import BATCH_SIZE, CAM, Request, Scoring
 from tfscorecam.compiled import compiled
 from tfscorecam.head import ScoringHead, gradient_head
 from tfscorecam.maps import upsample
@@ -40,8 +40,8 @@ class GradCAM(CAM):
         self,
         model: keras.Model,
         layer: str | keras.layers.Layer | None = None,
-        batch_size: int = 32,
         *,
+        batch_size: int = BATCH_SIZE,
         head: str = "auto",
         output: str | int | None = None,
         reshape=None,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import keras
 
+from tfscorecam.base import BATCH_SIZE
 from tfscorecam.masking import ScaledMasking
 from tfscorecam.scorecam import ScoreCAM
 from tfscorecam.validation import positive_int
@@ -38,8 +39,8 @@ class ISCAM(ScoreCAM):
         self,
         model: keras.Model,
         layer: str | keras.layers.Layer | None = None,
-        batch_size: int = 64,
         *,
+        batch_size: int = BATCH_SIZE,
         num_samples: int = 10,
         path: str = "linear",
         **options,
@@ -48,7 +49,7 @@ class ISCAM(ScoreCAM):
         if path not in PATHS:
             raise ValueError(f"path must be one of {PATHS}, got {path!r}")
         self.path = path
-        super().__init__(model, layer, batch_size, **options)
+        super().__init__(model, layer, batch_size=batch_size, **options)
 
     def masking(self) -> ScaledMasking:
         """The N scaled masks of each channel."""

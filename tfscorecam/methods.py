@@ -1,4 +1,4 @@
-"""The explainers by name, and the cache that lets ``explain()`` reuse them.
+"""The explainers by name (``registry.METHODS``), and the cache that lets ``explain()`` reuse them.
 
 ``cached_explainer`` keeps the explainers built for a model, per (method, layer, options), in
 a ``weakref.WeakKeyDictionary`` keyed by the model: an explainer holds only a view over the
@@ -10,37 +10,19 @@ steps once.
 from __future__ import annotations
 
 import importlib
-import inspect
 import weakref
 from collections import OrderedDict
 from typing import TYPE_CHECKING
 
 import numpy as np
 
+from tfscorecam.registry import METHODS
+
 if TYPE_CHECKING:  # this module is imported by the command line before TensorFlow
     import keras
 
     from tfscorecam.base import CAM
 
-# method name -> "module:Class" (imported on first use)
-METHODS = {
-    "scorecam": "tfscorecam.scorecam:ScoreCAM",
-    "augmented": "tfscorecam.augmented:AugmentedScoreCAM",
-    "gradcam": "tfscorecam.gradcam:GradCAM",
-    "gradcam++": "tfscorecam.gradcam:GradCAMPlusPlus",
-    "iscam": "tfscorecam.iscam:ISCAM",
-    "sscam": "tfscorecam.sscam:SSCAM",
-    "layercam": "tfscorecam.layercam:LayerCAM",
-}
-TITLES = {
-    "scorecam": "Score-CAM",
-    "augmented": "Augmented Score-CAM",
-    "gradcam": "Grad-CAM",
-    "gradcam++": "Grad-CAM++",
-    "iscam": "IS-CAM",
-    "sscam": "SS-CAM",
-    "layercam": "LayerCAM",
-}
 PER_MODEL = 8  # explainers kept per model (least recently used dropped first)
 
 _cache: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
@@ -55,22 +37,14 @@ def make_explainer(model: keras.Model, method: str, layer=None, **options) -> CA
 
 def method_class(method: str) -> type:
     """The explainer class of ``method``."""
-    module, name = METHODS[method].split(":")
-    return getattr(importlib.import_module(module), name)
+    entry = METHODS[method]
+    return getattr(importlib.import_module(entry.module), entry.class_name)
 
 
 def method_options(method: str) -> list[str]:
     """The keyword options ``method``'s class takes after ``model`` and ``layer`` (its own and
     those it passes on to its base classes)."""
-    names: list[str] = []
-    for cls in method_class(method).__mro__:
-        if "__init__" not in vars(cls):
-            continue
-        parameters = list(inspect.signature(vars(cls)["__init__"]).parameters.values())[3:]
-        names += [p.name for p in parameters if p.kind is not p.VAR_KEYWORD and p.name not in names]
-        if not any(p.kind is p.VAR_KEYWORD for p in parameters):
-            break
-    return names
+    return list(method_class(method).option_defaults())
 
 
 def _frozen(value: object) -> object:

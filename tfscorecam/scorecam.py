@@ -6,7 +6,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tfscorecam.base import CAM, Request
+from tfscorecam.base import BATCH_SIZE, CAM, Request
 from tfscorecam.head import SCORES, ScoringHead
 from tfscorecam.maps import score_cam_maps, weighted_sum
 from tfscorecam.masking import Masking
@@ -51,8 +51,8 @@ class ScoreCAM(CAM):
         self,
         model: keras.Model,
         layer: str | keras.layers.Layer | None = None,
-        batch_size: int = 64,
         *,
+        batch_size: int = BATCH_SIZE,
         score: str = "probability",
         channel_softmax: bool = False,
         baseline: float | np.ndarray = 0.0,

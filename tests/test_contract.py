@@ -1,0 +1,82 @@
+"""The contract every registered method keeps (``registry.METHODS``), checked the same way for
+each: a method added to the registry is tested here without a line of this file changing."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from conftest import SIZE, build_classifier, images
+
+import tfscorecam as tsc
+from tfscorecam.methods import method_class
+from tfscorecam.registry import METHODS
+
+
+@pytest.fixture(scope="module")
+def model():
+    return build_classifier("softmax")
+
+
+def _explainer(model, method: str, **options):
+    return method_class(method)(model, verbose=0, **options)
+
+
+@pytest.mark.parametrize("method", list(METHODS))
+def test_maps_are_finite_in_range_and_independent_of_batching_and_chunks(model, method):
+    x = images(3)
+    cam = _explainer(model, method)
+    maps = cam(x)
+    assert maps.shape == (3, SIZE, SIZE) and maps.dtype == np.float32
+    assert np.all(np.isfinite(maps)) and maps.min() >= 0 and maps.max() <= 1
+    peaks = maps.reshape(3, -1).max(axis=1)
+    assert np.all((peaks == 0) | np.isclose(peaks, 1)), peaks  # min-max scaled, or all zero
+    for i in range(3):  # one image at a time, as a batch of one image, gives the same map
+        np.testing.assert_allclose(cam(x[i]), maps[i], atol=1e-5)
+    chunked = _explainer(model, method, batch_size=1)
+    np.testing.assert_allclose(chunked(x), maps, atol=1e-5)
+    chosen = [cam(x[i], c) for i, c in enumerate([4, 0, 2])]
+    np.testing.assert_allclose(cam(x, [4, 0, 2]), chosen, atol=1e-5)
+
+
+@pytest.mark.parametrize("method", list(METHODS))
+def test_the_reloaded_saved_model_gives_the_eager_maps(model, method, tmp_path):
+    cam = _explainer(model, method, batch_size=2)
+    x = images(2, seed=4)
+    loaded = tf.saved_model.load(str(tsc.serving.export(cam, tmp_path / method)))
+    served = loaded.signatures["explain_class"](
+        images=tf.constant(x), class_index=tf.constant([3, 1], tf.int32)
+    )
+    np.testing.assert_allclose(served["maps"].numpy(), cam(x, [3, 1]), atol=cam.served_tolerance)
+
+
+@pytest.mark.parametrize("method", list(METHODS))
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        (lambda cam: cam(np.zeros((SIZE, SIZE))), r"one image \(H, W, C\) or a batch"),
+        (lambda cam: cam(np.full((SIZE, SIZE, 3), np.nan, np.float32)), "NaN or infinite"),
+        (lambda cam: cam(images(1), 5), r"out of range: the model has 5 classes"),
+    ],
+    ids=["rank", "non-finite", "class"],
+)
+def test_bad_input_is_a_clear_error(model, method, call, message):
+    with pytest.raises(ValueError, match=message):
+        call(_explainer(model, method))
+
+
+@pytest.mark.parametrize("method", list(METHODS))
+def test_options_are_keyword_only_and_shown_by_repr(model, method):
+    cam = _explainer(model, method, batch_size=7)
+    name = METHODS[method].class_name
+    assert repr(cam) == f"{name}(layer='target', verbose=0, batch_size=7)"
+    assert repr(method_class(method)(model)) == f"{name}(layer='target')"
+    with pytest.raises(TypeError, match="positional"):
+        method_class(method)(model, "target", 7)
+    with pytest.raises(ValueError, match="no layer named 'nope'; candidate layers: conv1, target"):
+        _explainer(model, method, layer="nope")
+
+
+def test_every_registered_class_is_a_public_name():
+    for method in METHODS.values():
+        assert getattr(tsc, method.class_name) is method_class(
+            next(k for k, v in METHODS.items() if v == method)
+        )
