@@ -37,7 +37,7 @@ from common import (
 
 import tfscorecam as tsc
 from tfscorecam import augment, metrics, superres
-from tfscorecam.maps import minmax, score_cam_maps, upsample
+from tfscorecam.core.maps import minmax, score_cam_maps, upsample
 
 LAYER = "out_relu"  # 7x7
 FINE_LAYER = "block_13_expand_relu"  # MobileNetV2's last 14x14 layer (576 channels)

@@ -46,7 +46,7 @@ from scipy.ndimage import gaussian_filter
 
 import tfscorecam as tsc
 from tfscorecam import metrics
-from tfscorecam.maps import minmax, upsample
+from tfscorecam.core.maps import minmax, upsample
 
 
 def with_values(order: np.ndarray, values: np.ndarray) -> np.ndarray:

@@ -24,7 +24,7 @@ from common import (
 )
 
 import tfscorecam as tsc
-from tfscorecam.superres import GraphFusion
+from tfscorecam.methods.augmented.superres import GraphFusion
 
 
 def best(fn, repeat: int) -> float:

@@ -37,8 +37,8 @@ from zoom_views import (
 
 import tfscorecam as tsc
 from tfscorecam import augment, metrics
-from tfscorecam.maps import minmax
-from tfscorecam.superres import SuperResolver
+from tfscorecam.core.maps import minmax
+from tfscorecam.methods.augmented.superres import SuperResolver
 
 RESULTS = Path(__file__).parent / "results"
 SIZE, CELLS = 224, (7, 7)

@@ -24,7 +24,7 @@ from common import DEFAULT_BOXES, DEFAULT_WEIGHTS, load_box_photos, mobilenet_v2
 
 import tfscorecam as tsc
 from tfscorecam import augment
-from tfscorecam.maps import weighted_sum
+from tfscorecam.core.maps import weighted_sum
 
 CACHE = Path(__file__).parent / "results" / "zoom_cache"
 SCALES = augment.ZOOM_SCALES  # the default ASC's

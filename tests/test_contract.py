@@ -1,4 +1,4 @@
-"""The contract every registered method keeps (``registry.METHODS``), checked the same way for
+"""The contract every registered method keeps (``methods.METHODS``), checked the same way for
 each: a method added to the registry is tested here without a line of this file changing."""
 
 import numpy as np
@@ -7,8 +7,7 @@ import tensorflow as tf
 from conftest import SIZE, build_classifier, images
 
 import tfscorecam as tsc
-from tfscorecam.methods import method_class
-from tfscorecam.registry import METHODS
+from tfscorecam.methods import METHODS, method_class
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,7 @@ from conftest import build_classifier
 from PIL import Image
 
 import tfscorecam as tsc
-from tfscorecam import cli
+from tfscorecam.interfaces import cli
 
 ray = pytest.importorskip("ray")
 pytest.importorskip("pyarrow")

@@ -12,8 +12,10 @@ from conftest import SIZE, build_classifier
 from PIL import Image
 
 import tfscorecam as tsc
-from tfscorecam import cli, pth, zoo
-from tfscorecam.images import display_image
+from tfscorecam import zoo
+from tfscorecam.core.images import display_image
+from tfscorecam.interfaces import cli
+from tfscorecam.zoo import pth
 
 CATS = range(281, 286)  # tabby, tiger cat, Persian, Siamese, Egyptian cat
 

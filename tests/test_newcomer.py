@@ -12,8 +12,9 @@ from conftest import SIZE, build_classifier, images
 from PIL import Image
 
 import tfscorecam as tsc
-from tfscorecam import cli, methods, zoo
-from tfscorecam.advice import InputWarning
+from tfscorecam import methods, zoo
+from tfscorecam.interfaces import cli
+from tfscorecam.interfaces.advice import InputWarning
 
 SIDE = 96
 

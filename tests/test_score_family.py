@@ -7,7 +7,7 @@ import tensorflow as tf
 from conftest import SIZE, build_classifier, images, resize_bilinear
 
 import tfscorecam as tsc
-from tfscorecam.masking import NoisyMasking
+from tfscorecam.methods.masking import NoisyMasking
 
 TOL = 1e-4
 

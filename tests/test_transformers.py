@@ -7,7 +7,7 @@ import tensorflow as tf
 from conftest import reference_weights, resize_bilinear
 
 import tfscorecam as tsc
-from tfscorecam.tokens import token_grid
+from tfscorecam.core.tokens import token_grid
 
 PATCH = 4
 

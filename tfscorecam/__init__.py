@@ -6,32 +6,31 @@ start without loading TensorFlow until it is needed.
 
 import importlib
 
-from tfscorecam.registry import METHODS
+from tfscorecam.methods import METHODS
 
 __version__ = "0.1.0"
 
 _CLASSES = {
     **{method.class_name: method.module for method in METHODS.values()},
-    "Explanation": "tfscorecam.explanation",
-    "Explanations": "tfscorecam.explanation",
-    "CAM": "tfscorecam.base",
-    "explain": "tfscorecam.explanation",
-    "plot_comparison": "tfscorecam.explanation",
+    "Explanation": "tfscorecam.interfaces.explanation",
+    "Explanations": "tfscorecam.interfaces.explanation",
+    "CAM": "tfscorecam.core.explainer",
+    "explain": "tfscorecam.interfaces.explanation",
+    "plot_comparison": "tfscorecam.interfaces.explanation",
 }
-_MODULES = (
-    "augment",
-    "dataset",
-    "images",
-    "maps",
-    "methods",
-    "metrics",
-    "registry",
-    "serving",
-    "superres",
-    "targets",
-    "tokens",
-    "zoo",
-)
+_MODULES = {  # public name -> module
+    "augment": "tfscorecam.methods.augmented.augment",
+    "dataset": "tfscorecam.interfaces.dataset",
+    "images": "tfscorecam.core.images",
+    "maps": "tfscorecam.core.maps",
+    "methods": "tfscorecam.methods",
+    "metrics": "tfscorecam.metrics",
+    "serving": "tfscorecam.interfaces.serving",
+    "superres": "tfscorecam.methods.augmented.superres",
+    "targets": "tfscorecam.core.targets",
+    "tokens": "tfscorecam.core.tokens",
+    "zoo": "tfscorecam.zoo",
+}
 
 __all__ = [*_CLASSES, *_MODULES, "__version__"]
 
@@ -40,7 +39,7 @@ def __getattr__(name: str):
     if name in _CLASSES:
         value = getattr(importlib.import_module(_CLASSES[name]), name)
     elif name in _MODULES:
-        value = importlib.import_module(f"tfscorecam.{name}")
+        value = importlib.import_module(_MODULES[name])
     else:
         raise AttributeError(f"module 'tfscorecam' has no attribute {name!r}")
     globals()[name] = value

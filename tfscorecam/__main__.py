@@ -2,6 +2,6 @@
 
 import sys
 
-from tfscorecam.cli import main
+from tfscorecam.interfaces.cli import main
 
 sys.exit(main())

@@ -16,9 +16,10 @@ import numpy as np
 import tensorflow as tf
 from scipy import ndimage
 
-from tfscorecam.head import scoring_head
-from tfscorecam.model_graph import check_model
-from tfscorecam.validation import as_image_batch, class_matrix, positive_int
+from tfscorecam.core.head import scoring_head
+from tfscorecam.core.maps import box_lists, box_masks
+from tfscorecam.core.model_graph import check_model
+from tfscorecam.core.validation import as_image_batch, class_matrix, positive_int
 
 
 def probabilities(
@@ -217,58 +218,6 @@ def insertion_auc(
     return _causal_curves(model, batch, maps, class_index, steps, blurred, batch, batch_size, head)
 
 
-def box_masks(boxes: object, shape: tuple[int, int]) -> np.ndarray:
-    """The union of each image's boxes as pixel masks (N, H, W) bool.
-
-    ``boxes``: an (N, 4) array (one box per image) or a sequence of N arrays (B_i, 4) (the
-    union of B_i boxes), each box ``(x0, y0, x1, y1)`` in pixels, x to the right, y down, the
-    image spanning [0, W] x [0, H]. Pixel (row, col) is inside when its centre
-    (col + 0.5, row + 0.5) lies in the box; for whole-number boxes that is
-    ``mask[y0:y1, x0:x1]``.
-    """
-    height, width = shape
-    per_image = _box_lists(boxes)
-    centre_x = np.arange(width) + 0.5
-    centre_y = np.arange(height) + 0.5
-    masks = np.zeros((len(per_image), height, width), bool)
-    for mask, image_boxes in zip(masks, per_image, strict=True):
-        for x0, y0, x1, y1 in image_boxes:
-            mask |= ((centre_y >= y0) & (centre_y <= y1))[:, None] & (
-                (centre_x >= x0) & (centre_x <= x1)
-            )[None, :]
-    return masks
-
-
-def _box_lists(boxes: object) -> list[np.ndarray]:
-    """Each image's boxes as a float (B_i, 4) array, checked."""
-    shape_error = ValueError(
-        "boxes must be (N, 4), or N arrays of (B_i, 4), as (x0, y0, x1, y1) in pixels"
-    )
-    try:
-        array = np.asarray(boxes, np.float64)
-    except ValueError:  # ragged: a different number of boxes per image
-        lists = [np.asarray(b, np.float64) for b in boxes]
-        if any(b.ndim != 2 or b.shape[1] != 4 for b in lists):
-            raise shape_error from None
-    else:
-        if array.shape == (4,):
-            array = array[None]
-        if array.ndim == 2 and array.shape[1] == 4:
-            lists = [row[None] for row in array]
-        elif array.ndim == 3 and array.shape[2] == 4:
-            lists = list(array)
-        else:
-            raise shape_error
-    for image_boxes in lists:
-        if not np.all(np.isfinite(image_boxes)):
-            raise ValueError("boxes contain NaN or infinite values")
-        if np.any(image_boxes[:, 2] < image_boxes[:, 0]) or np.any(
-            image_boxes[:, 3] < image_boxes[:, 1]
-        ):
-            raise ValueError("boxes must be (x0, y0, x1, y1) with x0 <= x1 and y0 <= y1")
-    return lists
-
-
 def energy_pointing_game(maps: object, regions: object) -> np.ndarray:
     """Energy-based pointing game (Score-CAM paper): share of each map's energy inside its
     region (N,).
@@ -399,7 +348,7 @@ def max_box_accuracy(
     thresholds = np.asarray(thresholds, np.float64).ravel()
     if thresholds.size == 0 or thresholds.min() < 0 or thresholds.max() >= 1:
         raise ValueError("thresholds must be in [0, 1)")
-    truth = _box_lists(boxes)
+    truth = box_lists(boxes)
     if len(truth) != len(maps):
         raise ValueError(f"got boxes for {len(truth)} images and {len(maps)} maps")
     low = maps.min(axis=(1, 2), keepdims=True)
@@ -581,7 +530,7 @@ def box_accuracy(
     ``boxes`` as ``box_masks`` takes them. The mean is the box accuracy.
     """
     predicted = localisation_boxes(maps, threshold)
-    truth = _box_lists(boxes)
+    truth = box_lists(boxes)
     if len(truth) != len(predicted):
         raise ValueError(f"got boxes for {len(truth)} images and {len(predicted)} maps")
     return np.array(

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import keras
 
-from tfscorecam.base import BATCH_SIZE
-from tfscorecam.masking import ScaledMasking
-from tfscorecam.scorecam import ScoreCAM
-from tfscorecam.validation import positive_int
+from tfscorecam.core.validation import positive_int
+from tfscorecam.methods.masking import ScaledMasking
+from tfscorecam.methods.scorecam import ScoreCAM
 
 PATHS = ("linear", "cumulative")
 
@@ -40,7 +39,6 @@ class ISCAM(ScoreCAM):
         model: keras.Model,
         layer: str | keras.layers.Layer | None = None,
         *,
-        batch_size: int = BATCH_SIZE,
         num_samples: int = 10,
         path: str = "linear",
         **options,
@@ -49,7 +47,7 @@ class ISCAM(ScoreCAM):
         if path not in PATHS:
             raise ValueError(f"path must be one of {PATHS}, got {path!r}")
         self.path = path
-        super().__init__(model, layer, batch_size=batch_size, **options)
+        super().__init__(model, layer, **options)
 
     def masking(self) -> ScaledMasking:
         """The N scaled masks of each channel."""

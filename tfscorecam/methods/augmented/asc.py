@@ -7,12 +7,18 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tfscorecam.augment import ZOOM_SCALES, random_transforms, warp, warp_tensor, zoom_transforms
-from tfscorecam.base import BATCH_SIZE, Request
-from tfscorecam.maps import score_cam_maps, weighted_sum
-from tfscorecam.progress import Progress
-from tfscorecam.scorecam import ScoreCAM
-from tfscorecam.superres import (
+from tfscorecam.core.explainer import Request
+from tfscorecam.core.maps import score_cam_maps, weighted_sum
+from tfscorecam.core.progress import Progress
+from tfscorecam.core.validation import non_negative, positive_int
+from tfscorecam.methods.augmented.augment import (
+    ZOOM_SCALES,
+    random_transforms,
+    warp,
+    warp_tensor,
+    zoom_transforms,
+)
+from tfscorecam.methods.augmented.superres import (
     ENERGY_WEIGHT,
     SIGMA,
     SUBCELLS,
@@ -22,7 +28,7 @@ from tfscorecam.superres import (
     authors_weights,
     fusion_options,
 )
-from tfscorecam.validation import non_negative, positive_int
+from tfscorecam.methods.scorecam import ScoreCAM
 
 WEIGHTS = ("per_copy", "shared")
 VIEWS = ("zoom", "rotations")
@@ -110,7 +116,6 @@ class AugmentedScoreCAM(ScoreCAM):
         max_shift: float | None = None,
         weights: str = "shared",
         seed: int = 0,
-        batch_size: int = BATCH_SIZE,
         views: str = "zoom",
         zoom_scales: tuple[float, ...] = ZOOM_SCALES,
         zoom_crops: int | None = None,
@@ -122,28 +127,9 @@ class AugmentedScoreCAM(ScoreCAM):
         tv_weight: float = TV_WEIGHT,
         energy_weight: float = ENERGY_WEIGHT,
         subcells: int | None = SUBCELLS,
-        score: str = "probability",
-        channel_softmax: bool = False,
-        baseline: float | np.ndarray = 0.0,
-        max_channels: int | None = None,
-        head: str = "auto",
-        output: str | int | None = None,
-        reshape=None,
-        verbose: int = 1,
+        **options,
     ) -> None:
-        super().__init__(
-            model,
-            layer,
-            batch_size=batch_size,
-            score=score,
-            channel_softmax=channel_softmax,
-            baseline=baseline,
-            max_channels=max_channels,
-            head=head,
-            output=output,
-            reshape=reshape,
-            verbose=verbose,
-        )
+        super().__init__(model, layer, **options)
         if num_augmentations is not None:
             num_augmentations = positive_int(num_augmentations, "num_augmentations")
         self.num_augmentations = num_augmentations

@@ -185,7 +185,7 @@ def _load_model(model: str, weights: str | None, preprocess: str | None, class_n
     """(keras model, preprocess function, class names) for a saved model path, a zoo name or a
     keras.applications name (with ``weights``)."""
     from tfscorecam import zoo
-    from tfscorecam.class_names import load_class_names
+    from tfscorecam.core.class_names import load_class_names
 
     loaded = zoo.load(model, weights, preprocess or "none")
     return loaded.model, loaded.preprocess, load_class_names(class_names) or loaded.class_names
@@ -193,7 +193,7 @@ def _load_model(model: str, weights: str | None, preprocess: str | None, class_n
 
 def _decode(batch: dict, size: tuple[int, int]) -> dict:
     """Ray task: read, convert to RGB and resize each image; a failure becomes its error."""
-    from tfscorecam.images import display_image, resize
+    from tfscorecam.core.images import display_image, resize
 
     count = len(batch["path"])
     images = np.zeros((count, *size, 3), np.float32)
@@ -234,7 +234,7 @@ class _Job:
 
     def explainer(self, keras_model, names):
         """A new explainer and the class index it explains (None: top-1)."""
-        from tfscorecam.class_names import named_classes
+        from tfscorecam.core.class_names import named_classes
         from tfscorecam.methods import make_explainer
 
         explainer = make_explainer(keras_model, self.method, **{"verbose": 0, **self.options})
@@ -432,8 +432,8 @@ def explain_dataset(
     """
     ray = _require("ray")
     _require("pyarrow")
+    from tfscorecam.core.preprocessing import PREPROCESS
     from tfscorecam.methods import METHODS
-    from tfscorecam.preprocessing import PREPROCESS
 
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
@@ -626,8 +626,8 @@ def write_overlays(
 ) -> int:
     """Overlay PNGs of the explained rows under ``out`` (into ``folder``, default
     ``out/overlays``), from the stored heatmaps: nothing is recomputed. Returns the count."""
-    from tfscorecam.explanation import Explanation
-    from tfscorecam.images import display_image, resize
+    from tfscorecam.core.images import display_image, resize
+    from tfscorecam.interfaces.explanation import Explanation
 
     table = read_results(out)
     folder = Path(folder) if folder is not None else Path(out) / "overlays"

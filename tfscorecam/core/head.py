@@ -28,7 +28,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tfscorecam.model_graph import innermost_final_layer, without_final_layer
+from tfscorecam.core.model_graph import innermost_final_layer, without_final_layer
 
 HEAD_KINDS = ("softmax", "sigmoid", "logits")
 SCORES = ("probability", "logit")

@@ -13,7 +13,7 @@ import numpy as np
 import scipy.sparse as sp
 import tensorflow as tf
 
-from tfscorecam.validation import non_negative, positive_int
+from tfscorecam.core.validation import non_negative, positive_int
 
 ZOOM_SCALES = (1.5, 2.0)  # Augmented Score-CAM's default magnifications
 

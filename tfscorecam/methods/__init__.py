@@ -1,4 +1,12 @@
-"""The explainers by name (``registry.METHODS``), and the cache that lets ``explain()`` reuse them.
+"""The methods: the registry of every explainer, and the cache that lets ``explain()`` reuse
+them.
+
+``METHODS`` is the one list of methods: its name (the slug ``explain()``, the command line,
+``explain_dataset``, serving and the tests use), its class and its display name. Classes are
+named as ``"module:Class"`` and imported on first use, so ``import tfscorecam`` reads this
+module without loading NumPy or TensorFlow. Adding a method is its own module, one line here,
+and its own reference test; ``tests/test_contract.py`` runs every method listed here through
+the same checks (see ARCHITECTURE.md).
 
 ``cached_explainer`` keeps the explainers built for a model, per (method, layer, options), in
 a ``weakref.WeakKeyDictionary`` keyed by the model: an explainer holds only a view over the
@@ -12,16 +20,46 @@ from __future__ import annotations
 import importlib
 import weakref
 from collections import OrderedDict
-from typing import TYPE_CHECKING
-
-import numpy as np
-
-from tfscorecam.registry import METHODS
+from typing import TYPE_CHECKING, NamedTuple
 
 if TYPE_CHECKING:  # this module is imported by the command line before TensorFlow
     import keras
 
-    from tfscorecam.base import CAM
+    from tfscorecam.core.explainer import CAM
+
+
+class Method(NamedTuple):
+    """A registered explainer."""
+
+    path: str  # "module:Class"
+    title: str  # display name
+
+    @property
+    def class_name(self) -> str:
+        return self.path.split(":")[1]
+
+    @property
+    def module(self) -> str:
+        return self.path.split(":")[0]
+
+
+METHODS: dict[str, Method] = {
+    "scorecam": Method("tfscorecam.methods.scorecam:ScoreCAM", "Score-CAM"),
+    "augmented": Method(
+        "tfscorecam.methods.augmented.asc:AugmentedScoreCAM", "Augmented Score-CAM"
+    ),
+    "gradcam": Method("tfscorecam.methods.gradcam:GradCAM", "Grad-CAM"),
+    "gradcam++": Method("tfscorecam.methods.gradcam:GradCAMPlusPlus", "Grad-CAM++"),
+    "iscam": Method("tfscorecam.methods.iscam:ISCAM", "IS-CAM"),
+    "sscam": Method("tfscorecam.methods.sscam:SSCAM", "SS-CAM"),
+    "layercam": Method("tfscorecam.methods.layercam:LayerCAM", "LayerCAM"),
+}
+
+
+def method_list() -> str:
+    """The method names, quoted, for messages and docstrings."""
+    return ", ".join(f'"{name}"' for name in METHODS)
+
 
 PER_MODEL = 8  # explainers kept per model (least recently used dropped first)
 
@@ -49,6 +87,8 @@ def method_options(method: str) -> list[str]:
 
 def _frozen(value: object) -> object:
     """A hashable stand-in for an option value; TypeError if it has none."""
+    import numpy as np  # here: importing the registry must not load NumPy
+
     if isinstance(value, np.ndarray):
         return ("ndarray", value.dtype.str, value.shape, value.tobytes())
     if isinstance(value, (list, tuple)):

@@ -6,13 +6,13 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tfscorecam.base import BATCH_SIZE, CAM, Request
-from tfscorecam.head import SCORES, ScoringHead
-from tfscorecam.maps import score_cam_maps, weighted_sum
-from tfscorecam.masking import Masking
-from tfscorecam.progress import Progress
-from tfscorecam.scoring import ChannelScorer
-from tfscorecam.validation import positive_int
+from tfscorecam.core.explainer import CAM, Request
+from tfscorecam.core.head import SCORES, ScoringHead
+from tfscorecam.core.maps import score_cam_maps, weighted_sum
+from tfscorecam.core.progress import Progress
+from tfscorecam.core.validation import positive_int
+from tfscorecam.methods.masking import Masking
+from tfscorecam.methods.scoring import ChannelScorer
 
 
 class ScoreCAM(CAM):
@@ -28,7 +28,6 @@ class ScoreCAM(CAM):
     Args:
         model, layer: as ``CAM``: the model (one image input; for several outputs, choose one
             with ``output``) and the target layer (a conv feature map, or transformer tokens).
-        batch_size: the most masked images per forward pass; bounds memory.
         score: ``"probability"`` (official code and paper) or ``"logit"`` (the
             pre-softmax score, as tf-keras-vis users get with a linear head). For class
             outputs; a ``target`` gets the raw output.
@@ -38,7 +37,8 @@ class ScoreCAM(CAM):
             broadcastable to one image); 0 as in the official code.
         max_channels: Faster Score-CAM: score only the channels with the largest spatial
             standard deviation; None scores all non-flat channels.
-        head, output, reshape, verbose: as ``CAM``. A softmax is never applied twice; a
+        batch_size, head, output, reshape, verbose: as ``CAM`` (``batch_size``: masked
+            images per forward pass). A softmax is never applied twice; a
             single-unit head scores with the sigmoid (its one class is index 0). ``verbose=1``
             shows a progress bar over the chunks of masked forward passes.
 
@@ -52,28 +52,16 @@ class ScoreCAM(CAM):
         model: keras.Model,
         layer: str | keras.layers.Layer | None = None,
         *,
-        batch_size: int = BATCH_SIZE,
         score: str = "probability",
         channel_softmax: bool = False,
         baseline: float | np.ndarray = 0.0,
         max_channels: int | None = None,
-        head: str = "auto",
-        output: str | int | None = None,
-        reshape=None,
-        verbose: int = 1,
+        **options,
     ) -> None:
         if score not in SCORES:
             raise ValueError(f"score must be one of {SCORES}, got {score!r}")
         self.score = score
-        super().__init__(
-            model,
-            layer,
-            output=output,
-            reshape=reshape,
-            head=head,
-            batch_size=batch_size,
-            verbose=verbose,
-        )
+        super().__init__(model, layer, **options)
         if max_channels is not None:
             max_channels = positive_int(max_channels, "max_channels", self.num_channels)
         self.scorer = ChannelScorer(

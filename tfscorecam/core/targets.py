@@ -17,6 +17,8 @@ from dataclasses import dataclass
 import numpy as np
 import tensorflow as tf
 
+from tfscorecam.core.maps import box_masks
+
 ACTIVATIONS = (None, "softmax", "sigmoid")
 
 
@@ -68,8 +70,6 @@ class Segmentation:
             )
 
     def _mask(self, height: int, width: int) -> np.ndarray:
-        from tfscorecam.metrics import box_masks
-
         if self.region is None:
             return np.ones((height, width), np.float32)
         if self.region.shape == (4,):

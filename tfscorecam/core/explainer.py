@@ -18,14 +18,14 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tfscorecam.compiled import compiled
-from tfscorecam.head import HEAD_KINDS, ScoringHead, scoring_head
-from tfscorecam.maps import minmax
-from tfscorecam.model_graph import resolve_layer, select_output, tap
-from tfscorecam.progress import Progress
-from tfscorecam.targets import Classes
-from tfscorecam.tokens import Reshape
-from tfscorecam.validation import as_image_batch, class_matrix, positive_int
+from tfscorecam.core.compiled import compiled
+from tfscorecam.core.head import HEAD_KINDS, ScoringHead, scoring_head
+from tfscorecam.core.maps import minmax
+from tfscorecam.core.model_graph import resolve_layer, select_output, tap
+from tfscorecam.core.progress import Progress
+from tfscorecam.core.targets import Classes
+from tfscorecam.core.tokens import Reshape
+from tfscorecam.core.validation import as_image_batch, class_matrix, positive_int
 
 TARGET_CACHE_SIZE = 16  # compiled scoring steps kept per explainer, one per target object
 BATCH_SIZE = 64  # the default most images (or masked images) per forward pass, every method
@@ -174,20 +174,17 @@ class CAM:
 
     @classmethod
     def option_defaults(cls) -> dict[str, object]:
-        """Every keyword option after ``model`` and ``layer``, with its default: the class's
-        own and those it passes on to its base classes."""
-        defaults: dict[str, object] = {}
+        """Every keyword option after ``model`` and ``layer``, with its default: those the
+        class passes on to its base classes first, then its own."""
+        levels: list[list[inspect.Parameter]] = []
         for klass in cls.__mro__:
             if "__init__" not in vars(klass):
                 continue
-            signature = inspect.signature(vars(klass)["__init__"])
-            parameters = list(signature.parameters.values())[3:]
-            for p in parameters:
-                if p.kind is not p.VAR_KEYWORD:
-                    defaults.setdefault(p.name, p.default)
+            parameters = list(inspect.signature(vars(klass)["__init__"]).parameters.values())
+            levels.append([p for p in parameters[3:] if p.kind is not p.VAR_KEYWORD])
             if not any(p.kind is p.VAR_KEYWORD for p in parameters):
                 break
-        return defaults
+        return {p.name: p.default for level in reversed(levels) for p in level}
 
     def __repr__(self) -> str:
         """The class, its layer and every option set to other than its default."""
@@ -204,10 +201,10 @@ class CAM:
         model: keras.Model,
         layer: str | keras.layers.Layer | None = None,
         *,
+        batch_size: int = BATCH_SIZE,
         output: str | int | None = None,
         reshape: Reshape | None = None,
         head: str = "auto",
-        batch_size: int = BATCH_SIZE,
         verbose: int = 1,
     ) -> None:
         self.view = select_output(model, output)

@@ -42,8 +42,8 @@ import scipy.sparse as sp
 import tensorflow as tf
 import tensorflow.experimental.numpy as tnp
 
-from tfscorecam.augment import check_transforms, warp_matrix
-from tfscorecam.validation import non_negative, positive_int
+from tfscorecam.core.validation import non_negative, positive_int
+from tfscorecam.methods.augmented.augment import check_transforms, warp_matrix
 
 OBSERVATIONS = ("gaussian", "area")
 PRIORS = ("tv", "isotropic_tv", "smooth")

@@ -20,8 +20,8 @@ from collections.abc import Iterator, Sequence
 import keras
 from keras.src.models.functional import Functional
 
-from tfscorecam.legacy import as_keras3
-from tfscorecam.tokens import Reshape, feature_grid
+from tfscorecam.core.legacy import as_keras3
+from tfscorecam.core.tokens import Reshape, feature_grid
 
 Chain = list  # list[keras.layers.Layer], outermost first
 

@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import keras
 
-from tfscorecam.base import BATCH_SIZE
-from tfscorecam.masking import NoisyMasking
-from tfscorecam.scorecam import ScoreCAM
-from tfscorecam.validation import non_negative, positive_int
+from tfscorecam.core.validation import non_negative, positive_int
+from tfscorecam.methods.masking import NoisyMasking
+from tfscorecam.methods.scorecam import ScoreCAM
 
 NOISE_ON = ("mask", "input")
 
@@ -47,7 +46,6 @@ class SSCAM(ScoreCAM):
         model: keras.Model,
         layer: str | keras.layers.Layer | None = None,
         *,
-        batch_size: int = BATCH_SIZE,
         num_samples: int = 35,
         noise: float = 2.0,
         noise_on: str = "mask",
@@ -62,7 +60,7 @@ class SSCAM(ScoreCAM):
         if isinstance(seed, bool) or not isinstance(seed, int):
             raise TypeError(f"seed must be an int, got {seed!r}")
         self.noise_on, self.squared, self.seed = noise_on, bool(squared), seed
-        super().__init__(model, layer, batch_size=batch_size, **options)
+        super().__init__(model, layer, **options)
 
     def masking(self) -> NoisyMasking:
         """The N noisy masked inputs of each channel."""

@@ -13,13 +13,12 @@ import matplotlib
 import numpy as np
 from PIL import Image
 
-from tfscorecam.advice import InputWarning, confidence_advice, range_advice
-from tfscorecam.class_names import IMAGENET_CLASSES, load_class_names, named_classes
-from tfscorecam.images import image_list, resize
-from tfscorecam.legacy import as_keras3
-from tfscorecam.maps import upsample
-from tfscorecam.methods import cached_explainer
-from tfscorecam.registry import METHODS, method_list
+from tfscorecam.core.class_names import IMAGENET_CLASSES, load_class_names, named_classes
+from tfscorecam.core.images import image_list, resize
+from tfscorecam.core.legacy import as_keras3
+from tfscorecam.core.maps import upsample
+from tfscorecam.interfaces.advice import InputWarning, confidence_advice, range_advice
+from tfscorecam.methods import METHODS, cached_explainer, method_list
 from tfscorecam.zoo import ZooModel, imagenet_class_names
 
 
@@ -165,7 +164,7 @@ def explain(
             ``preprocess`` and ``class_names``).
         image: a path, a PIL image, an (H, W, 3) array in display range (uint8 or 0-255
             float), or a list / (N, H, W, 3) batch of those.
-        method: one of ``registry.METHODS``: {methods}.
+        method: one of ``methods.METHODS``: {methods}.
         preprocess: maps resized display-range images (N, H, W, 3) float32 to the model's
             input, e.g. ``keras.applications.mobilenet_v2.preprocess_input``; None feeds them
             as they are. Images are resized (bilinear, no crop) to the model's input size

@@ -15,9 +15,9 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from tfscorecam.class_names import IMAGENET_CLASSES
-from tfscorecam.preprocessing import PREPROCESS
-from tfscorecam.pth import load_state_dict
+from tfscorecam.core.class_names import IMAGENET_CLASSES
+from tfscorecam.core.preprocessing import PREPROCESS
+from tfscorecam.zoo.pth import load_state_dict
 
 DATA = Path(__file__).parent / "data"
 DEMO_IMAGE = DATA / "chelsea.png"  # "Chelsea the cat", CC0 (see data/README.md)

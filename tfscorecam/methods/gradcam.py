@@ -18,20 +18,20 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tfscorecam.base import BATCH_SIZE, CAM, Request, Scoring
-from tfscorecam.compiled import compiled
-from tfscorecam.head import ScoringHead, gradient_head
-from tfscorecam.maps import upsample
-from tfscorecam.model_graph import tap
-from tfscorecam.progress import Progress
+from tfscorecam.core.compiled import compiled
+from tfscorecam.core.explainer import CAM, Request, Scoring
+from tfscorecam.core.head import ScoringHead, gradient_head
+from tfscorecam.core.maps import upsample
+from tfscorecam.core.model_graph import tap
+from tfscorecam.core.progress import Progress
 
 
 class GradCAM(CAM):
     """Grad-CAM: channel weights are the spatial mean of the score's gradient.
 
     Args:
-        model, layer, output, reshape, head, verbose: as ``CAM``.
-        batch_size: images per gradient pass.
+        model, layer, batch_size, head, output, reshape, verbose: as ``CAM``
+            (``batch_size``: images per gradient pass).
 
     Call it as ``cam(images, class_index=None, target=None)``; see ``CAM.__call__``.
     """
@@ -40,22 +40,9 @@ class GradCAM(CAM):
         self,
         model: keras.Model,
         layer: str | keras.layers.Layer | None = None,
-        *,
-        batch_size: int = BATCH_SIZE,
-        head: str = "auto",
-        output: str | int | None = None,
-        reshape=None,
-        verbose: int = 1,
+        **options,
     ) -> None:
-        super().__init__(
-            model,
-            layer,
-            output=output,
-            reshape=reshape,
-            head=head,
-            batch_size=batch_size,
-            verbose=verbose,
-        )
+        super().__init__(model, layer, **options)
         self._steps: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
     def scored_head(self) -> ScoringHead | None:

@@ -12,8 +12,8 @@ import warnings
 from pathlib import Path
 
 from tfscorecam import __version__
+from tfscorecam.core.preprocessing import PREPROCESS
 from tfscorecam.methods import METHODS, method_options
-from tfscorecam.preprocessing import PREPROCESS
 
 CLI_PASSES = 1280  # masked passes the N-pass methods get by default (one Score-CAM of 1280)
 
@@ -218,7 +218,7 @@ def _run_explain_dataset(args) -> int:
 
 def _classes(args, names: list | None) -> list | None:
     """class_index for one image: from --class (indices or class names), else None."""
-    from tfscorecam.class_names import class_index_of
+    from tfscorecam.core.class_names import class_index_of
 
     if args.class_ and args.top_k:
         raise ValueError("give --class or --top-k, not both")
@@ -229,7 +229,7 @@ def _classes(args, names: list | None) -> list | None:
 
 def _image(path: str):
     """One display image from a path, with the fix for a folder."""
-    from tfscorecam.images import display_image
+    from tfscorecam.core.images import display_image
 
     if Path(path).is_dir():
         raise ValueError(
@@ -252,7 +252,7 @@ def _loaded(args):
     from dataclasses import replace
 
     from tfscorecam import zoo
-    from tfscorecam.class_names import load_class_names
+    from tfscorecam.core.class_names import load_class_names
 
     loaded = zoo.load(args.model, args.weights, args.preprocess or "none")
     names = load_class_names(args.class_names)
@@ -262,8 +262,8 @@ def _loaded(args):
 def _run_explain(args) -> int:
     import numpy as np
 
-    from tfscorecam.explanation import explain
-    from tfscorecam.images import resize
+    from tfscorecam.core.images import resize
+    from tfscorecam.interfaces.explanation import explain
     from tfscorecam.methods import cached_explainer
 
     out = _out_folder(args.out)
@@ -320,7 +320,7 @@ def _run_demo(args) -> int:
 
     matplotlib.use("Agg")
     from tfscorecam import zoo
-    from tfscorecam.explanation import explain
+    from tfscorecam.interfaces.explanation import explain
 
     zoo_model = zoo.efficientnet_lite0()
     options = {**_method_options(args), "verbose": 0 if args.quiet else 1}

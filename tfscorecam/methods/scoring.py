@@ -13,11 +13,11 @@ import weakref
 import numpy as np
 import tensorflow as tf
 
-from tfscorecam.base import Scoring
-from tfscorecam.channels import channel_weights, select_channels
-from tfscorecam.compiled import compiled
-from tfscorecam.masking import Masking
-from tfscorecam.progress import Progress
+from tfscorecam.core.compiled import compiled
+from tfscorecam.core.explainer import Scoring
+from tfscorecam.core.progress import Progress
+from tfscorecam.methods.channels import channel_weights, select_channels
+from tfscorecam.methods.masking import Masking
 
 
 def check_baseline(baseline: object, input_shape: tuple) -> tf.Tensor:

@@ -6,10 +6,10 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tfscorecam.base import BATCH_SIZE, Request
-from tfscorecam.gradcam import GradCAM
-from tfscorecam.progress import Progress
-from tfscorecam.validation import non_negative
+from tfscorecam.core.explainer import Request
+from tfscorecam.core.progress import Progress
+from tfscorecam.core.validation import non_negative
+from tfscorecam.methods.gradcam import GradCAM
 
 
 class LayerCAM(GradCAM):
@@ -33,7 +33,6 @@ class LayerCAM(GradCAM):
         model: keras.Model,
         layer: str | keras.layers.Layer | None = None,
         *,
-        batch_size: int = BATCH_SIZE,
         layers: list | None = None,
         gamma: float = 2.0,
         **options,
@@ -44,11 +43,8 @@ class LayerCAM(GradCAM):
                 raise ValueError("pass layer or layers, not both")
             if not isinstance(layers, (list, tuple)) or not layers:
                 raise ValueError("layers must be a non-empty list of layers")
-        super().__init__(model, layers[-1] if layers else layer, batch_size=batch_size, **options)
-        self.parts = [
-            LayerCAM(model, one, batch_size=batch_size, gamma=gamma, **options)
-            for one in (layers or [])
-        ]
+        super().__init__(model, layers[-1] if layers else layer, **options)
+        self.parts = [LayerCAM(model, one, gamma=gamma, **options) for one in (layers or [])]
         if self.parts:
             self.layer_path = ", ".join(part.layer_path for part in self.parts)
 

@@ -19,7 +19,7 @@ import weakref
 import keras
 import numpy as np
 
-from tfscorecam.model_graph import input_of, walk_layers
+from tfscorecam.core.model_graph import input_of, walk_layers
 
 LOW_TOP1 = 0.1
 

@@ -1,0 +1,84 @@
+"""Turning weighted feature maps into saliency maps at the input resolution (TensorFlow ops,
+so the same code runs eagerly and inside an exported SavedModel), and boxes as pixel masks.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import tensorflow as tf
+
+
+def minmax(maps: object) -> tf.Tensor:
+    """Scale each map (over its last two axes) to [0, 1]; a flat map becomes all zeros."""
+    maps = tf.cast(tf.convert_to_tensor(maps), tf.float32)
+    low = tf.reduce_min(maps, axis=(-2, -1), keepdims=True)
+    span = tf.reduce_max(maps, axis=(-2, -1), keepdims=True) - low
+    return tf.math.divide_no_nan(maps - low, span)
+
+
+def upsample(maps: object, size: object) -> tf.Tensor:
+    """Bilinear upsampling (half-pixel centres, as tf.image.resize) of (N, h, w, K) maps."""
+    maps = tf.cast(tf.convert_to_tensor(maps), tf.float32)
+    return tf.image.resize(maps, size, method="bilinear")
+
+
+def score_cam_maps(low: object, size: object) -> tf.Tensor:
+    """ReLU(Up(sum_c w_c A_c)) for (N, h, w, K) weighted sums -> (N, K, H, W), not scaled."""
+    return tf.transpose(tf.nn.relu(upsample(low, size)), (0, 3, 1, 2))
+
+
+def weighted_sum(activations: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """sum_c weights[c, k] * activations[..., c] -> (h, w, K), in float64 for accuracy."""
+    return np.tensordot(activations.astype(np.float64), weights.astype(np.float64), axes=1)
+
+
+def box_masks(boxes: object, shape: tuple[int, int]) -> np.ndarray:
+    """The union of each image's boxes as pixel masks (N, H, W) bool.
+
+    ``boxes``: an (N, 4) array (one box per image) or a sequence of N arrays (B_i, 4) (the
+    union of B_i boxes), each box ``(x0, y0, x1, y1)`` in pixels, x to the right, y down, the
+    image spanning [0, W] x [0, H]. Pixel (row, col) is inside when its centre
+    (col + 0.5, row + 0.5) lies in the box; for whole-number boxes that is
+    ``mask[y0:y1, x0:x1]``.
+    """
+    height, width = shape
+    per_image = box_lists(boxes)
+    centre_x = np.arange(width) + 0.5
+    centre_y = np.arange(height) + 0.5
+    masks = np.zeros((len(per_image), height, width), bool)
+    for mask, image_boxes in zip(masks, per_image, strict=True):
+        for x0, y0, x1, y1 in image_boxes:
+            mask |= ((centre_y >= y0) & (centre_y <= y1))[:, None] & (
+                (centre_x >= x0) & (centre_x <= x1)
+            )[None, :]
+    return masks
+
+
+def box_lists(boxes: object) -> list[np.ndarray]:
+    """Each image's boxes as a float (B_i, 4) array, checked."""
+    shape_error = ValueError(
+        "boxes must be (N, 4), or N arrays of (B_i, 4), as (x0, y0, x1, y1) in pixels"
+    )
+    try:
+        array = np.asarray(boxes, np.float64)
+    except ValueError:  # ragged: a different number of boxes per image
+        lists = [np.asarray(b, np.float64) for b in boxes]
+        if any(b.ndim != 2 or b.shape[1] != 4 for b in lists):
+            raise shape_error from None
+    else:
+        if array.shape == (4,):
+            array = array[None]
+        if array.ndim == 2 and array.shape[1] == 4:
+            lists = [row[None] for row in array]
+        elif array.ndim == 3 and array.shape[2] == 4:
+            lists = list(array)
+        else:
+            raise shape_error
+    for image_boxes in lists:
+        if not np.all(np.isfinite(image_boxes)):
+            raise ValueError("boxes contain NaN or infinite values")
+        if np.any(image_boxes[:, 2] < image_boxes[:, 0]) or np.any(
+            image_boxes[:, 3] < image_boxes[:, 1]
+        ):
+            raise ValueError("boxes must be (x0, y0, x1, y1) with x0 <= x1 and y0 <= y1")
+    return lists

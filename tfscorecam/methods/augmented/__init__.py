@@ -1,0 +1,2 @@
+"""Augmented Score-CAM: its views (``augment``), its fusion (``superres``) and the explainer
+(``asc``)."""
