@@ -16,7 +16,8 @@ for their class when pasted once (a map of an object the model cannot see locate
    at the two centres (along the row through them).
 
 Maps: Score-CAM and the default Augmented Score-CAM, from the same channel weights (computed
-once per image over ``--max-channels`` channels, as ``zoom_views.py``). Writes
+once per image over ``--max-channels`` channels, as ``zoom_views.py``), and Poly-CAM from
+Score-CAM's map down to MobileNetV2's 112 x 112 level (``polycam_study.py``). Writes
 ``benchmarks/results/resolution_test.md`` and ``resolution_test.png``.
 """
 
@@ -27,10 +28,11 @@ from pathlib import Path
 
 import numpy as np
 from common import DEFAULT_BOXES, DEFAULT_WEIGHTS, load_box_photos, mobilenet_v2
+from polycam_study import LEVELS, level_maps, polycam
 
 import tfscorecam as tsc
-from tfscorecam.images import resize
-from tfscorecam.maps import minmax, score_cam_maps
+from tfscorecam.core.images import resize
+from tfscorecam.core.maps import minmax, score_cam_maps
 
 RESULTS = Path(__file__).parent / "results"
 CACHE = RESULTS / "zoom_cache"
@@ -90,20 +92,25 @@ def separated(one: np.ndarray, left: np.ndarray, right: np.ndarray) -> bool:
     return bool(row[a : b + 1].min() < SEPARATED * min(row[a], row[b]))
 
 
+NAMES = ("Score-CAM", "ASC", "Poly-CAM")
+
+
 class Maps:
-    """Score-CAM and the default ASC of images, from one set of channel weights each."""
+    """Score-CAM, the default ASC (from one set of channel weights) and Poly-CAM of images."""
 
     def __init__(self, model, max_channels: int) -> None:
         self.asc = tsc.AugmentedScoreCAM(model, max_channels=max_channels, verbose=0)
+        self.levels = [tsc.ScoreCAM(model, layer, verbose=0) for layer in LEVELS]
 
-    def __call__(self, image: np.ndarray, label: int) -> tuple[np.ndarray, np.ndarray]:
+    def __call__(self, image: np.ndarray, label: int) -> tuple[np.ndarray, ...]:
         asc = self.asc
         acts, outputs = asc.forward(image[None])
         request = asc.resolve([label], None, outputs, False)
         resolver = asc.resolver(image.shape[:2], acts.shape[1:3])
         low = asc.copy_maps(image, acts[0], request, 0, resolver.transforms)[0]
         scorecam = score_cam_maps(low[0][None, ..., None], image.shape[:2])[0, 0]
-        return minmax(scorecam).numpy(), minmax(asc.fuse(resolver, low)).numpy()
+        poly = polycam([low[0], *level_maps(self.levels, image, label)])[-1]
+        return tuple(minmax(m).numpy() for m in (scorecam, asc.fuse(resolver, low), poly))
 
 
 def main() -> None:
@@ -113,6 +120,7 @@ def main() -> None:
     parser.add_argument("--objects", type=int, default=12)
     parser.add_argument("--object-size", type=int, default=40)
     parser.add_argument("--max-channels", type=int, default=128)
+    parser.add_argument("--suffix", default="", help="added to the output files' names")
     args = parser.parse_args()
 
     from common import preprocess_mobilenet
@@ -129,15 +137,15 @@ def main() -> None:
     chosen = [found[i] for i in keep]
     maps = Maps(model, args.max_channels)
 
-    errors = {name: np.zeros((2, len(chosen), len(OFFSETS))) for name in ("Score-CAM", "ASC")}
-    split = {name: np.zeros((len(chosen), len(DISTANCES))) for name in ("Score-CAM", "ASC")}
+    errors = {name: np.zeros((2, len(chosen), len(OFFSETS))) for name in NAMES}
+    split = {name: np.zeros((len(chosen), len(DISTANCES))) for name in NAMES}
     examples = []
     for i, (piece, label) in enumerate(chosen):
         for j, offset in enumerate(OFFSETS):
             top = left = ORIGIN + int(offset)
             image = preprocess_mobilenet(canvas([(piece, top, left)]))
             truth = centre_of(piece, top, left)
-            for name, one in zip(("Score-CAM", "ASC"), maps(image, label), strict=True):
+            for name, one in zip(NAMES, maps(image, label), strict=True):
                 errors[name][0, i, j] = np.linalg.norm(peak(one) - truth)
                 errors[name][1, i, j] = np.linalg.norm(centroid(one) - truth)
         for j, distance in enumerate(DISTANCES):
@@ -147,7 +155,7 @@ def main() -> None:
             image = preprocess_mobilenet(canvas([(piece, top, x) for x in lefts]))
             centres = [centre_of(piece, top, x) for x in lefts]
             pair = maps(image, label)
-            for name, one in zip(("Score-CAM", "ASC"), pair, strict=True):
+            for name, one in zip(NAMES, pair, strict=True):
                 split[name][i, j] = separated(one, *centres)
             if i < 3 and distance == DISTANCES[1]:
                 examples.append((canvas([(piece, top, x) for x in lefts]), *pair))
@@ -187,25 +195,24 @@ def write(errors: dict, split: dict, examples: list, count: int, args) -> None:
     for name, table in split.items():
         lines.append(f"| {name} | " + " | ".join(f"{v:.2f}" for v in table.mean(axis=0)) + " |")
     text = "\n".join(lines) + "\n"
-    (RESULTS / "resolution_test.md").write_text(text)
+    (RESULTS / f"resolution_test{args.suffix}.md").write_text(text)
     print(text)
 
-    figure, axes = plt.subplots(1, 1 + len(examples), figsize=(4 + 2.4 * len(examples), 3.2))
+    figure, axes = plt.subplots(1, 1 + len(examples), figsize=(4 + 1.8 * len(examples), 4.2))
     plot = axes[0] if len(examples) else axes
-    for name, style in (("Score-CAM", "o-"), ("ASC", "s-")):
+    for name, style in zip(NAMES, ("o-", "s-", "^-"), strict=True):
         plot.plot(OFFSETS, errors[name][0].mean(axis=0), style, label=f"{name} peak")
         plot.plot(OFFSETS, errors[name][1].mean(axis=0), style, alpha=0.5, label=f"{name} centroid")
     plot.set_xlabel("object offset within a 32-px cell (px)")
     plot.set_ylabel(f"mean error over {count} objects (px)")
     plot.legend(fontsize=7)
-    for ax, (image, scorecam, asc) in zip(axes[1:], examples, strict=False):
-        both = np.concatenate([scorecam, asc], axis=0)
-        ax.imshow(np.concatenate([image, image], axis=0).astype(np.uint8))
-        ax.imshow(both, cmap="jet", alpha=0.5)
-        ax.set_title("Score-CAM (top), ASC", fontsize=8)
+    for ax, (image, *shown) in zip(axes[1:], examples, strict=False):
+        ax.imshow(np.concatenate([image] * len(shown), axis=0).astype(np.uint8))
+        ax.imshow(np.concatenate(shown, axis=0), cmap="jet", alpha=0.5)
+        ax.set_title(", ".join(NAMES) + " (top down)", fontsize=7)
         ax.axis("off")
     figure.tight_layout()
-    figure.savefig(RESULTS / "resolution_test.png", dpi=80)
+    figure.savefig(RESULTS / f"resolution_test{args.suffix}.png", dpi=80)
 
 
 if __name__ == "__main__":
