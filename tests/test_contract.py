@@ -1,5 +1,9 @@
 """The contract every registered method keeps (``methods.METHODS``), checked the same way for
-each: a method added to the registry is tested here without a line of this file changing."""
+each: a method added to the registry is tested here without a line of this file changing.
+
+The last test adds a method the way ARCHITECTURE.md says (a class, one registry entry) and
+finds it served by ``tsc.explain``, the explainer cache and export with nothing else touched.
+"""
 
 import numpy as np
 import pytest
@@ -7,7 +11,10 @@ import tensorflow as tf
 from conftest import SIZE, build_classifier, images
 
 import tfscorecam as tsc
-from tfscorecam.methods import METHODS, method_class
+from tfscorecam import methods
+from tfscorecam.core.explainer import CAM
+from tfscorecam.core.maps import score_cam_maps
+from tfscorecam.methods import METHODS, Method, method_class
 
 
 @pytest.fixture(scope="module")
@@ -79,3 +86,33 @@ def test_every_registered_class_is_a_public_name():
         assert getattr(tsc, method.class_name) is method_class(
             next(k for k, v in METHODS.items() if v == method)
         )
+
+
+class MeanActivation(CAM):
+    """A test-only method: ReLU of the target layer's mean channel, upsampled (no class)."""
+
+    def _maps(self, images, activations, request, progress):
+        mean = np.maximum(activations.mean(axis=-1, keepdims=True), 0.0)
+        maps = score_cam_maps(mean, images.shape[1:3]).numpy()
+        return np.repeat(maps, request.scores.shape[1], axis=1)
+
+    def graph_maps(self, images, activations, classes):
+        mean = tf.nn.relu(tf.reduce_mean(activations, axis=-1, keepdims=True))
+        return score_cam_maps(mean, tf.shape(images)[1:3])[:, 0]
+
+
+def test_a_new_method_is_one_class_and_one_registry_line(model, monkeypatch, tmp_path):
+    monkeypatch.setitem(METHODS, "mean", Method("test_contract:MeanActivation", "Mean"))
+    photo = (np.random.default_rng(0).random((SIZE, SIZE, 3)) * 255).astype(np.uint8)
+    result = tsc.explain(model, photo, "mean", verbose=0)
+    cam = methods.cached_explainer(model, "mean", verbose=0)
+    assert isinstance(cam, MeanActivation) and result.heatmap.shape == (SIZE, SIZE)
+    x = images(2)
+    acts, _ = cam.forward(x)
+    expected = np.maximum(acts.mean(axis=-1), 0)  # NumPy reference: bilinear, then min-max
+    expected = tf.image.resize(expected[..., None], (SIZE, SIZE)).numpy()[..., 0]
+    low, high = expected.min(axis=(1, 2), keepdims=True), expected.max(axis=(1, 2), keepdims=True)
+    np.testing.assert_allclose(cam(x), (expected - low) / (high - low), atol=1e-5)
+    loaded = tf.saved_model.load(str(tsc.serving.export(cam, tmp_path / "mean")))
+    served = loaded.signatures["serving_default"](images=tf.constant(x))
+    np.testing.assert_allclose(served["maps"].numpy(), cam(x), atol=cam.served_tolerance)

@@ -10,6 +10,7 @@ as Score-CAM's masking).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import keras
 import numpy as np
@@ -36,7 +37,7 @@ def probabilities(
 
 def class_probabilities(
     model: keras.Model,
-    images: object,
+    images: Any,
     class_index: object,
     batch_size: int = 64,
     head: str = "auto",

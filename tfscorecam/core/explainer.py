@@ -170,7 +170,7 @@ class CAM:
     def __init_subclass__(cls, **kwargs) -> None:
         super().__init_subclass__(**kwargs)
         if "__init__" in vars(cls):
-            cls.__init__ = _recording(vars(cls)["__init__"])
+            setattr(cls, "__init__", _recording(vars(cls)["__init__"]))  # noqa: B010
 
     @classmethod
     def option_defaults(cls) -> dict[str, object]:
@@ -290,10 +290,19 @@ class CAM:
 
     # what to explain ------------------------------------------------------------------------
 
+    def classes_scoring(self) -> Scoring:
+        """How a class output is scored, or a clear error for an output without classes."""
+        if self.class_scoring is None:
+            raise ValueError(
+                "this output has no classes to explain: pass a target "
+                "(tfscorecam.targets.segmentation(...) or regression(...))"
+            )
+        return self.class_scoring
+
     def scoring(self, request: Request, index: int) -> Scoring:
         """How image ``index`` of ``request`` is scored: ``class_scoring`` or its target's."""
-        if request.classes is not None:
-            return self.class_scoring
+        if request.targets is None:
+            return self.classes_scoring()
         target = request.targets[index]
         if target not in self._target_scorings:
             self._target_scorings[target] = target_scoring(self.view, target)

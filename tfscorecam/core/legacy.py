@@ -14,6 +14,7 @@ import tempfile
 import warnings
 import weakref
 from pathlib import Path
+from typing import Any
 
 import keras
 import numpy as np
@@ -39,7 +40,7 @@ def is_keras2(model: object) -> bool:
     return type(model).__module__.startswith("tf_keras") and hasattr(model, "get_weights")
 
 
-def as_keras3(model: object) -> object:
+def as_keras3(model: Any) -> Any:
     """``model`` itself, or for a Keras 2 model its Keras 3 copy (made once per model)."""
     if not is_keras2(model):
         return model

@@ -4,6 +4,8 @@ so the same code runs eagerly and inside an exported SavedModel), and boxes as p
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import tensorflow as tf
 
@@ -54,7 +56,7 @@ def box_masks(boxes: object, shape: tuple[int, int]) -> np.ndarray:
     return masks
 
 
-def box_lists(boxes: object) -> list[np.ndarray]:
+def box_lists(boxes: Any) -> list[np.ndarray]:
     """Each image's boxes as a float (B_i, 4) array, checked."""
     shape_error = ValueError(
         "boxes must be (N, 4), or N arrays of (B_i, 4), as (x0, y0, x1, y1) in pixels"

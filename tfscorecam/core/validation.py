@@ -11,19 +11,23 @@ def positive_int(value: object, name: str, maximum: int | None = None) -> int:
     """Return ``value`` as an int in [1, maximum], or raise a clear error."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{name} must be a positive integer, got {value!r}")
-    if value < 1 or (maximum is not None and value > maximum):
+    number = int(value)
+    if number < 1 or (maximum is not None and number > maximum):
         upper = f" and at most {maximum}" if maximum is not None else ""
         raise ValueError(f"{name} must be at least 1{upper}, got {value}")
-    return int(value)
+    return number
 
 
 def non_negative(value: object, name: str) -> float:
     """Return ``value`` as a finite float >= 0, or raise a clear error."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not np.isfinite(value):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a finite number, got {value!r}")
-    if value < 0:
+    number = float(value)
+    if not np.isfinite(number):
+        raise TypeError(f"{name} must be a finite number, got {value!r}")
+    if number < 0:
         raise ValueError(f"{name} must be >= 0, got {value}")
-    return float(value)
+    return number
 
 
 def as_image_batch(images: object, input_shape: tuple) -> tuple[np.ndarray, bool]:

@@ -71,8 +71,9 @@ def _backbone(model: keras.Model) -> tuple[str, list | None] | None:
     if scheme is not None:
         return scheme, None
     for _, chain in walk_layers(model):
-        if isinstance(chain[-1], keras.Model) and _scheme(chain[-1]) is not None:
-            return _scheme(chain[-1]), chain
+        inner = _scheme(chain[-1]) if isinstance(chain[-1], keras.Model) else None
+        if inner is not None:
+            return inner, chain
     return None
 
 

@@ -10,6 +10,7 @@ import sys
 import time
 import warnings
 from pathlib import Path
+from typing import NoReturn
 
 from tfscorecam import __version__
 from tfscorecam.core.preprocessing import PREPROCESS
@@ -19,7 +20,7 @@ CLI_PASSES = 1280  # masked passes the N-pass methods get by default (one Score-
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:
+    def error(self, message: str) -> NoReturn:
         """A usage error is one line on stderr and exit status 2."""
         self.exit(2, f"tfscorecam: error: {message} (see tfscorecam --help)\n")
 
@@ -169,10 +170,13 @@ def _budget(model, method: str, layer, options: dict) -> str | None:
     if "num_samples" not in accepted or "max_channels" in options:
         return None
     from tfscorecam.methods import cached_explainer
+    from tfscorecam.methods.scorecam import ScoreCAM
 
     explainer = cached_explainer(model, method, layer, **{**options, "verbose": 0})
+    if not isinstance(explainer, ScoreCAM):
+        return None
     channels = explainer.num_channels
-    samples = explainer.num_samples
+    samples = explainer.scorer.masking.samples
     chosen = max(1, CLI_PASSES // samples)
     if channels is None or chosen >= channels:
         return None
@@ -288,7 +292,7 @@ def _run_explain(args) -> int:
             start = time.perf_counter()
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
-                results = explain(
+                explained = explain(
                     zoo_model,
                     image[None],
                     args.method,
@@ -296,6 +300,7 @@ def _run_explain(args) -> int:
                     class_index=class_index,
                     **options,
                 )
+                results = explained if isinstance(explained, list) else [explained]
             for warning in caught:
                 text = str(warning.message).replace("image 0", path)
                 text = text if path in text else f"{path}: {text}"
@@ -328,7 +333,7 @@ def _run_demo(args) -> int:
     if note:
         print(note, file=sys.stderr)
     start = time.perf_counter()
-    result = explain(
+    explained = explain(
         zoo_model,
         zoo.DEMO_IMAGE,
         args.method,
@@ -336,6 +341,7 @@ def _run_demo(args) -> int:
         class_names=args.class_names,
         **options,
     )
+    result = explained[0] if isinstance(explained, list) else explained
     out = _out_folder(args.out)
     target = out / f"demo_{args.method}.png"
     result.plot().savefig(target, dpi=100)

@@ -243,7 +243,7 @@ class _Job:
     def settings(self) -> dict:
         """Everything that changes a map, with the model file's identity (size, mtime)."""
 
-        def identity(path: str | None) -> object:
+        def identity(path: str | os.PathLike | None) -> object:
             if path is None or not Path(path).is_file():
                 return path
             stat = Path(path).stat()
@@ -318,7 +318,8 @@ class _Explainer:
 
 def _rows(batch: dict, method: str) -> tuple[list[dict], list[dict]]:
     """Explained rows and error rows of a result batch."""
-    explained, failed = [], []
+    explained: list[dict] = []
+    failed: list[dict] = []
     for i, path in enumerate(batch["path"]):
         error = str(batch["error"][i]) or None
         heat = batch["heatmap"][i]
@@ -458,7 +459,12 @@ def explain_dataset(
     _check_settings(out, job.settings())
     done = _tidy(out)
     todo = [p for p in paths if p not in done]
-    summary = {"total": len(paths), "skipped": len(paths) - len(todo), "explained": 0, "errors": 0}
+    summary: dict[str, float] = {
+        "total": len(paths),
+        "skipped": len(paths) - len(todo),
+        "explained": 0,
+        "errors": 0,
+    }
     start = time.perf_counter()
     summary["first_batch_seconds"] = 0.0
     if todo:

@@ -238,4 +238,4 @@ def explain(
     return results[0] if len(results) == 1 and single else results
 
 
-explain.__doc__ = explain.__doc__.replace("{methods}", method_list())  # one list: the registry
+explain.__doc__ = (explain.__doc__ or "").replace("{methods}", method_list())  # the registry

@@ -89,11 +89,11 @@ class _Explainer(tf.Module):
         )
         if preprocess is not None:
             self.explain_image_bytes = tf.function(
-                self._explain_bytes,
+                lambda image_bytes: self._explain_bytes(image_bytes, preprocess),
                 input_signature=[tf.TensorSpec((None,), tf.string, name="image_bytes")],
             )
 
-    def _explain_bytes(self, image_bytes: tf.Tensor) -> dict:
+    def _explain_bytes(self, image_bytes: tf.Tensor, preprocess: Callable) -> dict:
         size = self.cam.input_shape[1:3]
 
         def decode(data: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
@@ -116,7 +116,7 @@ class _Explainer(tf.Module):
                 tf.TensorSpec((2,), tf.int32),
             ),
         )
-        x = tf.cast(self.preprocess(images), tf.float32)
+        x = tf.cast(preprocess(images), tf.float32)
         result = self.cam.graph_explain(x)
         return {**result, "image_height": sizes[:, 0], "image_width": sizes[:, 1]}
 

@@ -73,7 +73,7 @@ def make_explainer(model: keras.Model, method: str, layer=None, **options) -> CA
     return method_class(method)(model, layer, **options)
 
 
-def method_class(method: str) -> type:
+def method_class(method: str) -> type[CAM]:
     """The explainer class of ``method``."""
     entry = METHODS[method]
     return getattr(importlib.import_module(entry.module), entry.class_name)

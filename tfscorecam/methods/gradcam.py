@@ -111,7 +111,7 @@ class GradCAM(CAM):
         return maps
 
     def graph_maps(self, images, activations, classes):
-        return self.batch_maps(images, classes[:, None], self.class_scoring, 1)[:, 0]
+        return self.batch_maps(images, classes[:, None], self.classes_scoring(), 1)[:, 0]
 
 
 class GradCAMPlusPlus(GradCAM):

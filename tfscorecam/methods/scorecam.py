@@ -117,7 +117,9 @@ class ScoreCAM(CAM):
     ) -> tf.Tensor:
         """Channel weights (C,) of one image for one class, inside a graph."""
         params = class_index[None]
-        return self.scorer.graph_weights(image, activations, self.class_scoring, params, 1)[:, 0]
+        return self.scorer.graph_weights(image, activations, self.classes_scoring(), params, 1)[
+            :, 0
+        ]
 
     def graph_maps(self, images, activations, classes):
         def one(args):

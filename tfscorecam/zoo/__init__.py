@@ -153,8 +153,8 @@ def keras_application(name: str, weights: str | Path | None = "imagenet") -> Zoo
             f"{str(error).splitlines()[0]}. Pass a local weights file: --weights PATH "
             "(Python: weights=PATH)"
         ) from None
-    size = tuple(d or 224 for d in model.inputs[0].shape[1:3])
-    return ZooModel(model, module.preprocess_input, _default_class_names(model), size)
+    height, width = (int(d or 224) for d in model.inputs[0].shape[1:3])
+    return ZooModel(model, module.preprocess_input, _default_class_names(model), (height, width))
 
 
 def _default_class_names(model: keras.Model) -> list[str]:

@@ -37,6 +37,8 @@ class _Tensor:
 
     def array(self) -> np.ndarray:
         data = self.storage.data
+        if data is None:
+            raise ValueError("a tensor's storage was not found in the checkpoint")
         item = data.itemsize
         view = np.lib.stride_tricks.as_strided(
             data[self.offset :], self.shape, [s * item for s in self.stride]

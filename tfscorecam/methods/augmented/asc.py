@@ -209,8 +209,9 @@ class AugmentedScoreCAM(ScoreCAM):
         if key not in self._resolvers:
             grid = None
             if self.subcells is not None:
-                grid = tuple(
-                    min(f * self.subcells, i) for f, i in zip(feature_size, image_size, strict=True)
+                grid = (
+                    min(feature_size[0] * self.subcells, image_size[0]),
+                    min(feature_size[1] * self.subcells, image_size[1]),
                 )
             self._resolvers[key] = SuperResolver(
                 self.transforms(image_size, feature_size),

@@ -9,6 +9,8 @@ coordinates. Warping is bilinear, with points outside the image read as the fill
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import scipy.sparse as sp
 import tensorflow as tf
@@ -103,7 +105,7 @@ def _image_size(image_shape: tuple[int, ...]) -> tuple[int, int]:
     return int(image_shape[0]), int(image_shape[1])
 
 
-def check_transforms(transforms: object, num: int | None = None) -> np.ndarray:
+def check_transforms(transforms: Any, num: int | None = None) -> np.ndarray:
     """Return transforms as float32 (K, 8), or raise a clear error."""
     array = np.asarray(transforms, dtype=np.float32)
     if array.ndim == 1 and array.shape[0] == 8:
