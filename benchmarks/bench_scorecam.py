@@ -134,8 +134,8 @@ def main() -> None:
 
     batch_size = args.batch_size or best_bs
     cam = tsc.ScoreCAM(model, args.layer, batch_size=batch_size, verbose=0)
-    _, _, acts, _ = cam.scorer.prepare(x)
-    passes = [len(cam.scorer.selected_channels(a)) for a in acts]
+    acts, _ = cam.forward(x)
+    passes = [int(tf.size(cam.scorer.selected(a))) for a in acts]
     bare = tf.function(lambda t: model(t, training=False))
     chunks = {
         n: tf.random.uniform((n, 224, 224, 3), -1, 1)
