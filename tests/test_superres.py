@@ -1,5 +1,7 @@
 """Transforms, warps and the super-resolution fusion against TensorFlow and ground truth."""
 
+from operator import matmul
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -205,7 +207,7 @@ def test_every_operator_chain_multiplies_by_the_same_normal_matrix(observation):
         [sp.csr_matrix(warps), down, down.T, sp.csr_matrix(warps.T)],
     ]
     for chain in chains:
-        np.testing.assert_allclose(superres._chain(chain, v), a.T @ (a @ v), rtol=1e-10)
+        np.testing.assert_allclose(superres._chain(chain, v, matmul), a.T @ (a @ v), rtol=1e-10)
 
 
 def test_gaussian_observation_weights_centre_on_each_cell():

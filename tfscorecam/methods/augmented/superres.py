@@ -36,6 +36,7 @@ its map (``data_operators``).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from operator import matmul
 
 import numpy as np
 import scipy.sparse as sp
@@ -270,12 +271,14 @@ class SuperResolver:
         self.forward = sp.kron(sp.identity(k), observe.matrix(), format="csr") @ warps
         self.forward.eliminate_zeros()
         self.data_operators = data_operators(self.forward, warps, observe)
-        if len(self.data_operators) > 1:  # [A, A^T] or [W, D, D^T, W^T]: A^T is the second half
-            self.adjoint_operators = self.data_operators[len(self.data_operators) // 2 :]
-        else:
-            self.adjoint_operators = [sp.csr_matrix(self.forward.T)]
         self._data = [_fastest(m) for m in self.data_operators]
-        self._adjoint = [_fastest(m) for m in self.adjoint_operators]
+        # A^T (for the right-hand side): the second half of [A, A^T] or [W, D, D^T, W^T], the
+        # same operators; A^T A has none, so A^T is kept sparse for its one product per solve
+        self.adjoint_start = len(self.data_operators) // 2  # 0: no A^T in the chain
+        if self.adjoint_start:
+            self._adjoint = self._data[self.adjoint_start :]
+        else:
+            self._adjoint = [sp.csr_matrix(self.forward.T)]
         self.gradient = gradient_matrix(self.grid)
         self._gradient_t = sp.csr_matrix(self.gradient.T)
         self.data_diagonal = np.asarray(self.forward.multiply(self.forward).sum(axis=0)).ravel()
@@ -299,7 +302,7 @@ class SuperResolver:
     def solve(self, observed: np.ndarray) -> np.ndarray:
         """The minimiser on the grid (flat) for the stacked observations (K*h*w,)."""
         g, g_t, weights = self.gradient, self._gradient_t, self.weights
-        rhs = _chain(self._adjoint, observed)
+        rhs = _chain(self._adjoint, observed, matmul)
         x = np.zeros(self.forward.shape[1])
         edges = np.ones(g.shape[0])
         eps = 1e-3 * max(float(np.abs(observed).max()), 1e-12)
@@ -312,7 +315,8 @@ class SuperResolver:
 
             def normal(v: np.ndarray, edges: np.ndarray = edges) -> np.ndarray:
                 smooth = g_t @ (edges * (g @ v))
-                return _chain(self._data, v) + weights.tv * smooth + weights.energy * v
+                data = _chain(self._data, v, matmul)
+                return data + weights.tv * smooth + weights.energy * v
 
             x = conjugate_gradients(normal, rhs, x, diagonal, self.cg_iterations)
         return x
@@ -343,10 +347,11 @@ def data_operators(forward: sp.csr_matrix, warps: sp.csr_matrix, observe: Separa
     return [warps, observe, observe.T, sp.csr_matrix(warps.T)]
 
 
-def _chain(operators: list, vector: np.ndarray) -> np.ndarray:
-    """``vector`` multiplied by each operator in turn."""
+def _chain(operators: list, vector, mul):
+    """``vector`` multiplied by each operator in turn with ``mul(operator, vector)``:
+    ``operator.matmul`` (NumPy, SciPy and ``Separable`` operators) or ``GraphFusion._mul``."""
     for operator in operators:
-        vector = operator @ vector
+        vector = mul(operator, vector)
     return vector
 
 
@@ -402,8 +407,11 @@ class GraphFusion(tf.Module):
     def __init__(self, resolver: SuperResolver) -> None:
         super().__init__(name="fusion")
         self.resolver = resolver
-        self.adjoint = [_graph_operator(m) for m in resolver.adjoint_operators]
         self.data = [_graph_operator(m) for m in resolver.data_operators]
+        if resolver.adjoint_start:
+            self.adjoint = self.data[resolver.adjoint_start :]
+        else:
+            self.adjoint = [_graph_operator(resolver.forward.T)]
         self.gradient = _graph_operator(resolver.gradient)
         self.gradient_t = _graph_operator(resolver.gradient.T)
         self.gradient_squared_t = _graph_operator(resolver.gradient_squared.T)
@@ -419,16 +427,11 @@ class GraphFusion(tf.Module):
             return tf.sparse.sparse_dense_matmul(matrix, vector[:, None])[:, 0]
         return tf.linalg.matvec(matrix, vector)
 
-    def _chain(self, operators: list, vector: tf.Tensor) -> tf.Tensor:
-        for operator in operators:
-            vector = self._mul(operator, vector)
-        return vector
-
     def __call__(self, low_res: tf.Tensor) -> tf.Tensor:
         """Fuse (K, h, w) maps into one ``output_shape`` float32 map (not normalised)."""
         resolver, weights, mul = self.resolver, self.resolver.weights, self._mul
         observed = tf.reshape(tf.cast(low_res, tf.float64), (-1,))
-        rhs = self._chain(self.adjoint, observed)
+        rhs = _chain(self.adjoint, observed, mul)
         x = tf.zeros_like(rhs)
         edges = tf.ones((resolver.gradient.shape[0],), tf.float64)
         eps = 1e-3 * tf.maximum(tf.reduce_max(tf.abs(observed)), 1e-12)
@@ -443,7 +446,7 @@ class GraphFusion(tf.Module):
 
             def normal(v, edges=edges):
                 smooth = mul(self.gradient_t, edges * mul(self.gradient, v))
-                return self._chain(self.data, v) + weights.tv * smooth + weights.energy * v
+                return _chain(self.data, v, mul) + weights.tv * smooth + weights.energy * v
 
             x = _graph_conjugate_gradients(normal, rhs, x, diagonal, resolver.cg_iterations)
         solution = tf.cast(tf.reshape(x, resolver.grid), tf.float32)
