@@ -27,7 +27,7 @@ import numpy as np
 import tensorflow as tf
 from common import load_box_photos
 from zoom_study import ASC, Study, gamma_matched, interval
-from zoom_views import CACHE, cache_path, study_model, study_parser
+from zoom_views import CACHE, cache_path, photo_weights, study_model, study_parser
 
 import tfscorecam as tsc
 from tfscorecam import metrics
@@ -42,14 +42,14 @@ def level_maps(cams: list[tsc.ScoreCAM], image: np.ndarray, label: int) -> list[
     """S_l (h_l, w_l) of each finer level: ReLU of its Score-CAM weighted sum."""
     out = []
     for cam in cams:
-        acts, outputs = cam.forward(image[None])
-        request = cam.resolve([label], None, outputs, False)
-        weights = cam.channel_weights(image, acts[0], request, 0)
-        out.append(np.maximum(weighted_sum(acts[0], weights)[..., 0], 0.0).astype(np.float32))
+        acts, weights = photo_weights(cam, image, label)
+        out.append(np.maximum(weighted_sum(acts, weights)[..., 0], 0.0).astype(np.float32))
     return out
 
 
 def resize(one: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """A 2-D map resized bilinearly without antialiasing, as the official code's
+    ``F.interpolate`` (``core.images.resize`` antialiases, which changes LNorm's local means)."""
     return tf.image.resize(one[..., None], shape, "bilinear").numpy()[..., 0]
 
 
@@ -111,9 +111,10 @@ def main() -> None:
     poly = [np.stack(step) for step in steps]
     asc = study.asc({"max_channels": args.max_channels})
     sizes = [f"{level.shape[1]}x{level.shape[2]}" for level in finer]
+    scorecam = study.scorecam()
     maps = {
-        "Score-CAM": study.scorecam(),
-        "Score-CAM^gamma (matched to Poly-CAM's mean)": gamma_matched(study.scorecam(), poly[-1]),
+        "Score-CAM": scorecam,
+        "Score-CAM^gamma (matched to Poly-CAM's mean)": gamma_matched(scorecam, poly[-1]),
         ASC: asc,
         **{f"Poly-CAM down to {size}": m for size, m in zip(sizes, poly[1:], strict=True)},
         "ASC x Poly-CAM's refinement (poly / Score-CAM)": minmax(

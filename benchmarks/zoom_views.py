@@ -62,13 +62,19 @@ def view_transforms(size: int, cells: tuple[int, int]) -> np.ndarray:
     return np.concatenate([zoom_views(size, cells), rotation_views(size, cells)])
 
 
+def photo_weights(cam: tsc.ScoreCAM, image: np.ndarray, label: int):
+    """The photo's feature map (h, w, C) at ``cam``'s layer and its Score-CAM channel weights
+    (C, 1) for class ``label``."""
+    acts, outputs = cam.forward(image[None])
+    request = cam.resolve([label], None, outputs, False)
+    return acts[0], cam.channel_weights(image, acts[0], request, 0)
+
+
 def photo_views(cam: tsc.ScoreCAM, image: np.ndarray, label: int) -> dict:
     """One photo's channel ``weights`` (C,) and their maps: ``low`` (K, h, w) of every view,
     ``probability`` and ``top1`` (K,) of each view for the class."""
-    acts, outputs = cam.forward(image[None])
-    request = cam.resolve([label], None, outputs, False)
-    weights = cam.channel_weights(image, acts[0], request, 0)
-    transforms = view_transforms(image.shape[0], acts.shape[1:3])
+    acts, weights = photo_weights(cam, image, label)
+    transforms = view_transforms(image.shape[0], acts.shape[:2])
     view_acts, view_outputs = cam.forward(augment.warp(image, transforms))
     low = np.maximum(np.stack([weighted_sum(a, weights)[..., 0] for a in view_acts]), 0.0)
     probabilities = cam.probabilities.transform(view_outputs).numpy()

@@ -82,10 +82,8 @@ def test_options_are_keyword_only_and_shown_by_repr(model, method):
 
 
 def test_every_registered_class_is_a_public_name():
-    for method in METHODS.values():
-        assert getattr(tsc, method.class_name) is method_class(
-            next(k for k, v in METHODS.items() if v == method)
-        )
+    for name, method in METHODS.items():
+        assert getattr(tsc, method.class_name) is method_class(name)
 
 
 class MeanActivation(CAM):

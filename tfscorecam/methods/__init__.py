@@ -2,7 +2,7 @@
 them.
 
 ``METHODS`` is the one list of methods: its name (the slug ``explain()``, the command line,
-``explain_dataset``, serving and the tests use), its class and its display name. Classes are
+``explain_dataset`` and the tests use), its class and its display name. Classes are
 named as ``"module:Class"`` and imported on first use, so ``import tfscorecam`` reads this
 module without loading NumPy or TensorFlow. Adding a method is its own module, one line here,
 and its own reference test; ``tests/test_contract.py`` runs every method listed here through

@@ -116,10 +116,8 @@ class ScoreCAM(CAM):
         self, image: tf.Tensor, activations: tf.Tensor, class_index: tf.Tensor
     ) -> tf.Tensor:
         """Channel weights (C,) of one image for one class, inside a graph."""
-        params = class_index[None]
-        return self.scorer.graph_weights(image, activations, self.classes_scoring(), params, 1)[
-            :, 0
-        ]
+        scoring, params = self.classes_scoring(), class_index[None]
+        return self.scorer.graph_weights(image, activations, scoring, params, 1)[:, 0]
 
     def graph_maps(self, images, activations, classes):
         def one(args):
