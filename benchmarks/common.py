@@ -1,10 +1,10 @@
-"""Shared helpers for the benchmark and evaluation scripts (real model, real photos)."""
+"""What the benchmarks run on: the model, the photos and their boxes, the explainers, and
+their maps cached between runs (real model, real photos; `--weights random` for smoke runs)."""
 
 from __future__ import annotations
 
 import json
 import os
-import resource
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,6 +21,7 @@ import tfscorecam as tsc  # noqa: E402
 DEFAULT_WEIGHTS = "../shared/models/mobilenet_v2_imagenet.weights.h5"
 DEFAULT_IMAGES = "../shared/data/imagenet-dev"
 DEFAULT_BOXES = "../shared/data/imagenet-val-boxes"
+RANDOM_WEIGHTS = "random"  # --weights random: see mobilenet_v2
 BOX_FRAME = 227  # the boxes' pixel frame: the photos are 227x227
 
 
@@ -42,7 +43,11 @@ def photo_paths(folder: str | Path, n: int) -> list[Path]:
 
 
 def mobilenet_v2(weights: str) -> keras.Model:
-    """keras.applications.MobileNetV2 with a local weights file."""
+    """keras.applications.MobileNetV2 with a local weights file, or with ``RANDOM_WEIGHTS``
+    the same layers at width 0.35, randomly initialised (the CI smoke runs: fast, not real)."""
+    if weights == RANDOM_WEIGHTS:
+        keras.utils.set_random_seed(0)
+        return keras.applications.MobileNetV2(alpha=0.35, weights=None)
     if not Path(weights).is_file():
         raise SystemExit(f"weights file not found: {weights}")
     return keras.applications.MobileNetV2(weights=weights)
@@ -55,31 +60,6 @@ def preprocess_mobilenet(photos: np.ndarray) -> np.ndarray:
 def dev_inputs(folder: str | Path, n: int) -> np.ndarray:
     """The first n photos of a folder, centre-cropped to 224 and preprocessed for MobileNetV2."""
     return preprocess_mobilenet(np.stack([load_photo(p) for p in photo_paths(folder, n)]))
-
-
-def peak_rss_mib() -> float:
-    """Peak resident memory of this process so far, in MiB.
-
-    Read from /proc/self/status (VmHWM) on Linux: ``ru_maxrss`` survives ``exec`` after a
-    vfork-style spawn and would report the parent's peak in a subprocess.
-    """
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def best_of(fn, repeat: int = 3) -> float:
-    """Smallest wall time of ``repeat`` calls of fn(), in seconds."""
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def load_box_photos(folder: str | Path, size: int = 224):
@@ -117,14 +97,6 @@ def load_box_photos(folder: str | Path, size: int = 224):
         for f in files
     ]
     return paths, photos, labels, boxes
-
-
-def bootstrap(values: np.ndarray, rounds: int = 2000, seed: int = 0) -> tuple[float, float, float]:
-    """Mean and its 95% percentile-bootstrap interval."""
-    values = np.asarray(values, np.float64)
-    rng = np.random.default_rng(seed)
-    means = values[rng.integers(0, len(values), (rounds, len(values)))].mean(axis=1)
-    return float(values.mean()), float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))
 
 
 def parquet_maps(folder: str, paths: list[Path]) -> np.ndarray:
@@ -194,12 +166,6 @@ def method_maps(
             args.recompute,
         )
     return MethodMaps(key, label, factory, stride, rows, maps, seconds)
-
-
-def paired(rows_a: np.ndarray, a: np.ndarray, rows_b: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Per-photo differences a - b on the photos (rows) both were computed on."""
-    common = np.intersect1d(rows_a, rows_b)
-    return a[np.searchsorted(rows_a, common)] - b[np.searchsorted(rows_b, common)]
 
 
 def explainers(n: int) -> dict:

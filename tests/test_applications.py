@@ -1,6 +1,6 @@
 """keras.applications CNNs (random weights) explain with layer=None: one model per family.
 
-``benchmarks/check_applications.py`` runs the same check on every keras.applications model.
+``benchmarks/quality/check_applications.py`` runs the same check on every keras.applications model.
 """
 
 import keras

@@ -63,7 +63,7 @@ def efficientnet_lite0(weights: str | Path | None = None) -> ZooModel:
     Inputs are 224x224 RGB in 0-255, preprocessed as (x - 127) / 128; the head ends in a
     softmax. On the 250 ImageNet photos of ../shared/data/imagenet-dev (shorter side 256,
     centre crop 224) its top-1 is right on 224 of 250 (89.6%;
-    ``benchmarks/zoo_accuracy.py``).
+    ``benchmarks/quality/zoo_accuracy.py``).
     """
     state = load_state_dict(weights or _efficientnet_lite0_weights())
     built = _build_lite(state)

@@ -48,7 +48,7 @@ from tfscorecam.methods.augmented.augment import check_transforms, warp_matrix
 
 OBSERVATIONS = ("gaussian", "area")
 PRIORS = ("tv", "isotropic_tv", "smooth")
-# Defaults (benchmarks/asc_study.py, 283 ImageNet validation photos with boxes): per feature
+# Defaults (benchmarks/studies/asc_study.py, 283 ImageNet validation photos with boxes): per feature
 # cell; they are the weights tv 0.01 and energy 1e-4 per pixel of a 4-sub-cell grid.
 TV_WEIGHT = 0.04
 ENERGY_WEIGHT = 1.6e-3

@@ -1,6 +1,6 @@
 """Score-CAM speed and memory on MobileNetV2 with real photos, against the bare forward passes.
 
-    python benchmarks/bench_scorecam.py \
+    python -m benchmarks.speed.bench_scorecam \
         --weights ../shared/models/mobilenet_v2_imagenet.weights.h5 \
         --images ../shared/data/imagenet-dev --n 2
 
@@ -23,19 +23,18 @@ import time
 
 import numpy as np
 import tensorflow as tf
-from common import (
-    DEFAULT_IMAGES,
-    DEFAULT_WEIGHTS,
-    best_of,
-    dev_inputs,
-    mobilenet_v2,
-    peak_rss_mib,
-)
 
 import tfscorecam as tsc
+from benchmarks.common import (
+    DEFAULT_IMAGES,
+    DEFAULT_WEIGHTS,
+    dev_inputs,
+    mobilenet_v2,
+)
+from benchmarks.report import best_of, rss_mib
 
 
-def forward_rate(model, batch_size: int, seconds: float = 6.0) -> float:
+def forward_rate(model, batch_size: int, seconds: float) -> float:
     """Bare forward passes per second at this batch size (compiled, warmed up)."""
     forward = tf.function(lambda x: model(x, training=False))
     x = tf.random.uniform((batch_size, 224, 224, 3), -1, 1)
@@ -55,21 +54,28 @@ def rss_child(args) -> None:
         masked = np.repeat(x, args.rss_batch_size, axis=0)
         tf.function(lambda t: model(t, training=False))(tf.constant(masked)).numpy()
     elif args.child == "ours":
-        tsc.ScoreCAM(model, args.layer, batch_size=args.rss_batch_size, verbose=0)(x)
+        tsc.ScoreCAM(
+            model,
+            args.layer,
+            batch_size=args.rss_batch_size,
+            max_channels=args.max_channels,
+            verbose=0,
+        )(x)
     else:
         from tf_keras_vis.scorecam import Scorecam
         from tf_keras_vis.utils.scores import CategoricalScore
 
         top1 = int(np.argmax(model(x)[0]))
         Scorecam(model)(CategoricalScore([top1]), x, penultimate_layer=args.layer, max_N=-1)
-    print(json.dumps({"peak_rss_mib": peak_rss_mib()}))
+    print(json.dumps({"peak_rss_mib": rss_mib()}))
 
 
 def child_rss(args, kind: str) -> float:
     out = subprocess.run(
         [
             sys.executable,
-            __file__,
+            "-m",
+            __spec__.name,
             "--child",
             kind,
             "--weights",
@@ -80,6 +86,7 @@ def child_rss(args, kind: str) -> float:
             args.layer,
             "--rss-batch-size",
             str(args.rss_batch_size),
+            *(["--max-channels", str(args.max_channels)] if args.max_channels else []),
         ],
         capture_output=True,
         text=True,
@@ -114,8 +121,12 @@ def main() -> None:
         default=None,
         help="our chunk size (default: the best bare batch size, as the floor uses)",
     )
+    parser.add_argument(
+        "--max-channels", type=int, default=None, help="Faster Score-CAM (default: exact)"
+    )
     parser.add_argument("--rss-batch-size", type=int, default=64, help="chunk for the RSS runs")
     parser.add_argument("--batch-sizes", default="32,64,128", help="tried for the floor")
+    parser.add_argument("--rate-seconds", type=float, default=6.0, help="per batch size tried")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved timing rounds")
     parser.add_argument("--no-peer", action="store_true", help="skip tf-keras-vis")
     parser.add_argument("--child", choices=["bare", "ours", "peer"], help=argparse.SUPPRESS)
@@ -128,12 +139,15 @@ def main() -> None:
     device = "GPU" if tf.config.list_physical_devices("GPU") else "CPU"
     print(f"device: {device}; MobileNetV2, layer {args.layer}, {len(x)} photos from {args.images}")
 
-    rates = {bs: forward_rate(model, bs) for bs in map(int, args.batch_sizes.split(","))}
+    sizes = map(int, args.batch_sizes.split(","))
+    rates = {bs: forward_rate(model, bs, args.rate_seconds) for bs in sizes}
     best_bs = max(rates, key=rates.get)
     print("bare forward passes/s by batch size:", {k: round(v, 1) for k, v in rates.items()})
 
     batch_size = args.batch_size or best_bs
-    cam = tsc.ScoreCAM(model, args.layer, batch_size=batch_size, verbose=0)
+    cam = tsc.ScoreCAM(
+        model, args.layer, batch_size=batch_size, max_channels=args.max_channels, verbose=0
+    )
     acts, _ = cam.forward(x)
     passes = [int(tf.size(cam.scorer.selected(a))) for a in acts]
     bare = tf.function(lambda t: model(t, training=False))
@@ -162,7 +176,7 @@ def main() -> None:
     )
 
     if batch_size != 64:
-        default = tsc.ScoreCAM(model, args.layer, verbose=0)
+        default = tsc.ScoreCAM(model, args.layer, max_channels=args.max_channels, verbose=0)
         default(x[:1])  # trace
         seconds = best_of(lambda: default(x), repeat=1) / len(x)
         print(f"ours at the default batch_size 64: {seconds:.2f} s/image")

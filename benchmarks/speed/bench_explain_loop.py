@@ -1,6 +1,6 @@
 """explain() in a loop against a reused explainer: time per call and memory growth.
 
-    python benchmarks/bench_explain_loop.py --calls 200
+    python -m benchmarks.speed.bench_explain_loop --calls 200
 
 A small model (MobileNetV2, alpha 0.35, 96x96, random weights: the per-call overhead is what is
 measured, so the weights do not matter) and synthetic photos (uint8, 120x160, resized by
@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import os
 import time
-from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -24,13 +23,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
 import tfscorecam as tsc  # noqa: E402
-
-
-def rss_mib() -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
+from benchmarks.report import rss_mib
 
 
 def per_call(fn, photos) -> float:
@@ -75,10 +68,10 @@ def main() -> None:
         )
     print(f"median ratio explain()/reused: {np.median(ratios):.3f}")
 
-    before = rss_mib()
+    before = rss_mib("VmRSS")
     for i in range(args.calls):
         front_door(photos[i % len(photos)])
-    after = rss_mib()
+    after = rss_mib("VmRSS")
     print(
         f"RSS over {args.calls} explain() calls: {before:.1f} -> {after:.1f} MiB "
         f"(growth {after - before:+.1f} MiB)"

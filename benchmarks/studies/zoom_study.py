@@ -1,8 +1,8 @@
 """Augmented Score-CAM with zoomed, cell-registered views against Score-CAM and its controls,
 on metrics that contrast cannot move (issue 18).
 
-    python benchmarks/zoom_views.py --model mobilenet_v2      # the cache: forward passes
-    python benchmarks/zoom_study.py --model mobilenet_v2      # the tables, from the cache
+    python -m benchmarks.studies.zoom_views --model mobilenet_v2      # the cache: forward passes
+    python -m benchmarks.studies.zoom_study --model mobilenet_v2      # the tables, from the cache
 
 Every map uses the same Score-CAM channel weights (``--max-channels`` channels, scored once on
 the photo, shared by every view) and every view's map comes from ``zoom_views.py``'s cache;
@@ -25,8 +25,11 @@ from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
-from common import load_box_photos
-from zoom_views import (
+
+import tfscorecam as tsc
+from benchmarks.common import load_box_photos
+from benchmarks.report import RESULTS, interval, mean_difference
+from benchmarks.studies.zoom_views import (
     ROTATIONS,
     cache_path,
     rotation_views,
@@ -34,13 +37,10 @@ from zoom_views import (
     study_parser,
     zoom_views,
 )
-
-import tfscorecam as tsc
 from tfscorecam import augment, metrics
 from tfscorecam.core.maps import minmax
 from tfscorecam.methods.augmented.superres import SuperResolver
 
-RESULTS = Path(__file__).parent / "results"
 SIZE, CELLS = 224, (7, 7)
 ASC = "ASC (default)"
 
@@ -84,7 +84,7 @@ class Study:
                 fusion = SuperResolver(
                     self.transforms[chosen], CELLS, (SIZE, SIZE), (28, 28), **cam.fusion
                 )
-            low = cam.scale_views(self.low[i, chosen])
+            low = cam.scale_views(self.low[i, chosen]).numpy()
             if scale is not None:
                 low = low * scale(i, chosen)[:, None, None]
             out.append(minmax(cam.fuse(fusion, low)).numpy())
@@ -103,7 +103,7 @@ class Study:
         views = self.views(cam)
         total = np.zeros((len(self.low), SIZE, SIZE))
         cover = np.zeros((SIZE, SIZE))
-        low = cam.scale_views(self.low[:, views])
+        low = cam.scale_views(self.low[:, views]).numpy()
         for k, j in enumerate(views):
             t = self.transforms[j]
             zoom, a2, b2 = 1 / t[0], t[2], t[5]
@@ -130,17 +130,6 @@ def centre_gaussian(count: int) -> np.ndarray:
     yy, xx = np.mgrid[0:SIZE, 0:SIZE] + 0.5
     one = np.exp(-((yy - SIZE / 2) ** 2 + (xx - SIZE / 2) ** 2) / (2 * (SIZE / 4) ** 2))
     return np.repeat(one[None], count, axis=0)
-
-
-def interval(point: float, resampled: np.ndarray) -> str:
-    """A difference on all photos and its 95% percentile-bootstrap interval."""
-    low, high = np.percentile(resampled, [2.5, 97.5])
-    return f"{point:+.3f} [{low:+.3f}, {high:+.3f}]"
-
-
-def mean_difference(a: np.ndarray, b: np.ndarray, resamples: np.ndarray) -> str:
-    difference = np.asarray(a, np.float64) - np.asarray(b, np.float64)
-    return interval(float(difference.mean()), difference[resamples].mean(axis=1))
 
 
 def pixel_order(ordered: np.ndarray, values: np.ndarray) -> np.ndarray:

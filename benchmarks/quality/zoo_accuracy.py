@@ -1,6 +1,6 @@
 """Top-1 accuracy of the offline EfficientNet-Lite0 (tfscorecam.zoo) on real ImageNet photos.
 
-    python benchmarks/zoo_accuracy.py --images ../shared/data/imagenet-dev
+    python -m benchmarks.quality.zoo_accuracy --images ../shared/data/imagenet-dev
 
 Photos: shorter side 256, centre crop 224 (common.load_photo); true class from the file name
 ``<wnid>_<label>.JPEG`` and the class index json.
@@ -11,9 +11,9 @@ from __future__ import annotations
 import argparse
 
 import numpy as np
-from common import DEFAULT_IMAGES, load_photo, photo_paths
-from evaluate import true_classes
 
+from benchmarks.common import DEFAULT_IMAGES, load_photo, photo_paths
+from benchmarks.quality.evaluate import true_classes
 from tfscorecam import zoo
 
 

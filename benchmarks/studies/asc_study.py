@@ -1,6 +1,6 @@
 """How Augmented Score-CAM's fusion was chosen, on ImageNet validation photos with boxes.
 
-    python benchmarks/asc_study.py --boxes ../shared/data/imagenet-val-boxes \
+    python -m benchmarks.studies.asc_study --boxes ../shared/data/imagenet-val-boxes \
         --weights ../shared/models/mobilenet_v2_imagenet.weights.h5
 
 MobileNetV2, its 7x7 ``out_relu`` layer, every map for the photo's true class. Cached in --cache
@@ -26,16 +26,16 @@ import time
 from pathlib import Path
 
 import numpy as np
-from common import (
+
+import tfscorecam as tsc
+from benchmarks.common import (
     DEFAULT_BOXES,
     DEFAULT_WEIGHTS,
-    bootstrap,
     load_box_photos,
     mobilenet_v2,
     preprocess_mobilenet,
 )
-
-import tfscorecam as tsc
+from benchmarks.report import RESULTS, cell
 from tfscorecam import augment, metrics, superres
 from tfscorecam.core.maps import minmax, score_cam_maps, upsample
 
@@ -196,12 +196,6 @@ def measures(maps, model, x, labels, boxes) -> dict[str, np.ndarray]:
     }
 
 
-def cell(values: np.ndarray, sign: bool = False, digits: int = 3) -> str:
-    """Mean [95% bootstrap interval] of per-photo values, as table text."""
-    spec = f"{{:{'+' if sign else ''}.{digits}f}}"
-    return "{} [{}, {}]".format(*(spec.format(v) for v in bootstrap(values)))
-
-
 def study_inputs(args: argparse.Namespace) -> tuple:
     """The model, the box photos (uint8), their model inputs, classes and boxes, and the
     cache folder (created) from ``--weights``, ``--boxes`` and ``--cache``."""
@@ -231,8 +225,8 @@ def main() -> None:
     parser.add_argument("--boxes", default=DEFAULT_BOXES)
     parser.add_argument("--weights", default=DEFAULT_WEIGHTS)
     parser.add_argument("--max-channels", type=int, default=None)
-    parser.add_argument("--cache", default="benchmarks/results/asc_study_cache")
-    parser.add_argument("--out", default="benchmarks/results/asc_study.md")
+    parser.add_argument("--cache", default=str(RESULTS / "asc_study_cache"))
+    parser.add_argument("--out", default=str(RESULTS / "asc_study.md"))
     args = parser.parse_args()
 
     model, _, x, labels, boxes, cache = study_inputs(args)

@@ -1,6 +1,7 @@
 """IS-CAM and SS-CAM cost in Score-CAMs, and the gradient methods' seconds, on real photos.
 
-    python benchmarks/bench_family.py --weights ../shared/models/mobilenet_v2_imagenet.weights.h5 \
+    python -m benchmarks.speed.bench_family \
+        --weights ../shared/models/mobilenet_v2_imagenet.weights.h5 \
         --images ../shared/data/imagenet-dev --n 1 --max-channels 64
 
 IS-CAM and SS-CAM score N masked inputs per channel (N = 10 and 35), built inside the compiled
@@ -12,15 +13,14 @@ from __future__ import annotations
 
 import argparse
 
-from common import (
+import tfscorecam as tsc
+from benchmarks.common import (
     DEFAULT_IMAGES,
     DEFAULT_WEIGHTS,
-    best_of,
     dev_inputs,
     mobilenet_v2,
 )
-
-import tfscorecam as tsc
+from benchmarks.report import best_of
 
 
 def main() -> None:

@@ -1,7 +1,7 @@
 """Issue 18's fallback: resolution from inside the model (Poly-CAM) against the zoomed views.
 
-    python benchmarks/zoom_views.py --model mobilenet_v2       # Score-CAM and ASC's views
-    python benchmarks/polycam_study.py --boxes ../shared/data/imagenet-val-boxes
+    python -m benchmarks.studies.zoom_views --model mobilenet_v2       # Score-CAM and ASC's views
+    python -m benchmarks.studies.polycam_study --boxes ../shared/data/imagenet-val-boxes
 
 Poly-CAM (Englebert et al., ICPR 2022; PCAM+): a Score-CAM map at each of the model's
 resolutions, S_l = ReLU(sum_c w_c A_c) with Score-CAM weights over that layer's channels
@@ -21,19 +21,24 @@ to each level, and ASC x Poly-CAM's finest refinement; MaxBoxAccV2 with paired 9
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
-from common import load_box_photos
-from zoom_study import ASC, Study, gamma_matched, interval
-from zoom_views import CACHE, cache_path, photo_weights, study_model, study_parser
 
 import tfscorecam as tsc
+from benchmarks.common import load_box_photos
+from benchmarks.report import RESULTS, interval
+from benchmarks.studies.zoom_study import ASC, Study, gamma_matched
+from benchmarks.studies.zoom_views import (
+    CACHE,
+    cache_path,
+    photo_weights,
+    study_model,
+    study_parser,
+)
 from tfscorecam import metrics
 from tfscorecam.core.maps import minmax, weighted_sum
 
-RESULTS = Path(__file__).parent / "results"
 SIZE = 224
 LEVELS = ("block_12_add", "block_5_add", "block_2_add", "expanded_conv_project_BN")
 

@@ -1,9 +1,9 @@
 """Where Augmented Score-CAM's localisation gain comes from, and what Average Drop rewards.
 
-    python benchmarks/asc_values.py --boxes ../shared/data/imagenet-val-boxes \
+    python -m benchmarks.studies.asc_values --boxes ../shared/data/imagenet-val-boxes \
         --weights ../shared/models/mobilenet_v2_imagenet.weights.h5
 
-The photos, model, caches and default fusion of ``benchmarks/asc_study.py`` (run that first:
+The photos, model, caches and default fusion of ``benchmarks/studies/asc_study.py`` (run that first:
 this script reuses its cached Score-CAM weights over all channels and copy activations at
 ``out_relu``; its own first run adds the same for MobileNetV2's last 14x14 layer,
 ``block_13_expand_relu``: 576 channels per photo, about 20 min on 2 CPU cores).
@@ -31,7 +31,12 @@ import argparse
 from pathlib import Path
 
 import numpy as np
-from asc_study import (
+from scipy.ndimage import gaussian_filter
+
+import tfscorecam as tsc
+from benchmarks.common import DEFAULT_BOXES, DEFAULT_WEIGHTS
+from benchmarks.report import RESULTS
+from benchmarks.studies.asc_study import (
     FINE_LAYER,
     cell,
     copies_cache,
@@ -41,10 +46,6 @@ from asc_study import (
     scorecam_maps,
     study_inputs,
 )
-from common import DEFAULT_BOXES, DEFAULT_WEIGHTS
-from scipy.ndimage import gaussian_filter
-
-import tfscorecam as tsc
 from tfscorecam import metrics
 from tfscorecam.core.maps import minmax, upsample
 
@@ -60,13 +61,13 @@ def with_values(order: np.ndarray, values: np.ndarray) -> np.ndarray:
     return out
 
 
-def lite0_maps(photos: np.ndarray, labels: np.ndarray) -> tuple:
-    """EfficientNet-Lite0, its inputs, its Faster Score-CAM maps (128 channels, in [0, 1]) and
+def lite0_maps(photos: np.ndarray, labels: np.ndarray, channels: int) -> tuple:
+    """EfficientNet-Lite0, its inputs, its Faster Score-CAM maps (``channels``, in [0, 1]) and
     default ASC maps on the same channels (the first copy is the photo: its map is
     Score-CAM's)."""
     lite0 = tsc.zoo.efficientnet_lite0()
     images = lite0.preprocess(photos)
-    cam = tsc.AugmentedScoreCAM(lite0.model, max_channels=128, verbose=0)
+    cam = tsc.AugmentedScoreCAM(lite0.model, max_channels=channels, verbose=0)
     scorecam, asc = [], []
     for i, image in enumerate(images):
         acts, outputs = cam.forward(image[None])
@@ -102,19 +103,23 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--boxes", default=DEFAULT_BOXES)
     parser.add_argument("--weights", default=DEFAULT_WEIGHTS)
-    parser.add_argument("--cache", default="benchmarks/results/asc_study_cache")
-    parser.add_argument("--out", default="benchmarks/results/asc_values.md")
+    parser.add_argument("--max-channels", type=int, default=None, help="MobileNetV2's (all)")
+    parser.add_argument("--lite0-channels", type=int, default=128)
+    parser.add_argument("--cache", default=str(RESULTS / "asc_study_cache"))
+    parser.add_argument("--out", default=str(RESULTS / "asc_values.md"))
     args = parser.parse_args()
 
     model, photos, x, labels, boxes, cache = study_inputs(args)
     shape = x.shape[1:3]
 
-    acts, weights = layer_cache(model, x, labels, None, cache)
+    acts, weights = layer_cache(model, x, labels, args.max_channels, cache)
     scorecam = scorecam_maps(acts, weights, shape)
     default = copies_cache(model, x, labels, "default", cache)
     asc = fused_maps(default, 16, weights, shape, {})[0]
     asc_one = fused_maps(default, 1, weights, shape, {})[0]
-    fine_acts, fine_weights = layer_cache(model, x, labels, None, cache, FINE_LAYER)
+    fine_acts, fine_weights = layer_cache(
+        model, x, labels, args.max_channels, cache, FINE_LAYER
+    )
     fine = copies_cache(model, x, labels, "fine", cache)
     box = metrics.box_masks(boxes, shape).astype(np.float32)
 
@@ -135,18 +140,21 @@ def main() -> None:
         f"3. ASC at {FINE_LAYER}": fused_maps(fine, 16, fine_weights, shape, {})[0],
     }
     lines = [
-        f"MobileNetV2, {len(x)} photos ({args.boxes}), true class, Score-CAM weights over all "
-        "channels (section 4: 128); mean [95% bootstrap interval]; differences paired with "
-        "Score-CAM (out_relu; section 4: Lite0's) on the same photos.",
+        f"MobileNetV2, {len(x)} photos ({args.boxes}), true class, Score-CAM weights over "
+        f"{args.max_channels or 'all'} channels (section 4: {args.lite0_channels}); mean [95% "
+        "bootstrap interval]; differences paired with Score-CAM (out_relu; section 4: Lite0's) "
+        "on the same photos.",
         "",
         "| maps | EPG | EPG - Score-CAM | box accuracy | box - Score-CAM | AD % | "
         "AD - Score-CAM | IC % |",
         "|---|---|---|---|---|---|---|---|",
     ]
     lines += table_rows(rows, model, x, labels, boxes)
-    lite0, lite_x, lite_scorecam, lite_asc = lite0_maps(photos.astype(np.float32), labels)
+    lite0, lite_x, lite_scorecam, lite_asc = lite0_maps(
+        photos.astype(np.float32), labels, args.lite0_channels
+    )
     lite_rows = {
-        "4. EfficientNet-Lite0 Score-CAM (128 channels)": lite_scorecam,
+        f"4. EfficientNet-Lite0 Score-CAM ({args.lite0_channels} channels)": lite_scorecam,
         "4. Lite0 ASC (default, same channels)": lite_asc,
         "4. Lite0 ASC's order, Score-CAM's values": with_values(lite_asc, lite_scorecam),
         "4. Lite0 control: Score-CAM squared": lite_scorecam**2,

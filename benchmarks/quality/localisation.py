@@ -1,6 +1,6 @@
 """Localisation on real object boxes: the explainers on ImageNet validation photos.
 
-    python benchmarks/localisation.py --boxes ../shared/data/imagenet-val-boxes \
+    python -m benchmarks.quality.localisation --boxes ../shared/data/imagenet-val-boxes \
         --weights ../shared/models/mobilenet_v2_imagenet.weights.h5 --max-channels 128 \
         --steps 25 --curve-stride 3
 
@@ -30,18 +30,17 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
-from common import (  # noqa: E402
+
+from benchmarks.common import (  # noqa: E402
     DEFAULT_BOXES,
     DEFAULT_WEIGHTS,
-    bootstrap,
     explainers,
     load_box_photos,
     method_maps,
     mobilenet_v2,
-    paired,
     preprocess_mobilenet,
 )
-
+from benchmarks.report import RESULTS, bootstrap, cell, paired
 from tfscorecam import metrics  # noqa: E402
 
 COLUMNS = ("EPG", "box acc", "deletion", "insertion")
@@ -74,12 +73,6 @@ def scores(model, x, classes, maps, boxes, steps: int, curves: np.ndarray) -> di
                 model, x[curves], maps[curves], classes[curves], steps=steps
             ).aucs
     return values
-
-
-def cell(values: np.ndarray) -> str:
-    values = values[~np.isnan(values)]
-    mean, low, high = bootstrap(values)
-    return f"{mean:.3f} [{low:.3f}, {high:.3f}]"
 
 
 def figure(photos, boxes, results, path: Path) -> None:
@@ -136,9 +129,9 @@ def main() -> None:
     )
     parser.add_argument("--n", type=int, default=0, help="first n photos (0: all)")
     parser.add_argument("--parquet", action="append", default=[], help="KEY=FOLDER")
-    parser.add_argument("--cache", default="benchmarks/results/localisation_cache")
+    parser.add_argument("--cache", default=str(RESULTS / "localisation_cache"))
     parser.add_argument("--recompute", action="store_true")
-    parser.add_argument("--out", default="benchmarks/results")
+    parser.add_argument("--out", default=str(RESULTS))
     args = parser.parse_args()
 
     model = mobilenet_v2(args.weights)

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Every GPU figure the README promises, in one run of at most 8 minutes on a lent GPU machine
-# (the device tool: `bash benchmarks/gpu.sh`, timeout 600 s):
+# (the device tool: `bash benchmarks/speed/gpu.sh`, timeout 600 s):
 #   1. Score-CAM images/s and its ratio to the bare-forward floor (bench_scorecam.py);
 #   2. Augmented Score-CAM seconds per image, against Score-CAM (bench_asc.py);
 #   3. explain_dataset images/s with one actor (bench_dataset.py; needs the dataset extra).
@@ -25,9 +25,9 @@ step() {  # step SECONDS NAME COMMAND...
     echo "== $name"
     timeout "$seconds" "$@" || echo "== $name: failed or timed out (exit $?)"
 }
-step 200 "Score-CAM against the bare-forward floor" python benchmarks/bench_scorecam.py \
+step 200 "Score-CAM against the bare-forward floor" python -m benchmarks.speed.bench_scorecam \
     --weights "$weights" --images "$images" --n 8 --rounds 3 --no-peer
-step 120 "Augmented Score-CAM seconds per image" python benchmarks/bench_asc.py \
+step 120 "Augmented Score-CAM seconds per image" python -m benchmarks.speed.bench_asc \
     --weights "$weights" --images "$images" --n 4 --repeat 2
-step 150 "explain_dataset, one actor" python benchmarks/bench_dataset.py \
+step 150 "explain_dataset, one actor" python -m benchmarks.speed.bench_dataset \
     --weights "$weights" --images "$images" --n 64 --actors 1

@@ -1,6 +1,7 @@
 """Latency of each exported method (tf.saved_model.load) against the eager explainer.
 
-    python benchmarks/bench_serving.py --weights ../shared/models/mobilenet_v2_imagenet.weights.h5
+    python -m benchmarks.speed.bench_serving \
+        --weights ../shared/models/mobilenet_v2_imagenet.weights.h5
 
 MobileNetV2 on --n photos of --images, one image per call, best of --repeat calls after a
 warm-up. IS-CAM, SS-CAM and per-copy Augmented Score-CAM score --max-channels channels (they
@@ -15,22 +16,16 @@ import tempfile
 from pathlib import Path
 
 import tensorflow as tf
-from common import (
+
+import tfscorecam as tsc
+from benchmarks.common import (
     DEFAULT_IMAGES,
     DEFAULT_WEIGHTS,
-    best_of,
     dev_inputs,
     mobilenet_v2,
 )
-
-import tfscorecam as tsc
+from benchmarks.report import best_of
 from tfscorecam.methods.augmented.superres import GraphFusion
-
-
-def best(fn, repeat: int) -> float:
-    """Best of ``repeat`` timed calls after one untimed (tracing) call."""
-    fn()
-    return best_of(fn, repeat)
 
 
 def main() -> None:
@@ -72,12 +67,14 @@ def main() -> None:
             )
             serve = loaded.signatures["serving_default"]
             eager = sum(
-                best(lambda i=i, e=explainer: e(x[i : i + 1]), args.repeat) for i in range(len(x))
+                best_of(lambda i=i, e=explainer: e(x[i : i + 1]), args.repeat, warm=True)
+                for i in range(len(x))
             )
             served = sum(
-                best(
+                best_of(
                     lambda i=i, s=serve: s(images=tf.constant(x[i : i + 1]))["maps"].numpy(),
                     args.repeat,
+                    warm=True,
                 )
                 for i in range(len(x))
             )
@@ -86,7 +83,7 @@ def main() -> None:
             if isinstance(explainer, tsc.AugmentedScoreCAM):
                 fusion = tf.function(GraphFusion(explainer.resolver((224, 224), (7, 7))))
                 low = tf.random.uniform((explainer.num_augmentations, 7, 7))
-                seconds = best(lambda f=fusion, low=low: f(low).numpy(), args.repeat)
+                seconds = best_of(lambda f=fusion, low=low: f(low).numpy(), args.repeat, warm=True)
                 print(f"|   of which the fusion | | {seconds:.2f} | {seconds / served:.1%} |")
 
 

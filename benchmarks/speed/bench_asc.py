@@ -1,6 +1,7 @@
 """Augmented Score-CAM's cost on MobileNetV2 with real photos, against one Score-CAM.
 
-    python benchmarks/bench_asc.py --weights ../shared/models/mobilenet_v2_imagenet.weights.h5 \
+    python -m benchmarks.speed.bench_asc \
+        --weights ../shared/models/mobilenet_v2_imagenet.weights.h5 \
         --images ../shared/data/imagenet-dev --n 2
 
 Prints seconds per image (best of --repeat calls on --n photos, after a tracing call) of
@@ -17,15 +18,15 @@ from __future__ import annotations
 import argparse
 
 import numpy as np
-from common import (
+
+import tfscorecam as tsc
+from benchmarks.common import (
     DEFAULT_IMAGES,
     DEFAULT_WEIGHTS,
-    best_of,
     dev_inputs,
     mobilenet_v2,
 )
-
-import tfscorecam as tsc
+from benchmarks.report import best_of
 
 
 def main() -> None:

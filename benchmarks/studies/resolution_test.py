@@ -1,6 +1,6 @@
 """A resolution test with a known answer: small objects pasted at known sub-cell offsets.
 
-    python benchmarks/resolution_test.py --boxes ../shared/data/imagenet-val-boxes
+    python -m benchmarks.studies.resolution_test --boxes ../shared/data/imagenet-val-boxes
 
 Objects are cut out of the localisation photos by their (single) box, scaled so that their
 longer side is ``--object-size`` px (24-40) and pasted on a neutral grey 224 px canvas
@@ -24,18 +24,16 @@ Score-CAM's map down to MobileNetV2's 112 x 112 level (``polycam_study.py``). Wr
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 import numpy as np
-from common import DEFAULT_BOXES, DEFAULT_WEIGHTS, load_box_photos, mobilenet_v2
-from polycam_study import LEVELS, level_maps, polycam
 
 import tfscorecam as tsc
+from benchmarks.common import DEFAULT_BOXES, DEFAULT_WEIGHTS, load_box_photos, mobilenet_v2
+from benchmarks.report import RESULTS
+from benchmarks.studies.polycam_study import LEVELS, level_maps, polycam
 from tfscorecam.core.images import resize
 from tfscorecam.core.maps import minmax, score_cam_maps
 
-RESULTS = Path(__file__).parent / "results"
-CACHE = RESULTS / "zoom_cache"
 OFFSETS = np.arange(0, 32, 4)
 DISTANCES = (40, 48, 64, 80)
 ORIGIN = 96
@@ -123,7 +121,7 @@ def main() -> None:
     parser.add_argument("--suffix", default="", help="added to the output files' names")
     args = parser.parse_args()
 
-    from common import preprocess_mobilenet
+    from benchmarks.common import preprocess_mobilenet
 
     _, photos, labels, boxes = load_box_photos(args.boxes)
     model = mobilenet_v2(args.weights)

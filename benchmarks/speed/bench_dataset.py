@@ -1,6 +1,7 @@
 """explain_dataset (Ray Data) against an in-process loop: images/s and the engine's overhead.
 
-    python benchmarks/bench_dataset.py --weights ../shared/models/mobilenet_v2_imagenet.weights.h5 \
+    python -m benchmarks.speed.bench_dataset \
+        --weights ../shared/models/mobilenet_v2_imagenet.weights.h5 \
         --images ../shared/data/imagenet-dev --n 40 --max-channels 128
 
 MobileNetV2 saved as a .keras file, Score-CAM with --max-channels (for time) on --n photos.
@@ -20,9 +21,9 @@ import time
 from pathlib import Path
 
 import numpy as np
-from common import DEFAULT_IMAGES, DEFAULT_WEIGHTS, mobilenet_v2, photo_paths
 
 import tfscorecam as tsc
+from benchmarks.common import DEFAULT_IMAGES, DEFAULT_WEIGHTS, mobilenet_v2, photo_paths
 from tfscorecam import dataset
 
 

@@ -2,7 +2,8 @@
 channel weights on the photo (over ``--max-channels`` channels), and every zoomed view's
 low-resolution map and class probability under those weights.
 
-    python benchmarks/zoom_views.py --model mobilenet_v2 --boxes ../shared/data/imagenet-val-boxes
+    python -m benchmarks.studies.zoom_views --model mobilenet_v2 \
+        --boxes ../shared/data/imagenet-val-boxes
 
 Views: the photo itself, then at each scale of ``SCALES`` every crop of the magnified photo
 offset by a whole feature cell (``augment.zoom_transforms(..., crops=None)``), then the
@@ -20,13 +21,14 @@ import time
 from pathlib import Path
 
 import numpy as np
-from common import DEFAULT_BOXES, DEFAULT_WEIGHTS, load_box_photos, mobilenet_v2
 
 import tfscorecam as tsc
+from benchmarks.common import DEFAULT_BOXES, DEFAULT_WEIGHTS, load_box_photos, mobilenet_v2
+from benchmarks.report import RESULTS
 from tfscorecam import augment
 from tfscorecam.core.maps import weighted_sum
 
-CACHE = Path(__file__).parent / "results" / "zoom_cache"
+CACHE = RESULTS / "zoom_cache"
 SCALES = augment.ZOOM_SCALES  # the default ASC's
 ROTATIONS = 16
 
@@ -34,7 +36,7 @@ ROTATIONS = 16
 def study_model(name: str, weights: str):
     """(model, preprocess) for ``mobilenet_v2`` (a local weights file) or ``efficientnet_lite0``."""
     if name == "mobilenet_v2":
-        from common import preprocess_mobilenet
+        from benchmarks.common import preprocess_mobilenet
 
         return mobilenet_v2(weights), preprocess_mobilenet
     if name == "efficientnet_lite0":

@@ -1,6 +1,6 @@
 """Every keras.applications model (random weights, 96x96) explains with layer=None.
 
-    python benchmarks/check_applications.py
+    python -m benchmarks.quality.check_applications
 
 Prints, per model, the default layer and whether Grad-CAM and Score-CAM (max_channels=4) give
 finite maps scaled to [0, 1]; exits 1 if any fails. (tests/test_applications.py runs one model
@@ -9,6 +9,7 @@ per family in CI; this runs all of them, about 15 minutes on 2 cores.)
 
 from __future__ import annotations
 
+import argparse
 import gc
 import os
 import sys
@@ -23,7 +24,12 @@ import tfscorecam as tsc  # noqa: E402
 
 
 def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--models", default="", help="comma-separated names (default: all)")
+    args = parser.parse_args()
     names = [n for n in dir(keras.applications) if n[0].isupper()]
+    if args.models:
+        names = [n for n in names if n in args.models.split(",")]
     x = np.random.default_rng(0).normal(size=(1, 96, 96, 3)).astype(np.float32)
     failed = []
     for name in names:

@@ -1,6 +1,7 @@
 """Faithfulness of the explainers on real photos with a real ImageNet model.
 
-    python benchmarks/evaluate.py --weights ../shared/models/mobilenet_v2_imagenet.weights.h5 \
+    python -m benchmarks.quality.evaluate \
+        --weights ../shared/models/mobilenet_v2_imagenet.weights.h5 \
         --images ../shared/data/imagenet-dev --n 40 --steps 25 --max-channels 128
 
 Every map explains the photo's true class (from its file name ``<wnid>_<label>.JPEG`` and the
@@ -19,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
 import matplotlib
@@ -27,20 +27,19 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
-from common import (  # noqa: E402
+
+from benchmarks.common import (  # noqa: E402
     DEFAULT_IMAGES,
     DEFAULT_WEIGHTS,
-    bootstrap,
     cached_maps,
     explainers,
     load_photo,
     method_maps,
     mobilenet_v2,
-    paired,
     photo_paths,
     preprocess_mobilenet,
 )
-
+from benchmarks.report import RESULTS, bootstrap, cell, command, paired
 from tfscorecam import metrics  # noqa: E402
 
 COLUMNS = {  # key -> heading
@@ -78,13 +77,6 @@ def per_image(model, x, classes, maps, steps: int) -> dict:
         "deletion": metrics.deletion_auc(model, x, maps, classes, steps=steps).aucs,
         "insertion": metrics.insertion_auc(model, x, maps, classes, steps=steps).aucs,
     }
-
-
-def cell(values: np.ndarray) -> str:
-    if values is None or not len(values):
-        return "-"
-    mean, low, high = bootstrap(values)
-    return f"{mean:.3f} [{low:.3f}, {high:.3f}]"
 
 
 def difference(a: dict, b: dict, column: str) -> np.ndarray | None:
@@ -131,9 +123,9 @@ def main() -> None:
         help="keys of common.explainers, each optionally KEY:STRIDE",
     )
     parser.add_argument("--parquet", action="append", default=[], help="KEY=FOLDER")
-    parser.add_argument("--cache", default="benchmarks/results/evaluation_cache")
+    parser.add_argument("--cache", default=str(RESULTS / "evaluation_cache"))
     parser.add_argument("--recompute", action="store_true")
-    parser.add_argument("--out", default="benchmarks/results")
+    parser.add_argument("--out", default=str(RESULTS))
     args = parser.parse_args()
 
     model = mobilenet_v2(args.weights)
@@ -184,7 +176,7 @@ def main() -> None:
         f"top-1 correct on {correct}; every map explains the true class; "
         f"{args.mosaics} 2x2 mosaics for the grid pointing game; mean [95% bootstrap interval].",
         "",
-        f"`python benchmarks/evaluate.py {' '.join(sys.argv[1:])}`",
+        command(),
         "",
         "| method | n | " + " | ".join(COLUMNS.values()) + " | s / image |",
         "|---|---|" + "---|" * (len(COLUMNS) + 1),

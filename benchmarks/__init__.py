@@ -1,0 +1,1 @@
+"""Benchmarks and evaluations: `python -m benchmarks.<group>.<script>` from the repository root."""

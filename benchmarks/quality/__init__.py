@@ -1,0 +1,1 @@
+"""Quality: faithfulness and localisation tables of every method on the dev data."""

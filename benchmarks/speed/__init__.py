@@ -1,0 +1,1 @@
+"""Speed: ours against the bare forward passes, the peers and the served SavedModel."""

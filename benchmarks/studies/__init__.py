@@ -1,0 +1,1 @@
+"""Research studies behind the defaults (Augmented Score-CAM's views, fusion and resolution)."""
