@@ -58,7 +58,7 @@ class AugmentedScoreCAM(ScoreCAM):
     Poly-CAM (Englebert et al.), so a region must show the class in the whole image and in the
     zoomed views. The result is min-max scaled to [0, 1].
 
-    Measured on 283 ImageNet validation photos with boxes (``benchmarks/zoom_study.py``,
+    Measured on 283 ImageNet validation photos with boxes (``benchmarks/studies/zoom_study.py``,
     README): the zoomed views raise MaxBoxAccV2, which contrast cannot move, over Score-CAM,
     over the same pipeline on the image alone (``num_augmentations=1``) and over rotations;
     views that lose the class are kept (dropping them, or weighting views by their class
@@ -284,15 +284,17 @@ class AugmentedScoreCAM(ScoreCAM):
                 for acts, w in zip(copy_acts, weights, strict=True)
             ]
         )  # (K, h, w, K_cls)
-        return self.scale_views(low.transpose(3, 0, 1, 2))
+        return self.scale_views(low.transpose(3, 0, 1, 2)).numpy()
 
-    def scale_views(self, low: np.ndarray) -> np.ndarray:
-        """Views' maps (..., K, h, w) divided by their own peaks (``view_scale="own"``) or all
-        by the image's, view 0 (``"image"``)."""
-        peak = low.max(axis=(-2, -1), keepdims=True)
+    def scale_views(self, low: object) -> tf.Tensor:
+        """Views' maps (..., K, h, w), not negative, divided by their own peaks
+        (``view_scale="own"``) or all by the image's, view 0 (``"image"``); an all-zero view
+        stays zero. The eager and graph paths both scale with this."""
+        low = tf.convert_to_tensor(low)
+        peak = tf.reduce_max(low, axis=(-2, -1), keepdims=True)
         if self.view_scale == "image":
-            peak = np.broadcast_to(peak[..., :1, :, :], peak.shape)
-        return np.divide(low, peak, out=np.zeros_like(low), where=peak > 0)
+            peak = tf.broadcast_to(peak[..., :1, :, :], tf.shape(peak))
+        return tf.math.divide_no_nan(low, peak)
 
     def graph_maps(self, images, activations, classes):
         size, features = tuple(images.shape[1:3]), tuple(activations.shape[1:3])
@@ -316,11 +318,7 @@ class AugmentedScoreCAM(ScoreCAM):
                     fn_output_signature=tf.TensorSpec((acts.shape[-1],), tf.float32),
                 )
                 low = tf.einsum("khwc,kc->khw", copy_acts, weights)
-            low = tf.nn.relu(low)
-            peak = tf.reduce_max(low, axis=(1, 2), keepdims=True)
-            if self.view_scale == "image":  # one scale for all views, as copy_maps
-                peak = tf.broadcast_to(peak[:1], tf.shape(peak))
-            return self.fuse(fusion, tf.math.divide_no_nan(low, peak))
+            return self.fuse(fusion, self.scale_views(tf.nn.relu(low)))
 
         return tf.map_fn(
             one,
