@@ -12,7 +12,7 @@ from conftest import SIZE, build_classifier, images
 
 import tfscorecam as tsc
 from tfscorecam import methods
-from tfscorecam.core.explainer import CAM
+from tfscorecam.core.explainer import Explainer
 from tfscorecam.core.maps import score_cam_maps
 from tfscorecam.methods import METHODS, Method, method_class
 
@@ -86,7 +86,7 @@ def test_every_registered_class_is_a_public_name():
         assert getattr(tsc, method.class_name) is method_class(name)
 
 
-class MeanActivation(CAM):
+class MeanActivation(Explainer):
     """A test-only method: ReLU of the target layer's mean channel, upsampled (no class)."""
 
     def _maps(self, images, activations, request, progress):

@@ -14,6 +14,7 @@ _CLASSES = {
     **{method.class_name: method.module for method in METHODS.values()},
     "Explanation": "tfscorecam.interfaces.explanation",
     "Explanations": "tfscorecam.interfaces.explanation",
+    "Explainer": "tfscorecam.core.explainer",
     "CAM": "tfscorecam.core.explainer",
     "explain": "tfscorecam.interfaces.explanation",
     "plot_comparison": "tfscorecam.interfaces.explanation",

@@ -1,9 +1,9 @@
 """The base of every explainer: model, layer, images, what to explain, progress and output.
 
-``CAM`` resolves the output and the target layer, taps the model, checks images, runs the
-forward pass, resolves classes or targets, shows the progress bar and shapes the output. A
-method is a subclass that says only how it builds maps (``_maps``) and how much work that is
-(``_work``).
+``Explainer`` (``CAM`` in v0.2, still an alias) resolves the output and the target layer, taps
+the model, checks images, runs the forward pass, resolves classes or targets, shows the progress
+bar and shapes the output. A method is a subclass that says only how it builds maps
+(``_maps``) and how much work that is (``_work``).
 """
 
 from __future__ import annotations
@@ -143,7 +143,7 @@ def _same(value: object, default: object) -> bool:
         return False
 
 
-class CAM:
+class Explainer:
     """Base class of the explainers.
 
     Args:
@@ -196,6 +196,7 @@ class CAM:
         ]
         return f"{type(self).__name__}({', '.join([f'layer={self.layer_path!r}', *changed])})"
 
+    @_recording  # its subclasses' own __init__ are wrapped by __init_subclass__
     def __init__(
         self,
         model: keras.Model,
@@ -439,3 +440,6 @@ class CAM:
     ) -> tf.Tensor:
         """``_maps`` in TensorFlow ops for one class per image: (N, H, W), not yet scaled."""
         raise NotImplementedError
+
+
+CAM = Explainer  # v0.2's name of the base class (``tsc.CAM``), kept working

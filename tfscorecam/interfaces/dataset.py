@@ -269,7 +269,7 @@ class _Job:
         )
 
 
-class _Explainer:
+class _BatchExplainer:
     """Ray actor: builds its model and explainer once, then explains batches of decoded images."""
 
     def __init__(self, job: _Job, threads: int) -> None:
@@ -341,8 +341,9 @@ def _rows(batch: dict, method: str) -> tuple[list[dict], list[dict]]:
     return explained, failed
 
 
-class _Progress:
-    """One line: images done, images/s and the time left."""
+class _DriverProgress:
+    """One line: images done, images/s and the time left. The driver never imports
+    TensorFlow (only the actors do), so this is not ``core.progress.Progress``, a Keras bar."""
 
     def __init__(self, total: int, verbose: int) -> None:
         self.total, self.verbose, self.done = total, verbose, 0
@@ -468,7 +469,7 @@ def explain_dataset(
     start = time.perf_counter()
     summary["first_batch_seconds"] = 0.0
     if todo:
-        progress = _Progress(len(todo), verbose)
+        progress = _DriverProgress(len(todo), verbose)
         started = not ray.is_initialized()
         address = address or os.environ.get("RAY_ADDRESS")
         quiet = {"log_to_driver": False, "logging_level": logging.ERROR}
@@ -480,7 +481,17 @@ def explain_dataset(
             ray.init(address=address, **quiet)
         try:
             with _ray_data_quiet():
-                _run(ray, job, todo, out, summary, progress, actors, gpus_per_actor, batch_size)
+                _run(
+                    ray,
+                    job,
+                    todo,
+                    out,
+                    summary=summary,
+                    progress=progress,
+                    actors=actors,
+                    gpus_per_actor=gpus_per_actor,
+                    batch_size=batch_size,
+                )
         finally:
             progress.close()
             if started:
@@ -566,7 +577,20 @@ def _checked_input_size(job: _Job) -> tuple[int, int]:
     return result
 
 
-def _run(ray, job, todo, out, summary, progress, actors, gpus_per_actor, batch_size) -> None:
+def _run(
+    ray,
+    job: _Job,
+    todo: list[str],
+    out: Path,
+    *,
+    summary: dict,
+    progress: _DriverProgress,
+    actors: int | None,
+    gpus_per_actor: float | None,
+    batch_size: int,
+) -> None:
+    """Explain ``todo`` on Ray Data, writing result parts into ``out`` and counting them in
+    ``summary`` (explained, errors, start-up and steady rates)."""
     resources = ray.cluster_resources()
     cpus, gpus = int(resources.get("CPU", 1)), int(resources.get("GPU", 0))
     if gpus_per_actor is None:
@@ -589,7 +613,7 @@ def _run(ray, job, todo, out, summary, progress, actors, gpus_per_actor, batch_s
     with warnings.catch_warnings():  # max_restarts has no named parameter yet (Ray 2.60)
         warnings.filterwarnings("ignore", message=".*ray_remote_args.* is deprecated")
         dataset = dataset.map_batches(
-            _Explainer,
+            _BatchExplainer,
             fn_constructor_args=(job, threads),
             batch_size=batch_size,
             compute=ray.data.ActorPoolStrategy(size=actors),

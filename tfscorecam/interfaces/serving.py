@@ -1,6 +1,6 @@
 """Exporting any explainer as a SavedModel for TensorFlow Serving.
 
-The whole explanation runs inside the graph (``CAM.graph_explain``): the target layer's
+The whole explanation runs inside the graph (``Explainer.graph_explain``): the target layer's
 activations and the predictions, then the method's maps in TensorFlow ops (Score-CAM and its
 family: a while loop over chunks of channels, the same compiled step as eagerly; Augmented
 Score-CAM: the warps, every copy's map and the fusion solve, ``superres.GraphFusion``; the
@@ -31,7 +31,7 @@ from pathlib import Path
 import keras
 import tensorflow as tf
 
-from tfscorecam.core.explainer import CAM
+from tfscorecam.core.explainer import Explainer
 from tfscorecam.core.preprocessing import PREPROCESS
 
 
@@ -68,8 +68,10 @@ def _preprocessing(preprocess: object, input_shape: tuple) -> Callable | None:
     return preprocess
 
 
-class _Explainer(tf.Module):
-    def __init__(self, cam: CAM, preprocess: Callable | None) -> None:
+class _ServedExplainer(tf.Module):
+    """The exported module: the explainer's graph path behind the SavedModel's signatures."""
+
+    def __init__(self, cam: Explainer, preprocess: Callable | None) -> None:
         super().__init__(name="tfscorecam")
         self.cam = cam
         self.model = cam.view  # every variable the signatures use is one of its layers'
@@ -122,7 +124,7 @@ class _Explainer(tf.Module):
 
 
 def export(
-    explainer: CAM,
+    explainer: Explainer,
     path: str | Path,
     preprocess: str | Callable | keras.layers.Layer | None = None,
 ) -> Path:
@@ -134,14 +136,14 @@ def export(
     to the model's input. Load the result with ``tf.saved_model.load(path)`` and call
     ``.signatures["serving_default"]``, or serve it with TensorFlow Serving (see the README).
     """
-    if not isinstance(explainer, CAM):
+    if not isinstance(explainer, Explainer):
         raise TypeError(f"export takes a tfscorecam explainer, got {type(explainer).__name__}")
     if None in explainer.input_shape[1:]:
         raise ValueError(
             f"export needs a model with a fixed input size (H, W, C); this one takes "
             f"{explainer.input_shape[1:]}: build it with keras.Input(shape=(H, W, C))"
         )
-    module = _Explainer(explainer, _preprocessing(preprocess, explainer.input_shape))
+    module = _ServedExplainer(explainer, _preprocessing(preprocess, explainer.input_shape))
     signatures = {
         "serving_default": module.serving_default.get_concrete_function(),
         "explain_class": module.explain_class.get_concrete_function(),

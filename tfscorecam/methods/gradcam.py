@@ -19,21 +19,21 @@ import numpy as np
 import tensorflow as tf
 
 from tfscorecam.core.compiled import compiled
-from tfscorecam.core.explainer import CAM, Request, Scoring
+from tfscorecam.core.explainer import Explainer, Request, Scoring
 from tfscorecam.core.head import ScoringHead, gradient_head
 from tfscorecam.core.maps import upsample
 from tfscorecam.core.model_graph import tap
 from tfscorecam.core.progress import Progress
 
 
-class GradCAM(CAM):
+class GradCAM(Explainer):
     """Grad-CAM: channel weights are the spatial mean of the score's gradient.
 
     Args:
-        model, layer, batch_size, head, output, reshape, verbose: as ``CAM``
+        model, layer, batch_size, head, output, reshape, verbose: as ``Explainer``
             (``batch_size``: images per gradient pass).
 
-    Call it as ``cam(images, class_index=None, target=None)``; see ``CAM.__call__``.
+    Call it as ``cam(images, class_index=None, target=None)``; see ``Explainer.__call__``.
     """
 
     def __init__(
