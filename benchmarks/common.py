@@ -216,4 +216,7 @@ def explainers(n: int) -> dict:
             lambda m: tsc.SSCAM(m, max_channels=n, verbose=0),
         ),
         "layercam": ("LayerCAM", lambda m: tsc.LayerCAM(m, verbose=0)),
+        "hirescam": ("HiResCAM", lambda m: tsc.HiResCAM(m, verbose=0)),
+        "xgradcam": ("XGrad-CAM", lambda m: tsc.XGradCAM(m, verbose=0)),
+        "eigencam": ("EigenCAM", lambda m: tsc.EigenCAM(m, verbose=0)),
     }

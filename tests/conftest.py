@@ -12,13 +12,21 @@ SIZE = 16
 
 
 def build_classifier(
-    activation: str | None = "softmax", units: int = 5, seed: int = 0, flat_channel: bool = True
+    activation: str | None = "softmax",
+    units: int = 5,
+    seed: int = 0,
+    flat_channel: bool = True,
+    deep_head: bool = False,
 ) -> keras.Model:
-    """Conv(8) -> Conv(6, linear, "target", 8x8) -> GAP -> Dense(units, activation)."""
+    """Conv(8) -> Conv(6, linear, "target", 8x8) -> GAP -> Dense(units, activation); with
+    ``deep_head`` a Conv(4, ReLU) follows the target, so that the score's gradient varies
+    over the target's cells (after a GAP alone it is the same in every cell)."""
     keras.utils.set_random_seed(seed)
     inputs = keras.Input((SIZE, SIZE, 3))
     x = keras.layers.Conv2D(8, 3, padding="same", activation="relu", name="conv1")(inputs)
     x = keras.layers.Conv2D(6, 3, strides=2, padding="same", name="target")(x)
+    if deep_head:
+        x = keras.layers.Conv2D(4, 3, padding="same", activation="relu", name="after")(x)
     x = keras.layers.GlobalAveragePooling2D(name="gap")(x)
     outputs = keras.layers.Dense(units, activation=activation, name="head")(x)
     model = keras.Model(inputs, outputs, name="tiny")

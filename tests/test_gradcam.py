@@ -1,4 +1,5 @@
-"""Grad-CAM and Grad-CAM++ against a GradientTape + NumPy reference written here."""
+"""Grad-CAM, Grad-CAM++, HiResCAM and XGrad-CAM against a GradientTape + NumPy reference
+written here."""
 
 import keras
 import numpy as np
@@ -9,7 +10,7 @@ from conftest import SIZE, build_classifier, images, resize_bilinear
 import tfscorecam as tsc
 
 
-def _reference(logits_model: keras.Model, image: np.ndarray, class_index: int, plus: bool):
+def _reference(logits_model: keras.Model, image: np.ndarray, class_index: int, method: str):
     split = keras.Model(
         logits_model.inputs[0], [logits_model.get_layer("target").output, logits_model.output]
     )
@@ -19,31 +20,57 @@ def _reference(logits_model: keras.Model, image: np.ndarray, class_index: int, p
         score = logits[0, class_index]
     g = tape.gradient(score, acts)[0].numpy().astype(np.float64)
     a = acts[0].numpy().astype(np.float64)
-    if plus:
+    if method == "hirescam":  # element-wise, no spatial weights
+        low = np.maximum((g * a).sum(axis=-1), 0)
+    else:
         weights = []
         for k in range(a.shape[-1]):
-            num = g[..., k] ** 2
-            den = 2 * g[..., k] ** 2 + a[..., k].sum() * g[..., k] ** 3
-            alpha = np.where(den != 0, num / np.where(den != 0, den, 1), 0)
-            weights.append((alpha * np.maximum(g[..., k], 0)).sum())
-    else:
-        weights = g.mean(axis=(0, 1))
-    low = np.maximum(sum(w * a[..., k] for k, w in enumerate(weights)), 0)
+            if method == "gradcam++":
+                num = g[..., k] ** 2
+                den = 2 * g[..., k] ** 2 + a[..., k].sum() * g[..., k] ** 3
+                alpha = np.where(den != 0, num / np.where(den != 0, den, 1), 0)
+                weights.append((alpha * np.maximum(g[..., k], 0)).sum())
+            elif method == "xgradcam":
+                weights.append((g[..., k] * a[..., k]).sum() / a[..., k].sum())
+            else:
+                weights.append(g[..., k].mean())
+        low = np.maximum(sum(w * a[..., k] for k, w in enumerate(weights)), 0)
     cam = resize_bilinear(low, SIZE, SIZE)
     return (cam - cam.min()) / (cam.max() - cam.min())
 
 
-@pytest.mark.parametrize("plus", [False, True], ids=["gradcam", "gradcam++"])
-def test_matches_reference_on_logits_of_a_softmax_head(plus):
-    probs = build_classifier("softmax", flat_channel=False)
-    logits = build_classifier(None, flat_channel=False)  # same weights, linear head
+METHODS = {
+    "gradcam": tsc.GradCAM,
+    "gradcam++": tsc.GradCAMPlusPlus,
+    "hirescam": tsc.HiResCAM,
+    "xgradcam": tsc.XGradCAM,
+}
+
+
+@pytest.mark.parametrize("name", METHODS)
+@pytest.mark.parametrize("deep_head", [False, True], ids=["gap-head", "deep-head"])
+def test_matches_reference_on_logits_of_a_softmax_head(name, deep_head):
+    probs = build_classifier("softmax", flat_channel=False, deep_head=deep_head)
+    logits = build_classifier(None, flat_channel=False, deep_head=deep_head)  # linear head
     x = images(3)
-    method = tsc.GradCAMPlusPlus if plus else tsc.GradCAM
+    method = METHODS[name]
     maps = method(probs, "target", batch_size=2)(x, class_index=[1, 4, 0])
     assert maps.shape == (3, SIZE, SIZE) and maps.dtype == np.float32
     for image, cls, cam in zip(x, [1, 4, 0], maps, strict=True):
-        np.testing.assert_allclose(cam, _reference(logits, image, cls, plus), atol=1e-4)
+        np.testing.assert_allclose(cam, _reference(logits, image, cls, name), atol=1e-4)
     np.testing.assert_allclose(method(logits, "target")(x[0], class_index=1), maps[0], atol=1e-5)
+
+
+def test_the_gradient_methods_differ():
+    """The references above are not one map under four names (with a GAP right after the
+    target, HiResCAM and XGrad-CAM equal Grad-CAM: the gradient is the same in every cell)."""
+    model = build_classifier(None, flat_channel=False, deep_head=True)
+    x = images(1)[0]
+    maps = {name: _reference(model, x, 2, name) for name in METHODS}
+    for a in METHODS:
+        for b in METHODS:
+            if a < b:
+                assert np.abs(maps[a] - maps[b]).max() > 0.05, (a, b)
 
 
 def test_top1_multi_class_and_single_image():

@@ -58,6 +58,9 @@ PAIRS = (  # (method, reference): paired differences reported
     ("iscam", "faster"),
     ("sscam", "faster"),
     ("layercam", "gradcam"),
+    ("hirescam", "gradcam"),
+    ("xgradcam", "gradcam"),
+    ("eigencam", "gradcam"),
 )
 
 
@@ -119,7 +122,7 @@ def main() -> None:
     parser.add_argument(
         "--methods",
         default="gradcam,gradcam++,scorecam,asc-shared,faster,asc-shared-faster,layercam,"
-        "iscam:2,sscam:4",
+        "hirescam,xgradcam,eigencam,iscam:2,sscam:4",
         help="keys of common.explainers, each optionally KEY:STRIDE",
     )
     parser.add_argument("--parquet", action="append", default=[], help="KEY=FOLDER")

@@ -56,6 +56,9 @@ PAIRS = (  # (method, reference): paired differences reported
     ("iscam", "faster"),
     ("sscam", "faster"),
     ("layercam", "gradcam"),
+    ("hirescam", "gradcam"),
+    ("xgradcam", "gradcam"),
+    ("eigencam", "gradcam"),
 )
 
 
@@ -115,8 +118,8 @@ def main() -> None:
     parser.add_argument("--weights", default=DEFAULT_WEIGHTS)
     parser.add_argument(
         "--methods",
-        default="gradcam,gradcam++,faster,asc-shared-faster,layercam,faster-softmax:3,"
-        "asc-authors:9,iscam:9,asc-per-copy:9,sscam:18",
+        default="gradcam,gradcam++,faster,asc-shared-faster,layercam,hirescam,xgradcam,eigencam,"
+        "faster-softmax:3,asc-authors:9,iscam:9,asc-per-copy:9,sscam:18",
         help="keys, each optionally KEY:STRIDE",
     )
     parser.add_argument("--max-channels", type=int, default=128)

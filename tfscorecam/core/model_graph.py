@@ -332,6 +332,53 @@ def _rewire(
     return keras.Model(inputs, [captured[0], outputs])
 
 
+def after(
+    model: keras.Model, chain: Sequence[keras.layers.Layer], strip_final: bool
+) -> keras.Model:
+    """The part of ``model`` that follows the target layer: a model from chain[-1]'s output to
+    the model's output (with ``strip_final``, to the input of its innermost final layer, as
+    ``without_final_layer``), over the same layers. Descends into nested models; a clear error
+    when some path reaches the output without passing through the target layer."""
+    head, rest = chain[0], list(chain[1:])
+    final = final_layer(model) if strip_final else None
+    captured = []
+
+    def call(layer, *args, **kwargs):
+        if layer is final and layer is not head and isinstance(layer, keras.Model):
+            out = _rewire(layer, [], True)(*args, **kwargs)
+        elif layer is final and layer is not head:
+            out = args[0]
+        else:
+            out = layer(*args, **kwargs)
+        if layer is head:
+            captured.append(out)
+        return out
+
+    _, outputs = _rebuild(model, call)
+    if len(captured) != 1:
+        raise ValueError(
+            f"layer {head.name!r} is called {len(captured)} times in the model; "
+            "choose a layer that is used once"
+        )
+    inner = after(head, rest, strip_final and head is final) if rest else None
+    outer = None
+    if outputs is not captured[0]:
+        try:
+            outer = keras.Model(captured[0], outputs)
+        except ValueError:
+            raise ValueError(
+                f"the model's output is reached without passing through {chain[-1].name!r} "
+                "(a skip connection around it): choose a layer every path goes through, such "
+                "as the last feature map before the pooling"
+            ) from None
+    if inner is None and outer is None:
+        raise ValueError(f"{chain[-1].name!r} is the model's output itself")
+    if inner is None or outer is None:
+        return inner or outer
+    acts = keras.Input(batch_shape=inner.inputs[0].shape, dtype=inner.inputs[0].dtype)
+    return keras.Model(acts, outer(inner(acts)))
+
+
 def innermost_final_layer(model: keras.Model) -> keras.layers.Layer:
     """The layer that produces the model's output, descending into nested models (the
     ``predictions`` Dense of a keras.applications backbone wrapped in a Sequential)."""

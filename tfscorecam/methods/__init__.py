@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, NamedTuple
 if TYPE_CHECKING:  # this module is imported by the command line before TensorFlow
     import keras
 
-    from tfscorecam.core.explainer import CAM
+    from tfscorecam.core.explainer import Explainer
 
 
 class Method(NamedTuple):
@@ -53,6 +53,10 @@ METHODS: dict[str, Method] = {
     "iscam": Method("tfscorecam.methods.iscam:ISCAM", "IS-CAM"),
     "sscam": Method("tfscorecam.methods.sscam:SSCAM", "SS-CAM"),
     "layercam": Method("tfscorecam.methods.layercam:LayerCAM", "LayerCAM"),
+    "hirescam": Method("tfscorecam.methods.hirescam:HiResCAM", "HiResCAM"),
+    "xgradcam": Method("tfscorecam.methods.xgradcam:XGradCAM", "XGrad-CAM"),
+    "eigencam": Method("tfscorecam.methods.eigencam:EigenCAM", "EigenCAM"),
+    "ablationcam": Method("tfscorecam.methods.ablationcam:AblationCAM", "Ablation-CAM"),
 }
 
 
@@ -66,14 +70,14 @@ PER_MODEL = 8  # explainers kept per model (least recently used dropped first)
 _cache: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
-def make_explainer(model: keras.Model, method: str, layer=None, **options) -> CAM:
+def make_explainer(model: keras.Model, method: str, layer=None, **options) -> Explainer:
     """A new explainer for ``method`` (one of ``METHODS``)."""
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
     return method_class(method)(model, layer, **options)
 
 
-def method_class(method: str) -> type[CAM]:
+def method_class(method: str) -> type[Explainer]:
     """The explainer class of ``method``."""
     entry = METHODS[method]
     return getattr(importlib.import_module(entry.module), entry.class_name)
@@ -99,7 +103,7 @@ def _frozen(value: object) -> object:
     return value
 
 
-def cached_explainer(model: keras.Model, method: str, layer=None, **options) -> CAM:
+def cached_explainer(model: keras.Model, method: str, layer=None, **options) -> Explainer:
     """The explainer ``make_explainer`` would build, reused while ``model`` lives."""
     try:
         key = (method, _frozen(layer), _frozen(options))

@@ -4,18 +4,14 @@ from __future__ import annotations
 
 import keras
 import numpy as np
-import tensorflow as tf
 
-from tfscorecam.core.explainer import CAM, Request
 from tfscorecam.core.head import SCORES, ScoringHead
-from tfscorecam.core.maps import score_cam_maps, weighted_sum
-from tfscorecam.core.progress import Progress
 from tfscorecam.core.validation import positive_int
 from tfscorecam.methods.masking import Masking
-from tfscorecam.methods.scoring import ChannelScorer
+from tfscorecam.methods.scoring import ChannelScorer, ScoredChannels
 
 
-class ScoreCAM(CAM):
+class ScoreCAM(ScoredChannels):
     """Score-CAM explainer for a Keras image model.
 
     For each channel A_k of the target layer: upsample it bilinearly to the input size,
@@ -26,7 +22,7 @@ class ScoreCAM(CAM):
     masked-out pixels, flat channels skipped, un-normalised channels summed.
 
     Args:
-        model, layer: as ``CAM``: the model (one image input; for several outputs, choose one
+        model, layer: as ``Explainer``: the model (one image input; for several outputs, choose one
             with ``output``) and the target layer (a conv feature map, or transformer tokens).
         score: ``"probability"`` (official code and paper) or ``"logit"`` (the
             pre-softmax score, as tf-keras-vis users get with a linear head). For class
@@ -37,15 +33,15 @@ class ScoreCAM(CAM):
             broadcastable to one image); 0 as in the official code.
         max_channels: Faster Score-CAM: score only the channels with the largest spatial
             standard deviation; None scores all non-flat channels.
-        batch_size, head, output, reshape, verbose: as ``CAM`` (``batch_size``: masked
+        batch_size, head, output, reshape, verbose: as ``Explainer`` (``batch_size``: masked
             images per forward pass). A softmax is never applied twice; a
             single-unit head scores with the sigmoid (its one class is index 0). ``verbose=1``
             shows a progress bar over the chunks of masked forward passes.
 
-    Call it as ``cam(images, class_index=None, target=None)``; see ``CAM.__call__``.
+    Call it as ``cam(images, class_index=None, target=None)``; see ``Explainer.__call__``.
     """
 
-    progress_unit = "chunk"
+    scorer: ChannelScorer
 
     def __init__(
         self,
@@ -79,54 +75,3 @@ class ScoreCAM(CAM):
     def masking(self) -> Masking:
         """How each channel's masked inputs are built (one per channel for Score-CAM)."""
         return Masking()
-
-    def channel_weights(
-        self,
-        image: np.ndarray,
-        activations: np.ndarray,
-        request: Request,
-        index: int,
-        progress: Progress | None = None,
-    ) -> np.ndarray:
-        """Channel weights (C, K) of image ``index`` of ``request``, scored on ``image``."""
-        return self.scorer.weights(
-            image,
-            activations,
-            self.scoring(request, index),
-            request.params(index),
-            request.scores.shape[1],
-            progress,
-        )
-
-    def _work(self, activations: np.ndarray, request: Request) -> int:
-        return sum(self.scorer.num_chunks(a) for a in activations)
-
-    def _maps(
-        self, images: np.ndarray, activations: np.ndarray, request: Request, progress: Progress
-    ) -> np.ndarray:
-        low = np.stack(
-            [
-                weighted_sum(acts, self.channel_weights(image, acts, request, i, progress))
-                for i, (image, acts) in enumerate(zip(images, activations, strict=True))
-            ]
-        )  # (N, h, w, K): the sum commutes with the (linear) bilinear upsampling
-        return score_cam_maps(low, images.shape[1:3])
-
-    def graph_weights(
-        self, image: tf.Tensor, activations: tf.Tensor, class_index: tf.Tensor
-    ) -> tf.Tensor:
-        """Channel weights (C,) of one image for one class, inside a graph."""
-        scoring, params = self.classes_scoring(), class_index[None]
-        return self.scorer.graph_weights(image, activations, scoring, params, 1)[:, 0]
-
-    def graph_maps(self, images, activations, classes):
-        def one(args):
-            image, acts, class_index = args
-            return tf.tensordot(acts, self.graph_weights(image, acts, class_index), axes=1)
-
-        low = tf.map_fn(
-            one,
-            (images, activations, classes),
-            fn_output_signature=tf.TensorSpec(activations.shape[1:3], tf.float32),
-        )
-        return score_cam_maps(low[..., None], tf.shape(images)[1:3])[:, 0]

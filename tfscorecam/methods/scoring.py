@@ -1,20 +1,23 @@
-"""Score-CAM's expensive step: the score of the input masked by each channel, in chunks.
+"""The expensive step of the perturbation methods: a score per channel, in chunks.
 
-Everything per chunk of channels (masking, the forward pass, the score) runs in one
-``tf.function``, so at most ``batch_size`` masked images exist at any time. The chunks run in
-a Python loop eagerly (with a progress bar) or in a ``tf.while_loop`` inside a graph (for
+Everything per chunk of channels (for Score-CAM: masking, the forward pass, the score; for
+Ablation-CAM: zeroing the channels, the rest of the model, the score) runs in one
+``tf.function``, so at most ``batch_size`` perturbed inputs exist at any time. The chunks run
+in a Python loop eagerly (with a progress bar) or in a ``tf.while_loop`` inside a graph (for
 SavedModel export); both call the same compiled step.
 """
 
 from __future__ import annotations
 
 import weakref
+from collections.abc import Callable
 
 import numpy as np
 import tensorflow as tf
 
 from tfscorecam.core.compiled import compiled
-from tfscorecam.core.explainer import Scoring
+from tfscorecam.core.explainer import Explainer, Request, Scoring
+from tfscorecam.core.maps import score_cam_maps, weighted_sum
 from tfscorecam.core.progress import Progress
 from tfscorecam.methods.channels import channel_weights, select_channels
 from tfscorecam.methods.masking import Masking
@@ -35,59 +38,41 @@ def check_baseline(baseline: object, input_shape: tuple) -> tf.Tensor:
     return tf.constant(value)
 
 
-class ChannelScorer:
-    """Scores of one image masked by each selected channel of its feature map.
+class ChunkedScorer:
+    """Scores of one image's channels, ``chunk_size`` channels per compiled step.
 
-    Args:
-        input_shape: the model's input shape (None, H, W, C).
-        batch_size: the most masked images per forward pass (the chunk size).
-        baseline: what masked-out pixels become, in the model's input space.
-        max_channels: score only this many channels (see ``channels.select_channels``).
-        channel_softmax: softmax the scores over the scored channels before weighing.
-        masking: how each channel's masked inputs are built; a channel's score is the mean
-            over its ``masking.samples`` inputs. A chunk holds ``batch_size // samples``
-            channels (at least one).
+    A subclass says which channels are scored (``selected``), what one chunk's scores are
+    (``chunk``: traced into the compiled step) and how scores become weights
+    (``to_weights``). The chunks run in a Python loop eagerly (``weights``, with a progress
+    bar) and in a ``tf.while_loop`` in a graph (``graph_weights``): both call the same step.
     """
 
-    def __init__(
-        self,
-        input_shape: tuple,
-        batch_size: int,
-        baseline: object = 0.0,
-        max_channels: int | None = None,
-        channel_softmax: bool = False,
-        masking: Masking | None = None,
-    ) -> None:
+    def __init__(self, input_shape: tuple, chunk_size: int) -> None:
         self.input_shape = input_shape
-        self.masking = masking or Masking()
-        self.batch_size = batch_size
-        self.chunk = max(1, batch_size // self.masking.samples)
-        self.baseline = check_baseline(baseline, input_shape)
-        self.max_channels = max_channels
-        self.channel_softmax = bool(channel_softmax)
+        self.chunk_size = chunk_size
         self._steps: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
     def selected(self, activations: object) -> tf.Tensor:
         """The channels scored for one image's feature map (h, w, C)."""
-        return select_channels(activations, self.max_channels)
+        raise NotImplementedError
+
+    def chunk(self, scoring: Scoring) -> Callable:
+        """(image, acts (h, w, C), channels (c,), params) -> the chunk's scores (c, K)."""
+        raise NotImplementedError
+
+    def to_weights(self, scores: object, selected: tf.Tensor, num_channels: object) -> tf.Tensor:
+        """Channel weights (C, K) from the selected channels' scores (n, K); 0 elsewhere."""
+        return channel_weights(scores, selected, num_channels)
 
     def num_chunks(self, activations: np.ndarray) -> int:
-        """How many forward chunks ``weights`` runs for one image's feature map."""
-        return -(-int(tf.size(self.selected(activations))) // self.chunk)
+        """How many chunks ``weights`` runs for one image's feature map."""
+        return -(-int(tf.size(self.selected(activations))) // self.chunk_size)
 
     def step(self, scoring: Scoring) -> tf.types.experimental.PolymorphicFunction:
-        """The compiled chunk step of ``scoring``: (image, acts (h, w, c), channels (c,),
-        params) -> (c, K), each channel's scores averaged over its samples."""
+        """The compiled ``chunk`` of ``scoring``."""
         if scoring not in self._steps:
-            samples = self.masking.samples
-
-            def chunk(image, acts, channels, params):
-                masked = self.masking(image, acts, channels, self.baseline)
-                scores = scoring.fn(scoring.model(masked, training=False), params)
-                return tf.reduce_mean(tf.reshape(scores, (-1, samples, tf.shape(scores)[1])), 1)
-
             self._steps[scoring] = compiled(
-                chunk,
+                self.chunk(scoring),
                 input_signature=[
                     tf.TensorSpec(self.input_shape[1:], tf.float32),
                     tf.TensorSpec((None, None, None), tf.float32),
@@ -106,41 +91,35 @@ class ChannelScorer:
         k: int,
         progress: Progress | None = None,
     ) -> np.ndarray:
-        """Channel weights (C, k) for one image (H, W, C_in) and its feature map (h, w, C).
-
-        The weight of a scored channel is its ``k`` scores on the masked image (softmaxed over
-        the scored channels with ``channel_softmax``); unscored channels weigh 0.
-        ``progress`` counts the chunks.
-        """
+        """Channel weights (C, k) for one image (H, W, C_in) and its feature map (h, w, C);
+        unscored channels weigh 0. ``progress`` counts the chunks."""
         selected = self.selected(activations).numpy()
         step = self.step(scoring)
-        image_t = tf.constant(image)
+        image_t, acts_t = tf.constant(image), tf.constant(activations)
         params_t = tf.constant(params, tf.int32)
         chunks = []
-        for start in range(0, len(selected), self.chunk):
-            chunk = selected[start : start + self.chunk]
-            acts = tf.constant(activations[..., chunk])
-            chunks.append(step(image_t, acts, tf.constant(chunk, tf.int32), params_t).numpy())
+        for start in range(0, len(selected), self.chunk_size):
+            channels = tf.constant(selected[start : start + self.chunk_size], tf.int32)
+            chunks.append(step(image_t, acts_t, channels, params_t).numpy())
             if progress is not None:
                 progress.add()
         scores = np.concatenate(chunks) if chunks else np.zeros((0, k), np.float32)
-        return channel_weights(
-            scores, selected, activations.shape[-1], self.channel_softmax
-        ).numpy()
+        return self.to_weights(scores, selected, activations.shape[-1]).numpy()
 
     def graph_weights(
         self, image: tf.Tensor, acts: tf.Tensor, scoring: Scoring, params: tf.Tensor, k: int
     ) -> tf.Tensor:
         """``weights`` inside a graph (SavedModel export): a while loop over the chunks, with
-        ``k`` scores per masked image."""
+        ``k`` scores per channel."""
         selected = self.selected(acts)
         count = tf.size(selected)
         step = self.step(scoring)
 
         def body(start, scores):
-            chunk = selected[start : start + self.chunk]
-            chunk_scores = step(image, tf.gather(acts, chunk, axis=-1), chunk, params)
-            return start + self.chunk, tf.concat([scores, chunk_scores], axis=0)
+            channels = selected[start : start + self.chunk_size]
+            return start + self.chunk_size, tf.concat(
+                [scores, step(image, acts, channels, params)], axis=0
+            )
 
         _, scores = tf.while_loop(
             lambda start, _: start < count,
@@ -148,4 +127,118 @@ class ChannelScorer:
             (tf.constant(0), tf.zeros((0, k))),
             shape_invariants=(tf.TensorShape([]), tf.TensorShape([None, k])),
         )
-        return channel_weights(scores, selected, tf.shape(acts)[-1], self.channel_softmax)
+        return self.to_weights(scores, selected, tf.shape(acts)[-1])
+
+
+class ChannelScorer(ChunkedScorer):
+    """Score-CAM's scores: of one image masked by each selected channel of its feature map.
+
+    Args:
+        input_shape: the model's input shape (None, H, W, C).
+        batch_size: the most masked images per forward pass.
+        baseline: what masked-out pixels become, in the model's input space.
+        max_channels: score only this many channels (see ``channels.select_channels``).
+        channel_softmax: softmax the scores over the scored channels before weighing.
+        masking: how each channel's masked inputs are built; a channel's score is the mean
+            over its ``masking.samples`` inputs. A chunk holds ``batch_size // samples``
+            channels (at least one).
+    """
+
+    def __init__(
+        self,
+        input_shape: tuple,
+        batch_size: int,
+        baseline: object = 0.0,
+        max_channels: int | None = None,
+        channel_softmax: bool = False,
+        masking: Masking | None = None,
+    ) -> None:
+        self.masking = masking or Masking()
+        super().__init__(input_shape, max(1, batch_size // self.masking.samples))
+        self.batch_size = batch_size
+        self.baseline = check_baseline(baseline, input_shape)
+        self.max_channels = max_channels
+        self.channel_softmax = bool(channel_softmax)
+
+    def selected(self, activations: object) -> tf.Tensor:
+        return select_channels(activations, self.max_channels)
+
+    def chunk(self, scoring: Scoring) -> Callable:
+        samples = self.masking.samples
+
+        def chunk(image, acts, channels, params):
+            chosen = tf.gather(acts, channels, axis=-1)
+            masked = self.masking(image, chosen, channels, self.baseline)
+            scores = scoring.fn(scoring.model(masked, training=False), params)
+            return tf.reduce_mean(tf.reshape(scores, (-1, samples, tf.shape(scores)[1])), 1)
+
+        return chunk
+
+    def to_weights(self, scores: object, selected: tf.Tensor, num_channels: object) -> tf.Tensor:
+        """The scores as weights (softmaxed over the scored channels with ``channel_softmax``)."""
+        return channel_weights(scores, selected, num_channels, self.channel_softmax)
+
+
+class ScoredChannels(Explainer):
+    """The explainers whose channel weights come from a ``ChunkedScorer`` (``self.scorer``,
+    set by the subclass): map = ReLU(Up(sum_k w_k A_k)), eagerly and in a graph."""
+
+    progress_unit = "chunk"
+    scorer: ChunkedScorer
+
+    def channel_weights(
+        self,
+        image: np.ndarray,
+        activations: np.ndarray,
+        request: Request,
+        index: int,
+        progress: Progress | None = None,
+    ) -> np.ndarray:
+        """Channel weights (C, K) of image ``index`` of ``request``, scored on ``image``."""
+        return self.scorer.weights(
+            image,
+            activations,
+            self.scoring(request, index),
+            request.params(index),
+            request.scores.shape[1],
+            progress,
+        )
+
+    def _work(self, activations: np.ndarray, request: Request) -> int:
+        return sum(self.scorer.num_chunks(a) for a in activations)
+
+    def _maps(
+        self, images: np.ndarray, activations: np.ndarray, request: Request, progress: Progress
+    ) -> np.ndarray:
+        low = np.stack(
+            [
+                weighted_sum(acts, self.channel_weights(image, acts, request, i, progress))
+                for i, (image, acts) in enumerate(zip(images, activations, strict=True))
+            ]
+        )  # (N, h, w, K)
+        return self.upsampled(low, images.shape[1:3])
+
+    def graph_weights(
+        self, image: tf.Tensor, activations: tf.Tensor, class_index: tf.Tensor
+    ) -> tf.Tensor:
+        """Channel weights (C,) of one image for one class, inside a graph."""
+        scoring, params = self.classes_scoring(), class_index[None]
+        return self.scorer.graph_weights(image, activations, scoring, params, 1)[:, 0]
+
+    def graph_maps(self, images, activations, classes):
+        def one(args):
+            image, acts, class_index = args
+            return tf.tensordot(acts, self.graph_weights(image, acts, class_index), axes=1)
+
+        low = tf.map_fn(
+            one,
+            (images, activations, classes),
+            fn_output_signature=tf.TensorSpec(activations.shape[1:3], tf.float32),
+        )
+        return self.upsampled(low[..., None], tf.shape(images)[1:3])[:, 0]
+
+    def upsampled(self, low: object, size: object) -> tf.Tensor:
+        """Maps (N, K, H, W) from weighted sums (N, h, w, K): ReLU(Up(sum)), as Score-CAM's
+        official code sums the upsampled channels before its ReLU (the sum commutes with the
+        linear bilinear upsampling)."""
+        return score_cam_maps(low, size)

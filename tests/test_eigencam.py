@@ -1,0 +1,45 @@
+"""EigenCAM against a NumPy reference (np.linalg.svd) written here."""
+
+import keras
+import numpy as np
+from conftest import SIZE, build_classifier, images, resize_bilinear
+
+import tfscorecam as tsc
+
+
+def _reference(model: keras.Model, image: np.ndarray) -> np.ndarray:
+    split = keras.Model(model.inputs[0], model.get_layer("target").output)
+    a = split(image[None]).numpy()[0].astype(np.float64)  # (h, w, C)
+    cells = a.reshape(-1, a.shape[-1])
+    centred = cells - cells.mean(axis=0)
+    first = np.linalg.svd(centred)[2][0]  # the first right singular vector (C,)
+    if first.sum() < 0:
+        first = -first
+    low = np.maximum(centred @ first, 0).reshape(a.shape[:2])
+    cam = resize_bilinear(low, SIZE, SIZE)
+    return (cam - cam.min()) / (cam.max() - cam.min())
+
+
+def test_matches_reference_and_ignores_the_class():
+    model = build_classifier("softmax", flat_channel=False)
+    x = images(3)
+    cam = tsc.EigenCAM(model, "target", batch_size=2)
+    maps = cam(x)
+    for image, one in zip(x, maps, strict=True):
+        np.testing.assert_allclose(one, _reference(model, image), atol=1e-4)
+    both = cam(x, class_index=[[0, 3]] * 3)
+    np.testing.assert_allclose(both[:, 0], maps, atol=1e-6)
+    np.testing.assert_allclose(both[:, 1], maps, atol=1e-6)
+
+
+def test_the_sign_is_fixed_not_left_to_the_svd():
+    """A cell strongly active in every channel is the map's peak, never cut by the ReLU as an
+    inverted component would be; negated features give the negated projection."""
+    rng = np.random.default_rng(0)
+    acts = rng.random((4, 5, 6, 8)) * 0.1
+    acts[:, 2, 3, :] = 10.0
+    direct = tsc.methods.eigencam.principal_projection(acts).numpy()
+    for one in direct:
+        assert np.unravel_index(np.argmax(one), one.shape) == (2, 3)
+    flipped = tsc.methods.eigencam.principal_projection(-acts).numpy()
+    np.testing.assert_allclose(flipped, -direct, atol=1e-9)

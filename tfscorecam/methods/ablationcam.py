@@ -1,0 +1,123 @@
+"""Ablation-CAM (Desai & Ramaswamy, WACV 2020): the score's drop when a channel is zeroed."""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Callable
+
+import keras
+import tensorflow as tf
+
+from tfscorecam.core.explainer import Scoring
+from tfscorecam.core.head import SCORES, ScoringHead
+from tfscorecam.core.maps import score_cam_maps
+from tfscorecam.core.model_graph import after
+from tfscorecam.core.validation import positive_int
+from tfscorecam.methods.scoring import ChunkedScorer, ScoredChannels
+
+
+def active_channels(activations: object, max_channels: int | None = None) -> tf.Tensor:
+    """Indices (int32) of the channels to ablate in one feature map (h, w, C): those not zero
+    everywhere (zeroing them changes nothing: their weight is 0 without a pass); with
+    ``max_channels``, only those of largest spatial standard deviation (as Faster Score-CAM)."""
+    acts = tf.convert_to_tensor(activations, tf.float32)
+    num = tf.shape(acts)[-1]
+    zero = tf.reduce_max(tf.abs(acts), axis=(0, 1)) == 0
+    order = tf.range(num)
+    if max_channels is not None:
+        std = tf.math.reduce_std(tf.reshape(acts, (-1, num)), axis=0)
+        order = tf.math.top_k(std, k=max_channels).indices
+    return tf.boolean_mask(order, ~tf.gather(zero, order))
+
+
+class AblationScorer(ChunkedScorer):
+    """Each selected channel's relative score drop (y - y_k) / y when it alone is zeroed in
+    the feature map, which then runs through the rest of the model only (``rest``: the
+    scoring -> the model from the target layer's output to the scored output)."""
+
+    def __init__(
+        self,
+        input_shape: tuple,
+        batch_size: int,
+        max_channels: int | None,
+        rest: Callable[[Scoring], keras.Model],
+    ) -> None:
+        super().__init__(input_shape, batch_size)
+        self.max_channels = max_channels
+        self.rest = rest
+        self._rests: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+    def selected(self, activations: object) -> tf.Tensor:
+        return active_channels(activations, self.max_channels)
+
+    def chunk(self, scoring: Scoring) -> Callable:
+        if scoring not in self._rests:
+            self._rests[scoring] = self.rest(scoring)
+        rest = self._rests[scoring]
+
+        def chunk(image, acts, channels, params):
+            keep = 1.0 - tf.one_hot(channels, tf.shape(acts)[-1])  # (c, C)
+            batch = tf.concat([acts[None], acts[None] * keep[:, None, None, :]], axis=0)
+            scores = scoring.fn(rest(batch, training=False), params)  # (1 + c, K)
+            return tf.math.divide_no_nan(scores[:1] - scores[1:], scores[:1])
+
+        return chunk
+
+
+class AblationCAM(ScoredChannels):
+    """Ablation-CAM: w_k = (y_c - y_c^k) / y_c, map = ReLU(sum_k w_k A_k), upsampled
+    bilinearly (the ReLU before the upsampling, as pytorch-grad-cam; the paper does not say).
+
+    y_c is the class score and y_c^k the same score with channel k of the target layer set to
+    0. Only the part of the model after the target layer runs for the ablations (a chunk of
+    ``batch_size`` ablated feature maps per pass), so the target must be a layer every path
+    to the output goes through (the last conv feature map of a CNN; a clear error otherwise),
+    and its output a (batch, h, w, C) map. Channels that are zero everywhere weigh 0 without a
+    pass.
+
+    Args:
+        model, layer, batch_size, head, output, verbose: as ``Explainer``.
+        score: ``"logit"`` (the paper's class score y_c, the pre-softmax score, and what
+            pytorch-grad-cam ablates for a torchvision model) or ``"probability"``. A
+            ``target`` gets the raw output. A negative y_c flips every weight's sign, as in
+            the paper's formula.
+        max_channels: ablate only the channels of largest spatial standard deviation (as
+            Faster Score-CAM); None ablates every channel that is not zero everywhere.
+    """
+
+    def __init__(
+        self,
+        model: keras.Model,
+        layer: str | keras.layers.Layer | None = None,
+        *,
+        score: str = "logit",
+        max_channels: int | None = None,
+        **options,
+    ) -> None:
+        if score not in SCORES:
+            raise ValueError(f"score must be one of {SCORES}, got {score!r}")
+        self.score = score
+        super().__init__(model, layer, **options)
+        if len(self._tapped.outputs[0].shape) != 4 or self._reshape is not None:
+            raise ValueError(
+                f"Ablation-CAM zeroes channels of a (batch, h, w, C) feature map; layer "
+                f"{self.layer_path!r} outputs {tuple(self._tapped.outputs[0].shape)}: choose a "
+                "conv layer"
+            )
+        if max_channels is not None:
+            max_channels = positive_int(max_channels, "max_channels", self.num_channels)
+        self.rest_of_model(self.class_scoring)  # a model it cannot split fails here
+        self.scorer = AblationScorer(
+            self.input_shape, self.batch_size, max_channels, self.rest_of_model
+        )
+
+    def scored_head(self) -> ScoringHead | None:
+        return self.class_head(self.score)
+
+    def upsampled(self, low: object, size: object) -> tf.Tensor:
+        """Up(ReLU(sum)): the ReLU at the layer's resolution, as pytorch-grad-cam's."""
+        return score_cam_maps(tf.nn.relu(tf.cast(low, tf.float32)), size)
+
+    def rest_of_model(self, scoring: Scoring | None) -> keras.Model:
+        """The model from the target layer's output to what ``scoring`` scores."""
+        return after(self.view, self.chain, scoring is not None and scoring.stripped)

@@ -1,0 +1,26 @@
+"""HiResCAM (Draelos & Carin, 2020): the gradient times the activation, element-wise."""
+
+from __future__ import annotations
+
+import tensorflow as tf
+
+from tfscorecam.methods.gradcam import GradCAM
+
+
+class HiResCAM(GradCAM):
+    """HiResCAM: map = ReLU(sum_k dS/dA_k * A_k), element-wise at the layer's resolution.
+
+    Grad-CAM averages each channel's gradient over space before weighing; HiResCAM keeps it
+    per cell, so for a model whose score is linear in the layer's features after a global
+    average pool the map shows exactly each cell's contribution to the score. S is the class's
+    logit (as Grad-CAM; a ``target`` is differentiated as it is). Negative cells are cut
+    by the final ReLU, as pytorch-grad-cam does and as every method here does, so that a map
+    shows evidence for the class; unlike LayerCAM, negative gradients are kept inside the sum.
+
+    Args:
+        model, layer, batch_size, head, output, reshape, verbose: as ``GradCAM``.
+    """
+
+    def low_maps(self, acts: tf.Tensor, grads: tf.Tensor) -> tf.Tensor:
+        """Maps (n, h, w, K): ReLU(sum_C grads * acts)."""
+        return tf.nn.relu(tf.einsum("nhwc,nkhwc->nhwk", acts, grads))
