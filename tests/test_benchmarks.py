@@ -64,6 +64,8 @@ def arguments(data: dict[str, Path]) -> dict[str, list[str]]:
                                  "--rss-batch-size", "4", "--no-peer"],
         "speed.bench_asc": [*model, "--images", dev, "--n", "1", "--repeat", "1",
                             "--max-channels", "2"],
+        "speed.bench_ablation": [*model, "--images", dev, "--n", "1", "--rounds", "1",
+                                 "--max-channels", "4"],
         "speed.bench_family": [*model, "--images", dev, "--n", "1", "--repeat", "1",
                                "--max-channels", "2"],
         "speed.bench_serving": [*model, "--images", dev, "--n", "1", "--repeat", "1",

@@ -1,4 +1,4 @@
-"""IS-CAM and SS-CAM cost in Score-CAMs, and the gradient methods' seconds, on real photos.
+"""IS-CAM and SS-CAM cost in Score-CAMs, and the one-pass methods' seconds, on real photos.
 
     python -m benchmarks.speed.bench_family \
         --weights ../shared/models/mobilenet_v2_imagenet.weights.h5 \
@@ -41,6 +41,9 @@ def main() -> None:
         "SS-CAM (N=35)": (tsc.SSCAM(model, **options), 35),
         "Grad-CAM": (tsc.GradCAM(model, verbose=0), None),
         "LayerCAM": (tsc.LayerCAM(model, verbose=0), None),
+        "HiResCAM": (tsc.HiResCAM(model, verbose=0), None),
+        "XGrad-CAM": (tsc.XGradCAM(model, verbose=0), None),
+        "EigenCAM": (tsc.EigenCAM(model, verbose=0), None),
     }
     seconds = {}
     for name, (explainer, _) in explainers.items():
