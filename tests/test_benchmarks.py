@@ -78,6 +78,8 @@ def arguments(data: dict[str, Path]) -> dict[str, list[str]]:
                              "--methods", "gradcam,faster"],
         "quality.localisation": [*model, "--boxes", boxes, "--n", "2", "--steps", "2",
                                  "--max-channels", "2", "--methods", "gradcam,faster"],
+        "quality.sanity": [*model, "--images", dev, "--n", "2", "--max-channels", "4",
+                           "--methods", "gradcam,scorecam,eigencam"],
         "quality.zoo_accuracy": ["--images", dev, "--class-index", index, "--n", "2"],
         "quality.check_applications": ["--models", "MobileNetV2"],
         "studies.zoom_views": [*model, "--boxes", boxes, "--max-channels", "2"],

@@ -81,8 +81,9 @@ def main() -> None:
             eager, served = eager / len(x), served / len(x)
             print(f"| {name} | {eager:.2f} | {served:.2f} | {served / eager:.2f} |", flush=True)
             if isinstance(explainer, tsc.AugmentedScoreCAM):
-                fusion = tf.function(GraphFusion(explainer.resolver((224, 224), (7, 7))))
-                low = tf.random.uniform((explainer.num_augmentations, 7, 7))
+                resolver = explainer.resolver((224, 224), (7, 7))
+                fusion = tf.function(GraphFusion(resolver))
+                low = tf.random.uniform((len(resolver.transforms), 7, 7))
                 seconds = best_of(lambda f=fusion, low=low: f(low).numpy(), args.repeat, warm=True)
                 print(f"|   of which the fusion | | {seconds:.2f} | {seconds / served:.1%} |")
 

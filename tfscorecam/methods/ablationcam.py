@@ -9,10 +9,8 @@ import keras
 import tensorflow as tf
 
 from tfscorecam.core.explainer import Scoring
-from tfscorecam.core.head import SCORES, ScoringHead
 from tfscorecam.core.maps import score_cam_maps
 from tfscorecam.core.model_graph import after
-from tfscorecam.core.validation import positive_int
 from tfscorecam.methods.scoring import ChunkedScorer, ScoredChannels
 
 
@@ -57,9 +55,9 @@ class AblationScorer(ChunkedScorer):
 
         def chunk(image, acts, channels, params):
             keep = 1.0 - tf.one_hot(channels, tf.shape(acts)[-1])  # (c, C)
-            batch = tf.concat([acts[None], acts[None] * keep[:, None, None, :]], axis=0)
-            scores = scoring.fn(rest(batch, training=False), params)  # (1 + c, K)
-            return tf.math.divide_no_nan(scores[:1] - scores[1:], scores[:1])
+            full = scoring.fn(rest(acts[None], training=False), params)  # (1, K)
+            ablated = scoring.fn(rest(acts[None] * keep[:, None, None, :], training=False), params)
+            return tf.math.divide_no_nan(full - ablated, full)
 
         return chunk
 
@@ -94,25 +92,17 @@ class AblationCAM(ScoredChannels):
         max_channels: int | None = None,
         **options,
     ) -> None:
-        if score not in SCORES:
-            raise ValueError(f"score must be one of {SCORES}, got {score!r}")
-        self.score = score
-        super().__init__(model, layer, **options)
+        super().__init__(model, layer, score=score, max_channels=max_channels, **options)
         if len(self._tapped.outputs[0].shape) != 4 or self._reshape is not None:
             raise ValueError(
                 f"Ablation-CAM zeroes channels of a (batch, h, w, C) feature map; layer "
                 f"{self.layer_path!r} outputs {tuple(self._tapped.outputs[0].shape)}: choose a "
                 "conv layer"
             )
-        if max_channels is not None:
-            max_channels = positive_int(max_channels, "max_channels", self.num_channels)
         self.rest_of_model(self.class_scoring)  # a model it cannot split fails here
         self.scorer = AblationScorer(
-            self.input_shape, self.batch_size, max_channels, self.rest_of_model
+            self.input_shape, self.batch_size, self.max_channels, self.rest_of_model
         )
-
-    def scored_head(self) -> ScoringHead | None:
-        return self.class_head(self.score)
 
     def upsampled(self, low: object, size: object) -> tf.Tensor:
         """Up(ReLU(sum)): the ReLU at the layer's resolution, as pytorch-grad-cam's."""

@@ -82,6 +82,16 @@ class GradCAM(Explainer):
         low = self.low_maps(tf.cast(acts, tf.float64), tf.cast(grads, tf.float64))
         return tf.transpose(upsample(low, tf.shape(images)[1:3]), (0, 3, 1, 2))
 
+    def maps_step(self, scoring: Scoring, k: int) -> tf.types.experimental.PolymorphicFunction:
+        """``batch_maps`` of ``scoring`` compiled whole, (images, params) -> maps, so that an
+        eager call runs one graph, as the exported one does."""
+        steps = self._steps.setdefault(scoring, {})
+        if ("maps", k) not in steps:
+            steps[("maps", k)] = compiled(
+                lambda images, params: self.batch_maps(images, params, scoring, k)
+            )
+        return steps[("maps", k)]
+
     def _batches(self, request: Request) -> list[np.ndarray]:
         """Image index batches that share one scoring (all of them, for classes)."""
         n = len(request.scores)
@@ -106,7 +116,7 @@ class GradCAM(Explainer):
         for rows in self._batches(request):
             scoring = self.scoring(request, int(rows[0]))
             params = tf.constant(np.stack([request.params(int(i)) for i in rows]), tf.int32)
-            maps[rows] = self.batch_maps(tf.constant(images[rows]), params, scoring, k).numpy()
+            maps[rows] = self.maps_step(scoring, k)(tf.constant(images[rows]), params).numpy()
             progress.add()
         return maps
 

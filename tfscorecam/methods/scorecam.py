@@ -5,8 +5,6 @@ from __future__ import annotations
 import keras
 import numpy as np
 
-from tfscorecam.core.head import SCORES, ScoringHead
-from tfscorecam.core.validation import positive_int
 from tfscorecam.methods.masking import Masking
 from tfscorecam.methods.scoring import ChannelScorer, ScoredChannels
 
@@ -54,23 +52,15 @@ class ScoreCAM(ScoredChannels):
         max_channels: int | None = None,
         **options,
     ) -> None:
-        if score not in SCORES:
-            raise ValueError(f"score must be one of {SCORES}, got {score!r}")
-        self.score = score
-        super().__init__(model, layer, **options)
-        if max_channels is not None:
-            max_channels = positive_int(max_channels, "max_channels", self.num_channels)
+        super().__init__(model, layer, score=score, max_channels=max_channels, **options)
         self.scorer = ChannelScorer(
             self.input_shape,
             self.batch_size,
             baseline,
-            max_channels,
+            self.max_channels,
             channel_softmax,
             self.masking(),
         )
-
-    def scored_head(self) -> ScoringHead | None:
-        return self.class_head(self.score)
 
     def masking(self) -> Masking:
         """How each channel's masked inputs are built (one per channel for Score-CAM)."""

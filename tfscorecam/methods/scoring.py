@@ -12,13 +12,16 @@ from __future__ import annotations
 import weakref
 from collections.abc import Callable
 
+import keras
 import numpy as np
 import tensorflow as tf
 
 from tfscorecam.core.compiled import compiled
 from tfscorecam.core.explainer import Explainer, Request, Scoring
+from tfscorecam.core.head import SCORES, ScoringHead
 from tfscorecam.core.maps import score_cam_maps, weighted_sum
 from tfscorecam.core.progress import Progress
+from tfscorecam.core.validation import positive_int
 from tfscorecam.methods.channels import channel_weights, select_channels
 from tfscorecam.methods.masking import Masking
 
@@ -181,10 +184,38 @@ class ChannelScorer(ChunkedScorer):
 
 class ScoredChannels(Explainer):
     """The explainers whose channel weights come from a ``ChunkedScorer`` (``self.scorer``,
-    set by the subclass): map = ReLU(Up(sum_k w_k A_k)), eagerly and in a graph."""
+    set by the subclass): map = ReLU(Up(sum_k w_k A_k)), eagerly and in a graph.
+
+    Args:
+        score: the class score a channel changes: ``"probability"`` or ``"logit"``.
+        max_channels: score only this many channels, those of largest spatial standard
+            deviation (Faster Score-CAM); None: every channel the scorer selects.
+    """
 
     progress_unit = "chunk"
     scorer: ChunkedScorer
+
+    def __init__(
+        self,
+        model: keras.Model,
+        layer: str | keras.layers.Layer | None = None,
+        *,
+        score: str = "probability",
+        max_channels: int | None = None,
+        **options,
+    ) -> None:
+        if score not in SCORES:
+            raise ValueError(f"score must be one of {SCORES}, got {score!r}")
+        self.score = score
+        super().__init__(model, layer, **options)
+        self.max_channels = (
+            None
+            if max_channels is None
+            else positive_int(max_channels, "max_channels", self.num_channels)
+        )
+
+    def scored_head(self) -> ScoringHead | None:
+        return self.class_head(self.score)
 
     def channel_weights(
         self,
