@@ -219,4 +219,5 @@ def explainers(n: int) -> dict:
         "hirescam": ("HiResCAM", lambda m: tsc.HiResCAM(m, verbose=0)),
         "xgradcam": ("XGrad-CAM", lambda m: tsc.XGradCAM(m, verbose=0)),
         "eigencam": ("EigenCAM", lambda m: tsc.EigenCAM(m, verbose=0)),
+        "ablationcam": ("Ablation-CAM", lambda m: tsc.AblationCAM(m, verbose=0)),
     }

@@ -61,6 +61,7 @@ PAIRS = (  # (method, reference): paired differences reported
     ("hirescam", "gradcam"),
     ("xgradcam", "gradcam"),
     ("eigencam", "gradcam"),
+    ("ablationcam", "gradcam"),
 )
 
 
@@ -122,7 +123,7 @@ def main() -> None:
     parser.add_argument(
         "--methods",
         default="gradcam,gradcam++,scorecam,asc-shared,faster,asc-shared-faster,layercam,"
-        "hirescam,xgradcam,eigencam,iscam:2,sscam:4",
+        "hirescam,xgradcam,eigencam,ablationcam,iscam:2,sscam:4",
         help="keys of common.explainers, each optionally KEY:STRIDE",
     )
     parser.add_argument("--parquet", action="append", default=[], help="KEY=FOLDER")

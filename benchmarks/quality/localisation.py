@@ -59,6 +59,7 @@ PAIRS = (  # (method, reference): paired differences reported
     ("hirescam", "gradcam"),
     ("xgradcam", "gradcam"),
     ("eigencam", "gradcam"),
+    ("ablationcam", "gradcam"),
 )
 
 
@@ -118,7 +119,7 @@ def main() -> None:
     parser.add_argument("--weights", default=DEFAULT_WEIGHTS)
     parser.add_argument(
         "--methods",
-        default="gradcam,gradcam++,faster,asc-shared-faster,layercam,hirescam,xgradcam,eigencam,"
+        default="gradcam,gradcam++,faster,asc-shared-faster,layercam,hirescam,xgradcam,eigencam,ablationcam,"
         "faster-softmax:3,asc-authors:9,iscam:9,asc-per-copy:9,sscam:18",
         help="keys, each optionally KEY:STRIDE",
     )
