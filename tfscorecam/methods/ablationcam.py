@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import Callable
 
 import keras
@@ -11,21 +10,8 @@ import tensorflow as tf
 from tfscorecam.core.explainer import Scoring
 from tfscorecam.core.maps import score_cam_maps
 from tfscorecam.core.model_graph import after
+from tfscorecam.methods.channels import select_channels
 from tfscorecam.methods.scoring import ChunkedScorer, ScoredChannels
-
-
-def active_channels(activations: object, max_channels: int | None = None) -> tf.Tensor:
-    """Indices (int32) of the channels to ablate in one feature map (h, w, C): those not zero
-    everywhere (zeroing them changes nothing: their weight is 0 without a pass); with
-    ``max_channels``, only those of largest spatial standard deviation (as Faster Score-CAM)."""
-    acts = tf.convert_to_tensor(activations, tf.float32)
-    num = tf.shape(acts)[-1]
-    zero = tf.reduce_max(tf.abs(acts), axis=(0, 1)) == 0
-    order = tf.range(num)
-    if max_channels is not None:
-        std = tf.math.reduce_std(tf.reshape(acts, (-1, num)), axis=0)
-        order = tf.math.top_k(std, k=max_channels).indices
-    return tf.boolean_mask(order, ~tf.gather(zero, order))
 
 
 class AblationScorer(ChunkedScorer):
@@ -43,15 +29,12 @@ class AblationScorer(ChunkedScorer):
         super().__init__(input_shape, batch_size)
         self.max_channels = max_channels
         self.rest = rest
-        self._rests: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
     def selected(self, activations: object) -> tf.Tensor:
-        return active_channels(activations, self.max_channels)
+        return select_channels(activations, self.max_channels, skip="zero")
 
-    def chunk(self, scoring: Scoring) -> Callable:
-        if scoring not in self._rests:
-            self._rests[scoring] = self.rest(scoring)
-        rest = self._rests[scoring]
+    def chunk(self, scoring: Scoring) -> Callable:  # built once per scoring (``step``)
+        rest = self.rest(scoring)
 
         def chunk(image, acts, channels, params):
             keep = 1.0 - tf.one_hot(channels, tf.shape(acts)[-1])  # (c, C)

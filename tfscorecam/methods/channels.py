@@ -1,25 +1,32 @@
-"""Which channels Score-CAM scores, and how their scores become channel weights."""
+"""Which channels the perturbation methods score, and how scores become channel weights."""
 
 from __future__ import annotations
 
 import tensorflow as tf
 
 
-def select_channels(activations: object, max_channels: int | None = None) -> tf.Tensor:
+def select_channels(
+    activations: object, max_channels: int | None = None, skip: str = "flat"
+) -> tf.Tensor:
     """Indices (int32) of the channels to score for one image's activations (h, w, C).
 
-    Flat channels (max == min) are never scored: their normalised mask is undefined and the
-    official code skips them. With ``max_channels`` (Faster Score-CAM), only the channels of
-    largest spatial standard deviation are kept (ties: lower index first).
+    ``skip="flat"`` (Score-CAM): flat channels (max == min) are never scored: their normalised
+    mask is undefined and the official code skips them. ``skip="zero"`` (Ablation-CAM):
+    channels zero everywhere are never ablated: zeroing them changes nothing. With
+    ``max_channels`` (Faster Score-CAM), only the channels of largest spatial standard
+    deviation are kept (ties: lower index first).
     """
     acts = tf.convert_to_tensor(activations, tf.float32)
     num = tf.shape(acts)[-1]
-    flat = tf.reduce_max(acts, axis=(0, 1)) == tf.reduce_min(acts, axis=(0, 1))
+    if skip == "flat":
+        unused = tf.reduce_max(acts, axis=(0, 1)) == tf.reduce_min(acts, axis=(0, 1))
+    else:
+        unused = tf.reduce_max(tf.abs(acts), axis=(0, 1)) == 0
     order = tf.range(num)
     if max_channels is not None:
         std = tf.math.reduce_std(tf.reshape(acts, (-1, num)), axis=0)
         order = tf.math.top_k(std, k=max_channels).indices
-    return tf.boolean_mask(order, ~tf.gather(flat, order))
+    return tf.boolean_mask(order, ~tf.gather(unused, order))
 
 
 def channel_weights(
