@@ -3,8 +3,9 @@
     python -m benchmarks.quality.check_applications
 
 Prints, per model, the default layer and whether Grad-CAM and Score-CAM (max_channels=4) give
-finite maps scaled to [0, 1]; exits 1 if any fails. (tests/test_applications.py runs one model
-per family in CI; this runs all of them, about 15 minutes on 2 cores.)
+finite maps scaled to [0, 1] (or all zero: a random model's Grad-CAM may weigh every cell
+below 0); exits 1 if any fails. Random weights, seeded per model. (tests/test_applications.py
+runs one model per family in CI; this runs all of them, about 15 minutes on 2 cores.)
 """
 
 from __future__ import annotations
@@ -34,10 +35,11 @@ def main() -> int:
     failed = []
     for name in names:
         start = time.perf_counter()
+        keras.utils.set_random_seed(0)
         model = getattr(keras.applications, name)(weights=None, input_shape=(96, 96, 3), classes=7)
         grad = tsc.GradCAM(model, verbose=0)
         maps = [grad(x), tsc.ScoreCAM(model, max_channels=4, verbose=0)(x)]
-        ok = all(np.all(np.isfinite(m)) and m.min() == 0 and m.max() == 1 for m in maps)
+        ok = all(np.all(np.isfinite(m)) and m.min() == 0 and m.max() in (0, 1) for m in maps)
         failed += [] if ok else [name]
         seconds = time.perf_counter() - start
         print(f"{name:20s} {grad.layer_path:45s} {'ok' if ok else 'FAILED'} {seconds:5.1f} s")
