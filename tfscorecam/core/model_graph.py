@@ -345,7 +345,7 @@ def after(
 
     def call(layer, *args, **kwargs):
         if layer is final and layer is not head and isinstance(layer, keras.Model):
-            out = _rewire(layer, [], True)(*args, **kwargs)
+            out = without_final_layer(layer)(*args, **kwargs)
         elif layer is final and layer is not head:
             out = args[0]
         else:
