@@ -38,6 +38,37 @@ def build_classifier(
     return model
 
 
+def build_retinanet(size: int = 256, classes: int = 4) -> keras.Model:
+    """keras_hub's RetinaNet from its config: a small ResNet, pyramid levels P3-P5, random
+    weights. Its box head's output conv is scaled down so that boxes stay near their anchors
+    for any input (random weights otherwise send them far off the image)."""
+    import keras_hub
+
+    keras.utils.set_random_seed(0)
+    encoder = keras_hub.models.ResNetBackbone(
+        input_conv_filters=[64],
+        input_conv_kernel_sizes=[7],
+        stackwise_num_filters=[64, 32, 32, 64],
+        stackwise_num_blocks=[1, 1, 1, 1],
+        stackwise_num_strides=[1, 2, 2, 2],
+        block_type="basic_block",
+        use_pre_activation=False,
+        image_shape=(size, size, 3),
+    )
+    backbone = keras_hub.models.RetinaNetBackbone(
+        image_encoder=encoder, min_level=3, max_level=5, use_p5=False, image_shape=(size, size, 3)
+    )
+    detector = keras_hub.models.RetinaNetObjectDetector(
+        backbone=backbone,
+        num_classes=classes,
+        bounding_box_format="xyxy",
+        pre_logits_num_conv_layers=1,
+    )
+    for weight in detector.box_head.weights[-2:]:  # the output conv's kernel and bias
+        weight.assign(weight * 0.001)
+    return detector
+
+
 def images(n: int = 3, seed: int = 1) -> np.ndarray:
     return np.random.default_rng(seed).normal(size=(n, SIZE, SIZE, 3)).astype(np.float32)
 

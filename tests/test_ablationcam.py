@@ -63,7 +63,7 @@ def test_a_layer_bypassed_by_a_skip_connection_is_a_clear_error():
     inputs = keras.Input((SIZE, SIZE, 3))
     x = keras.layers.Conv2D(4, 3, padding="same", name="conv")(inputs)
     y = keras.layers.Conv2D(4, 3, padding="same", activation="relu", name="branch")(x)
-    x = keras.layers.Add()([x, y])
+    x = keras.layers.Add(name="add")([x, y])
     x = keras.layers.GlobalAveragePooling2D()(x)
     model = keras.Model(inputs, keras.layers.Dense(3, activation="softmax")(x))
     with pytest.raises(ValueError, match="without passing through 'branch'"):

@@ -66,6 +66,8 @@ def arguments(data: dict[str, Path]) -> dict[str, list[str]]:
                             "--max-channels", "2"],
         "speed.bench_ablation": [*model, "--images", dev, "--n", "1", "--rounds", "1",
                                  "--max-channels", "4"],
+        "speed.bench_precision": [*model, "--images", dev, "--n", "1", "--rounds", "1",
+                                  "--max-channels", "2"],
         "speed.bench_family": [*model, "--images", dev, "--n", "1", "--repeat", "1",
                                "--max-channels", "2"],
         "speed.bench_serving": [*model, "--images", dev, "--n", "1", "--repeat", "1",

@@ -20,6 +20,7 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
+from conftest import build_retinanet
 from PIL import Image
 
 from tfscorecam import zoo
@@ -121,6 +122,7 @@ def _namespace(root: Path) -> dict:
         "my_tf_function": lambda v: v / 127.5 - 1,
         "mosaic_maps": np.random.default_rng(1).random((2, 224, 224)),
         "tiles": [0, 3],
+        "detector": build_retinanet(224, classes=3),
     }
 
 

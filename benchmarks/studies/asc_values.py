@@ -117,9 +117,7 @@ def main() -> None:
     default = copies_cache(model, x, labels, "default", cache)
     asc = fused_maps(default, 16, weights, shape, {})[0]
     asc_one = fused_maps(default, 1, weights, shape, {})[0]
-    fine_acts, fine_weights = layer_cache(
-        model, x, labels, args.max_channels, cache, FINE_LAYER
-    )
+    fine_acts, fine_weights = layer_cache(model, x, labels, args.max_channels, cache, FINE_LAYER)
     fine = copies_cache(model, x, labels, "fine", cache)
     box = metrics.box_masks(boxes, shape).astype(np.float32)
 

@@ -296,7 +296,7 @@ class Explainer:
         if self.class_scoring is None:
             raise ValueError(
                 "this output has no classes to explain: pass a target "
-                "(tfscorecam.targets.segmentation(...) or regression(...))"
+                "(tfscorecam.targets.segmentation(...), regression(...) or detection(...))"
             )
         return self.class_scoring
 
@@ -331,8 +331,8 @@ class Explainer:
             raise ValueError(
                 f"the explained output has shape {self.output_shape}; class_index needs class "
                 "scores (batch, num_classes). Pass target= (e.g. "
-                "tfscorecam.targets.segmentation(...) or regression(...), or a function of the "
-                "output), or output= to choose another output"
+                "tfscorecam.targets.segmentation(...), regression(...), detection(...) or a "
+                "function of the output), or output= to choose another output"
             )
         probabilities = self.probabilities.transform(tf.constant(outputs)).numpy()
         classes, per_class_axis = class_matrix(

@@ -84,3 +84,19 @@ def box_lists(boxes: Any) -> list[np.ndarray]:
         ):
             raise ValueError("boxes must be (x0, y0, x1, y1) with x0 <= x1 and y0 <= y1")
     return lists
+
+
+def renormalise_in_boxes(heatmap: np.ndarray, boxes: object) -> np.ndarray:
+    """The heatmap (H, W) min-max scaled inside each box and zero outside, the boxes summed
+    and scaled to [0, 1] again: the convention of the YOLO / EigenCAM tutorials, which shows
+    where the evidence for each object lies rather than which object has the most."""
+    heatmap = np.asarray(heatmap, np.float32)
+    (image_boxes,) = box_lists([np.asarray(boxes, np.float64).reshape(-1, 4)])
+    total = np.zeros_like(heatmap)
+    for box in image_boxes:
+        inside = box_masks(box[None], heatmap.shape)[0]
+        if inside.any():
+            values = heatmap[inside]
+            span = values.max() - values.min()
+            total[inside] += (values - values.min()) / span if span > 0 else 0.0
+    return np.asarray(minmax(total))

@@ -20,6 +20,7 @@ from collections.abc import Iterator, Sequence
 import keras
 from keras.src.models.functional import Functional
 
+from tfscorecam.core.detectors import detection_view, detector_kind
 from tfscorecam.core.legacy import as_keras3
 from tfscorecam.core.tokens import Reshape, feature_grid
 
@@ -79,8 +80,11 @@ def select_output(model: keras.Model, output: str | int | None = None) -> keras.
 
     ``output``: the output's name (its dict key, or the name of the layer producing it) or
     its index in ``model.outputs``; None for a model with one output. A Keras 2 (tf_keras)
-    model is viewed through its Keras 3 copy (``legacy.as_keras3``).
+    model is viewed through its Keras 3 copy (``legacy.as_keras3``). A keras_hub detector
+    without ``output`` gives its detection output (``detectors.detection_view``).
     """
+    if output is None and detector_kind(model) is not None:
+        model = detection_view(model)
     model = as_keras3(model)
     check_model(model)
     outputs = model.outputs
@@ -146,14 +150,24 @@ def _is_token_grid(shape: tuple | None, image_size: tuple) -> bool:
     return True
 
 
+def _calls(container: keras.Model, layer: keras.layers.Layer) -> int:
+    """How many times ``container``'s own graph calls ``layer`` (1 for a Sequential)."""
+    depths = getattr(container, "_nodes_by_depth", None)
+    if depths is None:
+        return 1
+    return sum(node.operation is layer for nodes in depths.values() for node in nodes)
+
+
 def explainable_layers(model: keras.Model) -> list[tuple[str, Chain]]:
     """All (path, chain) whose layer outputs a 4-D map of spatial size > 1, or tokens that fit
-    a patch grid (no containers)."""
+    a patch grid (no containers, and no layer shared by several calls, such as a detector's
+    head run on every pyramid level)."""
     image_size = tuple(model.inputs[0].shape[1:3])
     return [
         (path, chain)
         for path, chain in walk_layers(model)
         if not isinstance(chain[-1], keras.Model)
+        and _calls(chain[-2] if len(chain) > 1 else model, chain[-1]) <= 1
         and (
             _is_feature_map(output_shape(chain[-1]))
             or _is_token_grid(output_shape(chain[-1]), image_size)
@@ -276,7 +290,9 @@ def _rebuild(model: keras.Model, call) -> tuple:
             outputs = call(layer, outputs)
         return inputs, outputs
     clone = keras.models.clone_model(model, clone_function=lambda layer: layer, call_function=call)
-    return clone.inputs[0], clone.outputs[0]
+    # a nested model may return a structure (keras_hub backbones return dicts of levels)
+    structure = getattr(clone, "_outputs_struct", None)
+    return clone.inputs[0], clone.outputs[0] if structure is None else structure
 
 
 def tap(

@@ -7,6 +7,9 @@ it inside their compiled scoring step and gradient methods differentiate it. Eve
 result must depend on that row of the output alone: Score-CAM scores many masked copies of one
 image in one batch. Pass one target for all images, or a list with one per image.
 
+Built in: ``classes`` (the default), ``segmentation``, ``regression`` and ``detection`` (one
+object among a detector's boxes; ``core.detectors`` gives keras_hub detectors that output).
+
 Reuse a target object across calls: a new object is traced anew.
 """
 
@@ -20,6 +23,7 @@ import tensorflow as tf
 from tfscorecam.core.maps import box_masks
 
 ACTIVATIONS = (None, "softmax", "sigmoid")
+MATCHES = ("score", "iou")  # how a detection target picks its box
 
 
 @dataclass(frozen=True, eq=False)
@@ -35,7 +39,8 @@ def classes(index: object = None) -> Classes:
     return Classes(index)
 
 
-def _activate(output: tf.Tensor, activation: str | None) -> tf.Tensor:
+def activate(output: tf.Tensor, activation: str | None) -> tf.Tensor:
+    """``output`` as float32, through ``activation`` (None, "softmax" or "sigmoid")."""
     output = tf.cast(output, tf.float32)
     if activation == "softmax":
         return tf.nn.softmax(output, axis=-1)
@@ -95,7 +100,7 @@ class Segmentation:
         mask = self._mask(height, width).astype(np.float32)
         if mask.sum() == 0:
             raise ValueError("the segmentation region holds no pixel of the output")
-        probability = _activate(output, self.activation)[..., self.class_index]
+        probability = activate(output, self.activation)[..., self.class_index]
         return tf.reduce_sum(probability * mask, axis=(1, 2)) / float(mask.sum())
 
 
@@ -129,3 +134,109 @@ class Regression:
 def regression(index: int = 0) -> Regression:
     """The model's regression output number ``index``."""
     return Regression(index)
+
+
+def box_iou(boxes: tf.Tensor, box: np.ndarray) -> tf.Tensor:
+    """Intersection over union of ``boxes`` (..., 4) with one box (4,), all (x0, y0, x1, y1)."""
+    x0 = tf.maximum(boxes[..., 0], box[0])
+    y0 = tf.maximum(boxes[..., 1], box[1])
+    x1 = tf.minimum(boxes[..., 2], box[2])
+    y1 = tf.minimum(boxes[..., 3], box[3])
+    inter = tf.maximum(x1 - x0, 0.0) * tf.maximum(y1 - y0, 0.0)
+    areas = tf.maximum(boxes[..., 2] - boxes[..., 0], 0.0) * tf.maximum(
+        boxes[..., 3] - boxes[..., 1], 0.0
+    )
+    union = areas + float((box[2] - box[0]) * (box[3] - box[1])) - inter
+    return inter / tf.maximum(union, 1e-12)
+
+
+class Detection:
+    """The score of one object: ``class_index``'s score of the predicted box that matches
+    ``box`` (``(x0, y0, x1, y1)`` in input pixels) among those with IoU >= ``iou``.
+
+    ``match="score"`` (default) takes the highest class score among the matching boxes: the
+    box non-max suppression would keep, so the explained score is the detector's confidence
+    in that object. ``match="iou"`` takes the box of highest IoU (pytorch-grad-cam's
+    ``FasterRCNNBoxScoreTarget``). ``add_iou=True`` adds that box's IoU to its score, as
+    pytorch-grad-cam does, so the explanation also rewards where the box lands; off by
+    default (see the README's detection section for what each changes). With no matching
+    box the score is 0; on the unmasked image that is an error, since there is nothing to
+    explain. ``activation``: None when the class scores are probabilities already (the
+    keras_hub views), ``"sigmoid"`` or ``"softmax"`` for logits.
+    """
+
+    def __init__(
+        self,
+        box: object,
+        class_index: int,
+        iou: float = 0.5,
+        match: str = "score",
+        add_iou: bool = False,
+        activation: str | None = None,
+    ) -> None:
+        box = np.asarray(box, np.float64)
+        if box.shape != (4,) or not np.all(np.isfinite(box)):
+            raise ValueError(f"box must be 4 finite numbers (x0, y0, x1, y1), got {box!r}")
+        if not (box[2] > box[0] and box[3] > box[1]):
+            raise ValueError(f"box must have x1 > x0 and y1 > y0, got {tuple(box)}")
+        if isinstance(class_index, bool) or not isinstance(class_index, (int, np.integer)):
+            raise TypeError(f"class_index must be an int, got {class_index!r}")
+        if class_index < 0:
+            raise ValueError(f"class_index must be >= 0, got {class_index}")
+        if not 0 <= iou <= 1:
+            raise ValueError(f"iou must be in [0, 1], got {iou}")
+        if match not in MATCHES:
+            raise ValueError(f"match must be one of {MATCHES}, got {match!r}")
+        if activation not in ACTIVATIONS:
+            raise ValueError(f"activation must be one of {ACTIVATIONS}, got {activation!r}")
+        self.box = box
+        self.class_index = int(class_index)
+        self.iou = float(iou)
+        self.match = match
+        self.add_iou = bool(add_iou)
+        self.activation = activation
+
+    def __repr__(self) -> str:
+        return (
+            f"detection(box={tuple(self.box.tolist())}, class_index={self.class_index}, "
+            f"iou={self.iou}, match={self.match!r}, add_iou={self.add_iou})"
+        )
+
+    def __call__(self, output: tf.Tensor) -> tf.Tensor:
+        if output.shape.rank != 3 or output.shape[-1] <= 4 + self.class_index:
+            raise ValueError(
+                f"a detection target needs a (batch, boxes, 4 + classes) output with more than "
+                f"{self.class_index} classes, got shape {output.shape}; a keras_hub detector "
+                "gives one when no output= is passed"
+            )
+        output = tf.cast(output, tf.float32)
+        scores = activate(output[..., 4:], self.activation)[..., self.class_index]
+        overlap = box_iou(output[..., :4], self.box)
+        eligible = overlap >= self.iou
+        key = scores if self.match == "score" else overlap
+        best = tf.argmax(tf.where(eligible, key, -np.inf), axis=1)
+        score = tf.gather(scores, best, batch_dims=1)
+        if self.add_iou:
+            score += tf.gather(overlap, best, batch_dims=1)
+        found = tf.reduce_any(eligible, axis=1)
+        if tf.executing_eagerly() and not bool(tf.reduce_all(found)):
+            best_iou = float(tf.reduce_max(overlap))
+            raise ValueError(
+                f"no predicted box overlaps {tuple(self.box.tolist())} with IoU >= {self.iou} "
+                f"(the best has {best_iou:.3f}); check that the box is (x0, y0, x1, y1) in "
+                "input pixels, or lower iou"
+            )
+        return tf.where(found, score, 0.0)
+
+
+def detection(
+    box: object,
+    class_index: int,
+    iou: float = 0.5,
+    match: str = "score",
+    add_iou: bool = False,
+    activation: str | None = None,
+) -> Detection:
+    """The detector's score for the object in ``box`` of class ``class_index`` (see
+    ``Detection``)."""
+    return Detection(box, class_index, iou, match, add_iou, activation)

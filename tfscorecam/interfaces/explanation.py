@@ -16,7 +16,7 @@ from PIL import Image
 from tfscorecam.core.class_names import IMAGENET_CLASSES, load_class_names, named_classes
 from tfscorecam.core.images import image_list, resize
 from tfscorecam.core.legacy import as_keras3
-from tfscorecam.core.maps import upsample
+from tfscorecam.core.maps import box_lists, renormalise_in_boxes, upsample
 from tfscorecam.interfaces.advice import InputWarning, confidence_advice, range_advice
 from tfscorecam.methods import METHODS, cached_explainer, method_list
 from tfscorecam.zoo import ZooModel, imagenet_class_names
@@ -60,39 +60,57 @@ class Explanation:
         name = self.class_name if self.class_name is not None else "class"
         return f"{name} ({self.class_index}): {self.score:.3f}"
 
-    def overlay(self, alpha: float = 0.4, colormap: str = "jet") -> np.ndarray:
-        """The heatmap coloured with ``colormap`` and blended over the image: (H, W, 3) uint8."""
+    def overlay(
+        self,
+        alpha: float = 0.4,
+        colormap: str = "jet",
+        boxes: object = None,
+        renormalise: bool = False,
+        box_colour: tuple[int, int, int] = (0, 255, 0),
+    ) -> np.ndarray:
+        """The heatmap coloured with ``colormap`` and blended over the image: (H, W, 3) uint8.
+
+        ``boxes``: (B, 4) boxes ``(x0, y0, x1, y1)`` in the image's pixels, drawn as
+        ``box_colour`` outlines (e.g. the detection a ``targets.detection`` explains). With
+        ``renormalise`` the heatmap is rescaled inside each box and blanked outside
+        (``maps.renormalise_in_boxes``), as the YOLO / EigenCAM tutorials show detections.
+        """
         if not 0 <= alpha <= 1:
             raise ValueError(f"alpha must be in [0, 1], got {alpha}")
-        colours = matplotlib.colormaps[colormap](self.heatmap)[..., :3] * 255
+        if renormalise and boxes is None:
+            raise ValueError("renormalise=True rescales the heatmap inside boxes: pass boxes=")
+        heatmap = self.heatmap if not renormalise else renormalise_in_boxes(self.heatmap, boxes)
+        colours = matplotlib.colormaps[colormap](heatmap)[..., :3] * 255
         blended = (1 - alpha) * self.image.astype(np.float32) + alpha * colours
-        return np.clip(np.round(blended), 0, 255).astype(np.uint8)
+        picture = np.clip(np.round(blended), 0, 255).astype(np.uint8)
+        if boxes is not None:
+            draw_boxes(picture, boxes, box_colour)
+        return picture
 
-    def plot(self, ax=None, alpha: float = 0.4, colormap: str = "jet"):
+    def plot(self, ax=None, alpha: float = 0.4, colormap: str = "jet", **overlay):
         """Draw the overlay into ``ax``; without ``ax``, a new figure with the image, heatmap
-        and overlay, titled with the class and score. Returns the figure."""
+        and overlay, titled with the class and score. ``overlay``: ``boxes``, ``renormalise``
+        and ``box_colour``, as for ``overlay``. Returns the figure."""
         import matplotlib.pyplot as plt
 
         title = (
             f"{METHODS[self.method].title if self.method in METHODS else self.method}: {self.label}"
         )
+        picture = self.overlay(alpha, colormap, **overlay)
         if ax is not None:
-            ax.imshow(self.overlay(alpha, colormap))
+            ax.imshow(picture)
             ax.set_title(title, fontsize=9)
             ax.axis("off")
             return ax.figure
         figure, axes = plt.subplots(1, 3, figsize=(10, 3.6))
-        for axis, picture, name in zip(
-            axes,
-            (self.image, self.heatmap, self.overlay(alpha, colormap)),
-            ("image", "heatmap", "overlay"),
-            strict=True,
+        for axis, shown, name in zip(
+            axes, (self.image, self.heatmap, picture), ("image", "heatmap", "overlay"), strict=True
         ):
             axis.imshow(
-                picture,
-                cmap=colormap if picture is self.heatmap else None,
+                shown,
+                cmap=colormap if shown is self.heatmap else None,
                 vmin=0,
-                vmax=1 if picture is self.heatmap else None,
+                vmax=1 if shown is self.heatmap else None,
             )
             axis.set_title(name, fontsize=9)
             axis.axis("off")
@@ -100,11 +118,31 @@ class Explanation:
         figure.tight_layout()
         return figure
 
-    def save(self, path: str | Path, alpha: float = 0.4, colormap: str = "jet") -> Path:
-        """Write the overlay as an image file (PNG by the file name); returns the path."""
+    def save(self, path: str | Path, alpha: float = 0.4, colormap: str = "jet", **overlay) -> Path:
+        """Write the overlay (options as for ``overlay``) as an image file (PNG by the file
+        name); returns the path."""
         path = Path(path)
-        Image.fromarray(self.overlay(alpha, colormap)).save(path)
+        Image.fromarray(self.overlay(alpha, colormap, **overlay)).save(path)
         return path
+
+
+def draw_boxes(picture: np.ndarray, boxes: object, colour: tuple[int, int, int]) -> None:
+    """Draw 2-pixel outlines of ``boxes`` ((B, 4) ``(x0, y0, x1, y1)`` pixels) into ``picture``
+    (H, W, 3) uint8, in place; parts outside the picture are clipped."""
+    (image_boxes,) = box_lists([np.asarray(boxes, np.float64).reshape(-1, 4)])
+    height, width = picture.shape[:2]
+    for x0, y0, x1, y1 in np.round(image_boxes).astype(int):
+        left, right = np.clip([x0, x1 - 1], 0, width - 1)
+        top, bottom = np.clip([y0, y1 - 1], 0, height - 1)
+        if x1 <= 0 or y1 <= 0 or x0 >= width or y0 >= height:
+            continue
+        for edge in (
+            (slice(top, top + 2), slice(left, right + 1)),
+            (slice(max(bottom - 1, top), bottom + 1), slice(left, right + 1)),
+            (slice(top, bottom + 1), slice(left, left + 2)),
+            (slice(top, bottom + 1), slice(max(right - 1, left), right + 1)),
+        ):
+            picture[edge] = colour
 
 
 class Explanations(list):
