@@ -1,5 +1,5 @@
-"""Every benchmark script runs its smallest setting (CI smoke runs, so that no script the README
-quotes can rot).
+"""Every benchmark script runs its smallest setting (CI smoke runs, so that no script the docs
+quote can rot).
 
 Each runs as ``python -m benchmarks.<group>.<script>`` from the repository root, on a
 randomly initialised MobileNetV2 (``--weights random``) and a few generated photos in the
@@ -84,6 +84,7 @@ def arguments(data: dict[str, Path]) -> dict[str, list[str]]:
                            "--methods", "gradcam,scorecam,eigencam"],
         "quality.zoo_accuracy": ["--images", dev, "--class-index", index, "--n", "2"],
         "quality.check_applications": ["--models", "MobileNetV2"],
+        "studies.detection_score": ["--images", dev, "--n", "1", "--max-channels", "2"],
         "studies.zoom_views": [*model, "--boxes", boxes, "--max-channels", "2"],
         "studies.zoom_study": [*model, "--boxes", boxes, "--max-channels", "2", "--rounds", "20",
                                "--causal-stride", "0", "--road-stride", "0"],

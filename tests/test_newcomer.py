@@ -136,7 +136,7 @@ def test_cli_limits_the_passes_of_n_pass_methods_and_says_so(tmp_path, backbone,
     assert "scores the" not in capsys.readouterr().err  # the user's choice is kept
 
 
-# 5. one line where the README promises one line ----------------------------------------------
+# 5. one line where the docs promise one line ----------------------------------------------
 
 
 def test_a_failed_weights_download_is_one_line(tmp_path, capsys, monkeypatch):

@@ -1,6 +1,10 @@
 """Every keras.applications model (random weights, 96x96) explains with layer=None.
 
     python -m benchmarks.quality.check_applications
+    python -m benchmarks.quality.check_applications --table docs/snippets/layer-table.md
+
+With ``--table`` each model is built at its default input size instead, and the markdown
+table of ``layer=None``'s choice (the docs' "Choosing a layer" page includes it) is written.
 
 Prints, per model, the default layer and whether Grad-CAM and Score-CAM (max_channels=4) give
 finite maps scaled to [0, 1] (or all zero: a random model's Grad-CAM may weigh every cell
@@ -27,17 +31,22 @@ import tfscorecam as tsc  # noqa: E402
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--models", default="", help="comma-separated names (default: all)")
+    parser.add_argument("--table", default=None, help="write the layer table (markdown) here")
     args = parser.parse_args()
     names = [n for n in dir(keras.applications) if n[0].isupper()]
     if args.models:
         names = [n for n in names if n in args.models.split(",")]
-    x = np.random.default_rng(0).normal(size=(1, 96, 96, 3)).astype(np.float32)
-    failed = []
+    failed, rows = [], []
     for name in names:
         start = time.perf_counter()
         keras.utils.set_random_seed(0)
-        model = getattr(keras.applications, name)(weights=None, input_shape=(96, 96, 3), classes=7)
+        shape = {} if args.table else {"input_shape": (96, 96, 3)}
+        model = getattr(keras.applications, name)(weights=None, classes=7, **shape)
+        size = tuple(model.inputs[0].shape[1:])
+        x = np.random.default_rng(0).normal(size=(1, *size)).astype(np.float32)
         grad = tsc.GradCAM(model, verbose=0)
+        layer_shape = (*grad.feature_size(), grad.num_channels)
+        rows.append(f"| {name} | {size[0]}x{size[1]} | `{grad.layer_path}` | {layer_shape} |")
         maps = [grad(x), tsc.ScoreCAM(model, max_channels=4, verbose=0)(x)]
         ok = all(np.all(np.isfinite(m)) and m.min() == 0 and m.max() in (0, 1) for m in maps)
         failed += [] if ok else [name]
@@ -49,6 +58,12 @@ def main() -> int:
     print(
         f"{len(names) - len(failed)} of {len(names)} models explained; failed: {failed or 'none'}"
     )
+    if args.table:
+        header = "| model | input | `layer=None` | feature map (h, w, channels) |"
+        header += "\n|---|---|---|---|"
+        with open(args.table, "w") as handle:
+            handle.write("\n".join([header, *rows]) + "\n")
+        print(f"table -> {args.table}")
     return 1 if failed else 0
 
 

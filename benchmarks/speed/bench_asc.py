@@ -9,7 +9,7 @@ Score-CAM, the default Augmented Score-CAM (81 zoomed views, shared weights), v0
 (16 rotations, shared weights), with --authors the authors' settings with
 shared weights (K = 100, fusion at the input resolution) and, with --per-copy-k, the authors'
 per_copy scoring at K = --per-copy-k; and the fusion alone (operators built once, one solve).
-Then the README's stand-alone call, ``tsc.superres.super_resolve(low_res, T, (224, 224))`` with
+Then the docs' stand-alone call, ``tsc.superres.super_resolve(low_res, T, (224, 224))`` with
 32 random copies of 7 x 7 and of 14 x 14 maps (operators built and solved in each call).
 """
 

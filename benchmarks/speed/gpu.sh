@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Every GPU figure the README promises, in one run of at most 8 minutes on a lent GPU machine
+# Every GPU figure the docs promise (docs/benchmarks.md), in one run of at most 8 minutes on a lent GPU machine
 # (the device tool: `bash benchmarks/speed/gpu.sh`, timeout 600 s):
 #   1. Score-CAM images/s and its ratio to the bare-forward floor (bench_scorecam.py);
 #   2. Augmented Score-CAM seconds per image, against Score-CAM (bench_asc.py);

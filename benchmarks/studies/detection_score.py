@@ -5,8 +5,10 @@
 
 No trained detector can be downloaded here, so this measures the mechanism, not quality: a
 keras_hub RetinaNet built from its config (ResNet-18-like encoder, P3-P5, 256 px, random
-weights, seeded) explains, on real photos, its highest-scoring box of class 0 with Score-CAM
-and Grad-CAM, once with ``add_iou=False`` and once with ``add_iou=True``. Reported per photo
+weights, seeded; its box head's output scaled by ``--box-scale``, so that boxes stay near
+their anchors as a trained detector's do, where random weights send them off the image)
+explains, on real photos, its highest-scoring box of class 0 with Score-CAM and Grad-CAM, once
+with ``add_iou=False`` and once with ``add_iou=True``. Reported per photo
 (mean and 95% bootstrap interval): the Spearman correlation of the two maps, and for
 Score-CAM the share of masked copies that still have a matching box and the share of the
 channel weights' variance that the IoU term carries.
@@ -30,8 +32,9 @@ from tfscorecam.metrics import rank_correlation
 SIZE = 256
 
 
-def retinanet() -> keras.Model:
-    """keras_hub's RetinaNet from its config, random weights (seeded), 20 classes."""
+def retinanet(box_scale: float) -> keras.Model:
+    """keras_hub's RetinaNet from its config, random weights (seeded), 20 classes, the box
+    head's output conv multiplied by ``box_scale``."""
     keras.utils.set_random_seed(0)
     encoder = keras_hub.models.ResNetBackbone(
         input_conv_filters=[64],
@@ -46,9 +49,12 @@ def retinanet() -> keras.Model:
     backbone = keras_hub.models.RetinaNetBackbone(
         image_encoder=encoder, min_level=3, max_level=5, use_p5=False, image_shape=(SIZE, SIZE, 3)
     )
-    return keras_hub.models.RetinaNetObjectDetector(
+    detector = keras_hub.models.RetinaNetObjectDetector(
         backbone=backbone, num_classes=20, bounding_box_format="xyxy"
     )
+    for weight in detector.box_head.weights[-2:]:  # the output conv's kernel and bias
+        weight.assign(weight * box_scale)
+    return detector
 
 
 def main() -> None:
@@ -57,9 +63,10 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=12, help="photos")
     parser.add_argument("--layer", default="stack3_block1_out")
     parser.add_argument("--max-channels", type=int, default=64)
+    parser.add_argument("--box-scale", type=float, default=0.1)
     args = parser.parse_args()
 
-    detector = retinanet()
+    detector = retinanet(args.box_scale)
     view = detection_view(detector)
     photos = np.stack([load_photo(p, SIZE) for p in photo_paths(args.images, args.n)])
     x = (photos / 255.0).astype(np.float32)
@@ -81,7 +88,10 @@ def main() -> None:
         results["matched"].append(float(np.mean(weights[0] > 0)))
         iou_term = weights[1] - weights[0]
         results["iou"].append(float(np.var(iou_term) / max(np.var(weights[1]), 1e-12)))
-    print(f"RetinaNet (random weights, seeded), {len(x)} photos, layer {args.layer}")
+    print(
+        f"RetinaNet (random weights, seeded, box head x{args.box_scale}), {len(x)} photos, "
+        f"layer {args.layer}, Score-CAM on {args.max_channels} channels"
+    )
     labels = {
         "scorecam": "Score-CAM map Spearman, add_iou off vs on",
         "gradcam": "Grad-CAM map Spearman, add_iou off vs on",

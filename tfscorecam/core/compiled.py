@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
+from typing import Any
 
 import tensorflow as tf
 
 
-def compiled(fn: Callable, **options) -> tf.types.experimental.PolymorphicFunction:
+def compiled(fn: Callable, **options: Any) -> tf.types.experimental.PolymorphicFunction:
     """``tf.function(fn, **options)`` whose traces are counted apart from other steps'."""
     return tf.function(functools.partial(fn), **options)

@@ -12,7 +12,8 @@ just before non-max suppression.
   class logits through a sigmoid.
 
 An explainer given one of them explains that view unless ``output=`` names a raw output. Any
-other detector works when its model returns a detection output itself (see the README).
+other detector works when its model returns a detection output itself (see the docs page
+"Targets and outputs").
 """
 
 from __future__ import annotations

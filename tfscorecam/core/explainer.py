@@ -13,6 +13,7 @@ import inspect
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import keras
 import numpy as np
@@ -125,7 +126,7 @@ def _recording(init: Callable) -> Callable:
     """``init``, recording the options the outermost ``__init__`` was given (``__repr__``)."""
 
     @functools.wraps(init)
-    def recorded(self, model, layer=None, **options) -> None:
+    def recorded(self, model, layer=None, **options: Any) -> None:
         if "_options" not in vars(self):
             self._options = options
         init(self, model, layer, **options)
@@ -371,7 +372,9 @@ class Explainer:
 
     # explaining -----------------------------------------------------------------------------
 
-    def __call__(self, images: object, class_index: object = None, *, target=None) -> np.ndarray:
+    def __call__(
+        self, images: object, class_index: object = None, *, target: object = None
+    ) -> np.ndarray:
         """Explain ``images``.
 
         Args:
@@ -390,7 +393,7 @@ class Explainer:
         return self.explain_batch(images, class_index, target=target).output()
 
     def explain_batch(
-        self, images: object, class_index: object = None, *, target=None
+        self, images: object, class_index: object = None, *, target: object = None
     ) -> Explained:
         """As ``__call__``, with the classes and scores of what was explained."""
         batch, single = self.check_images(images)

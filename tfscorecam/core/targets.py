@@ -159,7 +159,7 @@ class Detection:
     in that object. ``match="iou"`` takes the box of highest IoU (pytorch-grad-cam's
     ``FasterRCNNBoxScoreTarget``). ``add_iou=True`` adds that box's IoU to its score, as
     pytorch-grad-cam does, so the explanation also rewards where the box lands; off by
-    default (see the README's detection section for what each changes). With no matching
+    default (see the docs page "Targets and outputs" for what each changes). With no matching
     box the score is 0; on the unmasked image that is an error, since there is nothing to
     explain. ``activation``: None when the class scores are probabilities already (the
     keras_hub views), ``"sigmoid"`` or ``"softmax"`` for logits.

@@ -36,6 +36,7 @@ import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -386,7 +387,7 @@ def explain_dataset(
     address: str | None = None,
     batch_size: int = 8,
     verbose: int = 1,
-    **options,
+    **options: Any,
 ) -> dict:
     """Explain every image of ``inputs`` with ``model`` and write Parquet rows under ``out``.
 

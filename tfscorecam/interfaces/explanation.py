@@ -7,6 +7,7 @@ import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import keras
 import matplotlib
@@ -193,7 +194,7 @@ def explain(
     class_index: object = None,
     target: object = None,
     class_names: Sequence[str] | str | os.PathLike | None = None,
-    **options,
+    **options: Any,
 ) -> Explanation | Explanations:
     """Explain an image (or several) in display range for ``model``.
 

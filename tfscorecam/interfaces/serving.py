@@ -134,7 +134,8 @@ def export(
     (``tfscorecam.core.preprocessing.PREPROCESS``: "mobilenet_v2", "tf", "torch", "caffe", ...), a
     Keras layer, or a function of TensorFlow operations from display-range RGB (0-255, float32)
     to the model's input. Load the result with ``tf.saved_model.load(path)`` and call
-    ``.signatures["serving_default"]``, or serve it with TensorFlow Serving (see the README).
+    ``.signatures["serving_default"]``, or serve it with TensorFlow Serving (see the docs page
+    "Serving").
     """
     if not isinstance(explainer, Explainer):
         raise TypeError(f"export takes a tfscorecam explainer, got {type(explainer).__name__}")

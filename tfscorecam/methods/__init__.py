@@ -20,7 +20,7 @@ from __future__ import annotations
 import importlib
 import weakref
 from collections import OrderedDict
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 if TYPE_CHECKING:  # this module is imported by the command line before TensorFlow
     import keras
@@ -70,7 +70,7 @@ PER_MODEL = 8  # explainers kept per model (least recently used dropped first)
 _cache: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
-def make_explainer(model: keras.Model, method: str, layer=None, **options) -> Explainer:
+def make_explainer(model: keras.Model, method: str, layer=None, **options: Any) -> Explainer:
     """A new explainer for ``method`` (one of ``METHODS``)."""
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
@@ -103,7 +103,7 @@ def _frozen(value: object) -> object:
     return value
 
 
-def cached_explainer(model: keras.Model, method: str, layer=None, **options) -> Explainer:
+def cached_explainer(model: keras.Model, method: str, layer=None, **options: Any) -> Explainer:
     """The explainer ``make_explainer`` would build, reused while ``model`` lives."""
     try:
         key = (method, _frozen(layer), _frozen(options))

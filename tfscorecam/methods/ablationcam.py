@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import keras
 import tensorflow as tf
@@ -57,13 +58,15 @@ class AblationCAM(ScoredChannels):
     pass.
 
     Args:
-        model, layer, batch_size, head, output, verbose: as ``Explainer``.
         score: ``"logit"`` (the paper's class score y_c, the pre-softmax score, and what
             pytorch-grad-cam ablates for a torchvision model) or ``"probability"``. A
             ``target`` gets the raw output. A negative y_c flips every weight's sign, as in
             the paper's formula.
         max_channels: ablate only the channels of largest spatial standard deviation (as
             Faster Score-CAM); None ablates every channel that is not zero everywhere.
+
+    ``model``, ``layer``, ``batch_size``, ``head``, ``output``, ``verbose``: as
+    ``Explainer``.
     """
 
     def __init__(
@@ -73,7 +76,7 @@ class AblationCAM(ScoredChannels):
         *,
         score: str = "logit",
         max_channels: int | None = None,
-        **options,
+        **options: Any,
     ) -> None:
         super().__init__(model, layer, score=score, max_channels=max_channels, **options)
         if len(self._tapped.outputs[0].shape) != 4 or self._reshape is not None:

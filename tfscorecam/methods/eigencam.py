@@ -38,8 +38,8 @@ class EigenCAM(Explainer):
     differentiate). The centring and the ReLU follow pytorch-grad-cam's ``EigenCAM``; the
     projection's sign is fixed (see ``principal_projection``).
 
-    Args:
-        model, layer, batch_size, head, output, reshape, verbose: as ``Explainer``.
+    ``model``, ``layer``, ``batch_size``, ``head``, ``output``, ``reshape``, ``verbose``:
+    as ``Explainer``.
     """
 
     def low_maps(self, activations: object) -> tf.Tensor:

@@ -13,6 +13,7 @@ order of the Grad-CAM authors' code).
 from __future__ import annotations
 
 import weakref
+from typing import Any
 
 import keras
 import numpy as np
@@ -29,9 +30,8 @@ from tfscorecam.core.progress import Progress
 class GradCAM(Explainer):
     """Grad-CAM: channel weights are the spatial mean of the score's gradient.
 
-    Args:
-        model, layer, batch_size, head, output, reshape, verbose: as ``Explainer``
-            (``batch_size``: images per gradient pass).
+    ``model``, ``layer``, ``batch_size``, ``head``, ``output``, ``reshape``, ``verbose``:
+    as ``Explainer`` (``batch_size``: images per gradient pass).
 
     Call it as ``cam(images, class_index=None, target=None)``; see ``Explainer.__call__``.
     """
@@ -40,7 +40,7 @@ class GradCAM(Explainer):
         self,
         model: keras.Model,
         layer: str | keras.layers.Layer | None = None,
-        **options,
+        **options: Any,
     ) -> None:
         super().__init__(model, layer, **options)
         self._steps: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()

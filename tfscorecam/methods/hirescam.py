@@ -17,8 +17,8 @@ class HiResCAM(GradCAM):
     by the final ReLU, as pytorch-grad-cam does and as every method here does, so that a map
     shows evidence for the class; unlike LayerCAM, negative gradients are kept inside the sum.
 
-    Args:
-        model, layer, batch_size, head, output, reshape, verbose: as ``GradCAM``.
+    ``model``, ``layer``, ``batch_size``, ``head``, ``output``, ``reshape``, ``verbose``:
+    as ``GradCAM``.
     """
 
     def low_maps(self, acts: tf.Tensor, grads: tf.Tensor) -> tf.Tensor:

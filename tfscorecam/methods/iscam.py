@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import keras
 
 from tfscorecam.core.validation import positive_int
@@ -27,11 +29,13 @@ class ISCAM(ScoreCAM):
     subtracted logit is the same for every channel, so the softmax drops it).
 
     Args:
-        model, layer, batch_size: as ``ScoreCAM``; a chunk holds ``batch_size // N`` channels.
         num_samples: N, the steps of the path (the paper's 10).
         path: ``"linear"`` (the paper: i / N) or ``"cumulative"`` (torch-cam).
         **options: as ``ScoreCAM`` (``score``, ``channel_softmax``, ``baseline``,
             ``max_channels``, ``head``, ``output``, ``reshape``, ``verbose``).
+
+    ``model``, ``layer``, ``batch_size``: as ``ScoreCAM``; a chunk holds ``batch_size //
+    N`` channels.
     """
 
     def __init__(
@@ -41,7 +45,7 @@ class ISCAM(ScoreCAM):
         *,
         num_samples: int = 10,
         path: str = "linear",
-        **options,
+        **options: Any,
     ) -> None:
         self.num_samples = positive_int(num_samples, "num_samples")
         if path not in PATHS:

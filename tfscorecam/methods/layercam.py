@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import keras
 import numpy as np
 import tensorflow as tf
@@ -23,9 +25,11 @@ class LayerCAM(GradCAM):
     torch-cam scales every layer, the coarsest too.
 
     Args:
-        model, layer, batch_size, head, output, reshape, verbose: as ``GradCAM``.
         layers: several target layers to fuse (then ``layer`` must be None).
         gamma: the tanh scale of the fusion (the paper's 2).
+
+    ``model``, ``layer``, ``batch_size``, ``head``, ``output``, ``reshape``, ``verbose``:
+    as ``GradCAM``.
     """
 
     def __init__(
@@ -35,7 +39,7 @@ class LayerCAM(GradCAM):
         *,
         layers: list | None = None,
         gamma: float = 2.0,
-        **options,
+        **options: Any,
     ) -> None:
         self.gamma = non_negative(gamma, "gamma")
         if layers is not None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import keras
 import numpy as np
 
@@ -20,8 +22,6 @@ class ScoreCAM(ScoredChannels):
     masked-out pixels, flat channels skipped, un-normalised channels summed.
 
     Args:
-        model, layer: as ``Explainer``: the model (one image input; for several outputs, choose one
-            with ``output``) and the target layer (a conv feature map, or transformer tokens).
         score: ``"probability"`` (official code and paper) or ``"logit"`` (the
             pre-softmax score, as tf-keras-vis users get with a linear head). For class
             outputs; a ``target`` gets the raw output.
@@ -31,10 +31,15 @@ class ScoreCAM(ScoredChannels):
             broadcastable to one image); 0 as in the official code.
         max_channels: Faster Score-CAM: score only the channels with the largest spatial
             standard deviation; None scores all non-flat channels.
-        batch_size, head, output, reshape, verbose: as ``Explainer`` (``batch_size``: masked
-            images per forward pass). A softmax is never applied twice; a
-            single-unit head scores with the sigmoid (its one class is index 0). ``verbose=1``
-            shows a progress bar over the chunks of masked forward passes.
+
+    ``model``, ``layer``: as ``Explainer``: the model (one image input; for several
+    outputs, choose one with ``output``) and the target layer (a conv feature map, or
+    transformer tokens).
+
+    ``batch_size``, ``head``, ``output``, ``reshape``, ``verbose``: as ``Explainer``
+    (``batch_size``: masked images per forward pass). A softmax is never applied twice; a
+    single-unit head scores with the sigmoid (its one class is index 0). ``verbose=1`` shows a
+    progress bar over the chunks of masked forward passes.
 
     Call it as ``cam(images, class_index=None, target=None)``; see ``Explainer.__call__``.
     """
@@ -50,7 +55,7 @@ class ScoreCAM(ScoredChannels):
         channel_softmax: bool = False,
         baseline: float | np.ndarray = 0.0,
         max_channels: int | None = None,
-        **options,
+        **options: Any,
     ) -> None:
         super().__init__(model, layer, score=score, max_channels=max_channels, **options)
         self.scorer = ChannelScorer(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import weakref
 from collections.abc import Callable
+from typing import Any
 
 import keras
 import numpy as np
@@ -202,7 +203,7 @@ class ScoredChannels(Explainer):
         *,
         score: str = "probability",
         max_channels: int | None = None,
-        **options,
+        **options: Any,
     ) -> None:
         if score not in SCORES:
             raise ValueError(f"score must be one of {SCORES}, got {score!r}")

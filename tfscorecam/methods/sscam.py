@@ -3,6 +3,8 @@ r0cketr1kky/SS-CAM)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import keras
 
 from tfscorecam.core.validation import non_negative, positive_int
@@ -32,13 +34,15 @@ class SSCAM(ScoreCAM):
     normalised mask and softmaxes logit differences over the channels.
 
     Args:
-        model, layer, batch_size: as ``ScoreCAM``; a chunk holds ``batch_size // N`` channels.
         num_samples: N, the noisy samples per channel (official: 35).
         noise: the sigma multiplier (official: 2); 0 gives Score-CAM.
         noise_on: ``"mask"`` or ``"input"``.
         squared: the official standard deviation sigma**2 (True) or sigma (False).
         seed: seeds the noise (drawn per channel: the same whatever ``batch_size``).
         **options: as ``ScoreCAM``.
+
+    ``model``, ``layer``, ``batch_size``: as ``ScoreCAM``; a chunk holds ``batch_size //
+    N`` channels.
     """
 
     def __init__(
@@ -51,7 +55,7 @@ class SSCAM(ScoreCAM):
         noise_on: str = "mask",
         squared: bool = True,
         seed: int = 0,
-        **options,
+        **options: Any,
     ) -> None:
         self.num_samples = positive_int(num_samples, "num_samples")
         self.noise = non_negative(noise, "noise")

@@ -16,8 +16,8 @@ class XGradCAM(GradCAM):
     weighs 0 (the official code adds 1e-6 to the sum, pytorch-grad-cam 1e-7: the same
     weights wherever the sum is not close to 0).
 
-    Args:
-        model, layer, batch_size, head, output, reshape, verbose: as ``GradCAM``.
+    ``model``, ``layer``, ``batch_size``, ``head``, ``output``, ``reshape``, ``verbose``:
+    as ``GradCAM``.
     """
 
     def channel_weights(self, acts: tf.Tensor, grads: tf.Tensor) -> tf.Tensor:

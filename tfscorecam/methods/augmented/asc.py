@@ -1,7 +1,10 @@
 """Augmented Score-CAM (Ibrahim & Shafiq, Knowledge-Based Systems 252, 2022), with a fusion
-that models each feature cell's receptive field (see ``superres`` and the README)."""
+that models each feature cell's receptive field (see ``superres`` and the docs page "Augmented
+Score-CAM")."""
 
 from __future__ import annotations
+
+from typing import Any
 
 import keras
 import numpy as np
@@ -59,8 +62,9 @@ class AugmentedScoreCAM(ScoreCAM):
     zoomed views. The result is min-max scaled to [0, 1].
 
     Measured on 283 ImageNet validation photos with boxes (``benchmarks/studies/zoom_study.py``,
-    README): the zoomed views raise MaxBoxAccV2, which contrast cannot move, over Score-CAM,
-    over the same pipeline on the image alone (``num_augmentations=1``) and over rotations;
+    docs page "Augmented Score-CAM"): the zoomed views raise MaxBoxAccV2, which contrast cannot
+    move, over Score-CAM, over the same pipeline on the image alone (``num_augmentations=1``)
+    and over rotations;
     views that lose the class are kept (dropping them, or weighting views by their class
     probability, localised worse).
 
@@ -71,7 +75,6 @@ class AugmentedScoreCAM(ScoreCAM):
     ``AugmentedScoreCAM.authors_settings(model)``.
 
     Args:
-        model, layer, batch_size: as ``ScoreCAM``.
         num_augmentations: caps the views (1: the image alone, through the same fusion and
             product: the control for what the views add); None takes every zoomed view, or 16
             rotated copies. The paper uses 100 copies.
@@ -96,11 +99,17 @@ class AugmentedScoreCAM(ScoreCAM):
         sigma: the Gaussian's standard deviation in feature cells.
         prior: ``"tv"`` (anisotropic total variation, the authors'), ``"isotropic_tv"`` or
             ``"smooth"`` (squared gradient).
-        tv_weight, energy_weight: the fusion's weights per feature cell (``superres``).
         subcells: the working grid's pixels per feature cell; None solves at the input
             resolution (the authors').
-        score, channel_softmax, baseline, max_channels, head, output, reshape: as ``ScoreCAM``.
-        verbose: 1 shows a progress bar over the views; 0 is silent.
+        tv_weight: the weight of the fusion's prior per feature cell (``superres``).
+        energy_weight: the weight of the fusion's energy term per feature cell (``superres``).
+
+    ``model``, ``layer``, ``batch_size``: as ``ScoreCAM``.
+
+    ``verbose``: 1 shows a progress bar over the views; 0 is silent.
+
+    ``score``, ``channel_softmax``, ``baseline``, ``max_channels``, ``head``, ``output``,
+    ``reshape``: as ``ScoreCAM``.
     """
 
     progress_unit = "copy"
@@ -127,7 +136,7 @@ class AugmentedScoreCAM(ScoreCAM):
         tv_weight: float = TV_WEIGHT,
         energy_weight: float = ENERGY_WEIGHT,
         subcells: int | None = SUBCELLS,
-        **options,
+        **options: Any,
     ) -> None:
         super().__init__(model, layer, **options)
         if num_augmentations is not None:
@@ -156,7 +165,7 @@ class AugmentedScoreCAM(ScoreCAM):
 
     @classmethod
     def authors_settings(
-        cls, model: keras.Model, layer: str | keras.layers.Layer | None = None, **options
+        cls, model: keras.Model, layer: str | keras.layers.Layer | None = None, **options: Any
     ) -> AugmentedScoreCAM:
         """The authors' method: K = 100 copies rotated by up to 0.5 rad and shifted by up to
         30 px at 224 (scaled to the input), every copy scored, area observation, TV at the

@@ -37,6 +37,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from operator import matmul
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -479,7 +480,7 @@ def super_resolve(
     low_res: object,
     transforms: object,
     output_shape: tuple[int, int],
-    **options,
+    **options: Any,
 ) -> np.ndarray:
     """Recover the (H, W) map whose warps, observed on the (h, w) grid, best match ``low_res``.
 

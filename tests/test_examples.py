@@ -1,8 +1,12 @@
-"""Every command and example of the README runs as written, with its files made here.
+"""Every command and example of the README and the documentation pages runs as written, with
+its files made here.
 
-The README's shell lines run in a fresh process each, its Python blocks in one namespace in
-README order, all in a folder holding the files they name (photos, a MobileNetV2 weights file,
-saved models). The few lines that cannot run here are listed in ``NOT_RUN`` with the reason.
+Shell lines run in a fresh process each; Python blocks run in one namespace, the README first
+and then the pages in the site's navigation order, all in a folder holding the files they name
+(photos, a MobileNetV2 weights file, saved models). Where a page uses a big model the
+namespace holds a small one under the same name (a random MobileNetV2 for the ImageNet
+weights, a tiny RetinaNet for a trained detector). The few lines that cannot run here are
+listed in ``NOT_RUN`` with the reason.
 None may explain with inputs outside the range its model's preprocessing gives (the
 ``InputWarning`` of a missing ``--preprocess``).
 """
@@ -25,7 +29,15 @@ from PIL import Image
 
 from tfscorecam import zoo
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+ROOT = Path(__file__).resolve().parents[1]
+README = ROOT / "README.md"
+
+
+def _pages() -> list[Path]:
+    """The README, then every page of mkdocs.yml's navigation, in its order."""
+    nav = re.findall(r":\s*(\S+\.md)\s*$", (ROOT / "mkdocs.yml").read_text(), flags=re.M)
+    return [README, *(ROOT / "docs" / page for page in nav)]
+
 
 NOT_RUN = {
     "python -m pip install": "CI installs the package with this very command",
@@ -33,23 +45,29 @@ NOT_RUN = {
     "docker run": "no Docker engine on these machines",
     "curl": "needs the TensorFlow Serving container of the docker line",
     "--address auto": "joins a running Ray cluster",
+    "mkdocs serve": "serves until stopped; tests/test_docs.py builds the site strictly",
 }
 
 
-def _blocks(language: str) -> list[str]:
-    return re.findall(rf"```{language}\n(.*?)```", README.read_text(), flags=re.S)
+def _blocks(language: str) -> list[tuple[Path, str]]:
+    """(page, block) for every fenced block of ``language``, pages in ``_pages`` order."""
+    return [
+        (page, block)
+        for page in _pages()
+        for block in re.findall(rf"```{language}\n(.*?)```", page.read_text(), flags=re.S)
+    ]
 
 
 def _commands() -> list[str]:
-    """The README's shell commands: one per line, continued lines joined, comments dropped."""
+    """The shell commands: one per line, continued lines joined, comments dropped, each once."""
     commands = []
-    for block in _blocks("bash"):
+    for _, block in _blocks("bash"):
         for line in block.replace("\\\n", " ").splitlines():
             for command in re.sub(r"\s+#.*$", "", line).split("&&"):
                 command = command.strip()
                 if command and not any(skip in command for skip in NOT_RUN):
                     commands.append(command)
-    return commands
+    return list(dict.fromkeys(commands))
 
 
 def _photo(path: Path, flip: bool = False) -> None:
@@ -138,13 +156,13 @@ def test_python_examples_run_as_written(folder, monkeypatch):
     monkeypatch.chdir(folder)
     namespace = _namespace(folder)
     namespace["labels"] = None  # set below from the model, once the API block defined it
-    for block in _blocks("python"):
+    for page, block in _blocks("python"):
         if "labels" in block and "model" in namespace:
             probabilities = namespace["model"].predict(namespace["x"], verbose=0)
             namespace["labels"] = probabilities.argmax(axis=1)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            exec(compile(block, str(README), "exec"), namespace)  # noqa: S102
+            exec(compile(block, str(page), "exec"), namespace)  # noqa: S102
         _no_range_warning(caught)
 
 
