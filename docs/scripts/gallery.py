@@ -16,6 +16,7 @@ import argparse
 from pathlib import Path
 
 import matplotlib
+import matplotlib.figure
 
 matplotlib.use("Agg")
 
@@ -44,10 +45,25 @@ def main() -> None:
             )
             for method in METHODS
         ]
-        figure = tsc.plot_comparison(explanations)
         target = OUT / f"{Path(photo).stem}.png"
-        figure.savefig(target, dpi=60)
+        grid(explanations).savefig(target, dpi=72)
         print(f"{photo}: {explanations[0].label} -> {target}")
+
+
+def grid(explanations: list) -> matplotlib.figure.Figure:
+    """The photo and each method's overlay, two rows of six, titled with the class."""
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(2, 6, figsize=(13, 5.4))
+    panels = [("photo", explanations[0].image)]
+    panels += [(METHODS[e.method].title, e.overlay()) for e in explanations]
+    for axis, (title, picture) in zip(axes.flat, panels, strict=True):
+        axis.imshow(picture)
+        axis.set_title(title, fontsize=10)
+        axis.axis("off")
+    figure.suptitle(f"MobileNetV2, {explanations[0].label}", fontsize=11)
+    figure.tight_layout()
+    return figure
 
 
 if __name__ == "__main__":
