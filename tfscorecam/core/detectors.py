@@ -31,7 +31,6 @@ class _DetectionOutput(keras.layers.Layer):
         super().__init__(**kwargs)
         self.kind = kind
         self.anchors: Any = detector.anchor_generator if kind == "retinanet" else None
-        self.box_format = getattr(detector, "bounding_box_format", "xyxy")
         self.sigmoid = bool(getattr(detector.prediction_decoder, "from_logits", True))
 
     def call(self, images: tf.Tensor, boxes: tf.Tensor, logits: tf.Tensor) -> tf.Tensor:

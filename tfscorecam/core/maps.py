@@ -86,14 +86,18 @@ def box_lists(boxes: Any) -> list[np.ndarray]:
     return lists
 
 
+def image_boxes(boxes: object) -> np.ndarray:
+    """One image's boxes, (B, 4) or one (4,) ``(x0, y0, x1, y1)``, as a checked float (B, 4)."""
+    return box_lists([np.asarray(boxes, np.float64).reshape(-1, 4)])[0]
+
+
 def renormalise_in_boxes(heatmap: np.ndarray, boxes: object) -> np.ndarray:
     """The heatmap (H, W) min-max scaled inside each box and zero outside, the boxes summed
     and scaled to [0, 1] again: the convention of the YOLO / EigenCAM tutorials, which shows
     where the evidence for each object lies rather than which object has the most."""
     heatmap = np.asarray(heatmap, np.float32)
-    (image_boxes,) = box_lists([np.asarray(boxes, np.float64).reshape(-1, 4)])
     total = np.zeros_like(heatmap)
-    for box in image_boxes:
+    for box in image_boxes(boxes):
         inside = box_masks(box[None], heatmap.shape)[0]
         if inside.any():
             values = heatmap[inside]

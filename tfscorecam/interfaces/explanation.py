@@ -17,7 +17,7 @@ from PIL import Image
 from tfscorecam.core.class_names import IMAGENET_CLASSES, load_class_names, named_classes
 from tfscorecam.core.images import image_list, resize
 from tfscorecam.core.legacy import as_keras3
-from tfscorecam.core.maps import box_lists, renormalise_in_boxes, upsample
+from tfscorecam.core.maps import image_boxes, renormalise_in_boxes, upsample
 from tfscorecam.interfaces.advice import InputWarning, confidence_advice, range_advice
 from tfscorecam.methods import METHODS, cached_explainer, method_list
 from tfscorecam.zoo import ZooModel, imagenet_class_names
@@ -130,9 +130,8 @@ class Explanation:
 def draw_boxes(picture: np.ndarray, boxes: object, colour: tuple[int, int, int]) -> None:
     """Draw 2-pixel outlines of ``boxes`` ((B, 4) ``(x0, y0, x1, y1)`` pixels) into ``picture``
     (H, W, 3) uint8, in place; parts outside the picture are clipped."""
-    (image_boxes,) = box_lists([np.asarray(boxes, np.float64).reshape(-1, 4)])
     height, width = picture.shape[:2]
-    for x0, y0, x1, y1 in np.round(image_boxes).astype(int):
+    for x0, y0, x1, y1 in np.round(image_boxes(boxes)).astype(int):
         left, right = np.clip([x0, x1 - 1], 0, width - 1)
         top, bottom = np.clip([y0, y1 - 1], 0, height - 1)
         if x1 <= 0 or y1 <= 0 or x0 >= width or y0 >= height:
