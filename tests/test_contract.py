@@ -39,6 +39,8 @@ def test_maps_are_finite_in_range_and_independent_of_batching_and_chunks(model, 
         np.testing.assert_allclose(cam(x[i]), maps[i], atol=1e-5)
     chunked = _explainer(model, method, batch_size=1)
     np.testing.assert_allclose(chunked(x), maps, atol=1e-5)
+    shown = method_class(method)(model, verbose=1, batch_size=1)  # chunks counted on a bar
+    np.testing.assert_allclose(shown(x), maps, atol=1e-5)
     chosen = [cam(x[i], c) for i, c in enumerate([4, 0, 2])]
     np.testing.assert_allclose(cam(x, [4, 0, 2]), chosen, atol=1e-5)
 

@@ -3,6 +3,7 @@
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 from conftest import (
     SIZE,
     build_classifier,
@@ -13,6 +14,7 @@ from conftest import (
 )
 
 import tfscorecam as tsc
+from tfscorecam.core.head import scoring_head
 
 TOL = 1e-4
 
@@ -55,6 +57,24 @@ def test_logit_score_recovers_pre_softmax_scores():
     np.testing.assert_allclose(cam, expected, atol=TOL)
     np.testing.assert_allclose(
         tsc.ScoreCAM(logits_model, "target", score="logit")(x, class_index=2), expected, atol=TOL
+    )
+
+
+def test_logit_of_a_softmax_dense_computes_the_explained_columns_only():
+    """score="logit" on a softmax Dense head: the chosen classes' kernel columns, for every
+    row (K,) or per row (N, K), equal the logits model's outputs."""
+    head = scoring_head(build_classifier("softmax"), score="logit")
+    assert head.stripped and head.columns is not None
+    x = images(3)
+    features, logits = head.model(x), build_classifier(None)(x).numpy()
+    np.testing.assert_allclose(head.transform(features), logits, atol=1e-5)
+    chosen = head.scores(features, tf.constant([2, 0]))
+    np.testing.assert_allclose(chosen, logits[:, [2, 0]], atol=1e-5)
+    per_row = np.array([[1, 3], [4, 4], [0, 2]], np.int32)
+    np.testing.assert_allclose(
+        head.scores(features, tf.constant(per_row)),
+        np.take_along_axis(logits, per_row, axis=1),
+        atol=1e-5,
     )
 
 

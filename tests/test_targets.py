@@ -1,5 +1,7 @@
 """Targets and outputs: segmentation, regression and multi-output models against NumPy."""
 
+import gc
+
 import keras
 import numpy as np
 import pytest
@@ -8,6 +10,8 @@ from conftest import SIZE, build_classifier, images, reference_weights, resize_b
 
 import tfscorecam as tsc
 from tfscorecam import targets
+from tfscorecam.core.explainer import TARGET_CACHE_SIZE
+from tfscorecam.methods import method_class
 
 TOL = 1e-4
 
@@ -115,6 +119,19 @@ def test_gradcam_differentiates_a_target():
         a = acts[0].numpy().astype(np.float64)
         low = np.maximum((a * g.mean(axis=(0, 1))).sum(axis=-1), 0)
         np.testing.assert_allclose(cam, _minmax(resize_bilinear(low, SIZE, SIZE)), atol=TOL)
+
+
+@pytest.mark.parametrize("method", ["scorecam", "ablationcam"])
+def test_compiled_steps_of_dropped_targets_are_freed(method):
+    """A new target per call (one detection box per image, say) keeps at most
+    TARGET_CACHE_SIZE scorings, and their compiled steps go with them."""
+    cam = method_class(method)(build_classifier("softmax"), "target", verbose=0)
+    x = images(1)
+    for c in range(TARGET_CACHE_SIZE + 4):
+        cam(x, target=lambda output, c=c: output[:, c % 5])  # a new object each time
+    gc.collect()
+    assert len(cam._target_scorings) == TARGET_CACHE_SIZE
+    assert len(cam.scorer._steps) == len(cam.scorer._loops) == TARGET_CACHE_SIZE
 
 
 def test_classes_target_equals_class_index():

@@ -40,6 +40,8 @@ class ScoringHead:
 
     ``stripped``: ``model`` is the explained model without its innermost final layer
     (``model_graph.without_final_layer``), so a tap of the explained model must strip it too.
+    ``columns``: where the transform is that layer's linear map, (output, classes) -> the
+    chosen classes' scores alone, without computing the others.
     """
 
     kind: str
@@ -47,6 +49,14 @@ class ScoringHead:
     model: keras.Model
     transform: Callable[[tf.Tensor], tf.Tensor]
     stripped: bool = False
+    columns: Callable[[tf.Tensor, tf.Tensor], tf.Tensor] | None = None
+
+    def scores(self, output: tf.Tensor, classes: tf.Tensor) -> tf.Tensor:
+        """(batch, K) float32 scores of ``classes``: (K,) for every row, or (batch, K)."""
+        if self.columns is not None:
+            return self.columns(output, classes)
+        scores = self.transform(output)
+        return tf.gather(scores, classes, axis=1, batch_dims=classes.shape.rank - 1)
 
 
 def _activation_name(layer: keras.layers.Layer) -> str | None:
@@ -76,17 +86,43 @@ class NoLogitError(ValueError):
     """The pre-activation score of a probability head cannot be recovered."""
 
 
-def _pre_activation(model: keras.Model) -> tuple[keras.Model, Callable[[tf.Tensor], tf.Tensor]]:
+def _as_float(x: tf.Tensor) -> tf.Tensor:
+    return tf.cast(x, tf.float32)
+
+
+def _dense_logits(
+    layer: keras.layers.Dense, x: tf.Tensor, classes: tf.Tensor | None = None
+) -> tf.Tensor:
+    """The Dense layer's pre-activation scores of its input ``x``: all of them, or with
+    ``classes`` ((K,), or (batch, K) per row) those alone, from the kernel columns gathered
+    before the product (one column per explained class, not all of them)."""
+    kernel, x = _as_float(layer.kernel), _as_float(x)
+    bias = _as_float(layer.bias) if layer.use_bias else None
+    if classes is None:
+        z = tf.matmul(x, kernel)
+    else:
+        kernel = tf.gather(kernel, classes, axis=1)  # (F, K) or (F, batch, K)
+        z = tf.matmul(x, kernel) if classes.shape.rank == 1 else tf.einsum("nf,fnk->nk", x, kernel)
+        bias = None if bias is None else tf.gather(bias, classes)
+    return z if bias is None else z + bias
+
+
+def _pre_activation(model: keras.Model, kind: str, num_classes: int) -> ScoringHead:
+    """The logit head of a probability model: the model without its final layer, and the
+    transform from that layer's input to its pre-activation scores."""
     layer = innermost_final_layer(model)
+    logit_model = without_final_layer(model)
     if isinstance(layer, (keras.layers.Softmax, keras.layers.Activation)):
-        return without_final_layer(model), lambda x: x
+        return ScoringHead(kind, num_classes, logit_model, _as_float, True)
     if isinstance(layer, keras.layers.Dense):
-
-        def linear(x: tf.Tensor) -> tf.Tensor:
-            z = tf.matmul(tf.cast(x, tf.float32), tf.cast(layer.kernel, tf.float32))
-            return z + tf.cast(layer.bias, tf.float32) if layer.use_bias else z
-
-        return without_final_layer(model), linear
+        return ScoringHead(
+            kind,
+            num_classes,
+            logit_model,
+            lambda x: _dense_logits(layer, x),
+            True,
+            lambda x, classes: _dense_logits(layer, x, classes),
+        )
     raise NoLogitError(
         f"score='logit' needs the pre-activation scores, which cannot be recovered from the "
         f"last layer {layer.name!r} ({type(layer).__name__}); use score='probability', or "
@@ -108,20 +144,15 @@ def scoring_head(model: keras.Model, head: str = "auto", score: str = "probabili
             "(batch, num_classes)"
         )
     num_classes = int(output_shape[-1])
-
-    def as_float(x: tf.Tensor) -> tf.Tensor:
-        return tf.cast(x, tf.float32)
-
     if score == "probability":
         if kind == "logits" and num_classes == 1:
-            return ScoringHead(kind, num_classes, model, lambda x: tf.sigmoid(as_float(x)))
+            return ScoringHead(kind, num_classes, model, lambda x: tf.sigmoid(_as_float(x)))
         if kind == "logits":
-            return ScoringHead(kind, num_classes, model, lambda x: tf.nn.softmax(as_float(x)))
-        return ScoringHead(kind, num_classes, model, as_float)
+            return ScoringHead(kind, num_classes, model, lambda x: tf.nn.softmax(_as_float(x)))
+        return ScoringHead(kind, num_classes, model, _as_float)
     if kind == "logits":
-        return ScoringHead(kind, num_classes, model, as_float)
-    logit_model, linear = _pre_activation(model)
-    return ScoringHead(kind, num_classes, logit_model, lambda x: linear(as_float(x)), True)
+        return ScoringHead(kind, num_classes, model, _as_float)
+    return _pre_activation(model, kind, num_classes)
 
 
 def gradient_head(model: keras.Model, head: str = "auto") -> ScoringHead:

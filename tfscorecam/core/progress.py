@@ -13,6 +13,11 @@ class Progress:
             keras.utils.Progbar(total, unit_name=unit, verbose=1) if verbose and total > 1 else None
         )
 
+    @property
+    def shown(self) -> bool:
+        """Whether a bar is shown (verbose, and more than one unit of work)."""
+        return self._bar is not None
+
     def add(self, count: int = 1) -> None:
         """Record ``count`` more units done."""
         if self._bar is not None:

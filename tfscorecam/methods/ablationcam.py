@@ -35,12 +35,12 @@ class AblationScorer(ChunkedScorer):
         return select_channels(activations, self.max_channels, skip="zero")
 
     def chunk(self, scoring: Scoring) -> Callable:  # built once per scoring (``step``)
-        rest = self.rest(scoring)
+        rest, score = self.rest(scoring), scoring.fn
 
         def chunk(image, acts, channels, params):
             keep = 1.0 - tf.one_hot(channels, tf.shape(acts)[-1])  # (c, C)
-            full = scoring.fn(rest(acts[None], training=False), params)  # (1, K)
-            ablated = scoring.fn(rest(acts[None] * keep[:, None, None, :], training=False), params)
+            full = score(rest(acts[None], training=False), params)  # (1, K)
+            ablated = score(rest(acts[None] * keep[:, None, None, :], training=False), params)
             return tf.math.divide_no_nan(full - ablated, full)
 
         return chunk
@@ -85,6 +85,7 @@ class AblationCAM(ScoredChannels):
                 f"{self.layer_path!r} outputs {tuple(self._tapped.outputs[0].shape)}: choose a "
                 "conv layer"
             )
+        self._rest: dict[bool, keras.Model] = {}
         self.rest_of_model(self.class_scoring)  # a model it cannot split fails here
         self.scorer = AblationScorer(
             self.input_shape, self.batch_size, self.max_channels, self.rest_of_model
@@ -95,5 +96,9 @@ class AblationCAM(ScoredChannels):
         return score_cam_maps(tf.nn.relu(tf.cast(low, tf.float32)), size)
 
     def rest_of_model(self, scoring: Scoring | None) -> keras.Model:
-        """The model from the target layer's output to what ``scoring`` scores."""
-        return after(self.view, self.chain, scoring is not None and scoring.stripped)
+        """The model from the target layer's output to what ``scoring`` scores (built once
+        for the stripped and once for the whole head, whatever the number of targets)."""
+        stripped = scoring is not None and scoring.stripped
+        if stripped not in self._rest:
+            self._rest[stripped] = after(self.view, self.chain, stripped)
+        return self._rest[stripped]

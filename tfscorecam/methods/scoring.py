@@ -2,9 +2,10 @@
 
 Everything per chunk of channels (for Score-CAM: masking, the forward pass, the score; for
 Ablation-CAM: zeroing the channels, the rest of the model, the score) runs in one
-``tf.function``, so at most ``batch_size`` perturbed inputs exist at any time. The chunks run
-in a Python loop eagerly (with a progress bar) or in a ``tf.while_loop`` inside a graph (for
-SavedModel export); both call the same compiled step.
+``tf.function``, so at most ``batch_size`` perturbed inputs exist at any time. The chunks of
+one image run in a ``tf.while_loop`` (one iteration at a time), compiled once for eager calls
+and traced into the graph of a SavedModel export; only with a progress bar shown do they run
+in a Python loop, which counts them. All three call the same compiled step.
 """
 
 from __future__ import annotations
@@ -47,21 +48,27 @@ class ChunkedScorer:
 
     A subclass says which channels are scored (``selected``), what one chunk's scores are
     (``chunk``: traced into the compiled step) and how scores become weights
-    (``to_weights``). The chunks run in a Python loop eagerly (``weights``, with a progress
-    bar) and in a ``tf.while_loop`` in a graph (``graph_weights``): both call the same step.
+    (``to_weights``). ``graph_weights`` runs the chunks in a ``tf.while_loop``; ``weights``
+    runs that loop compiled, or, to count chunks on a progress bar, a Python loop over the
+    same step.
     """
 
     def __init__(self, input_shape: tuple, chunk_size: int) -> None:
         self.input_shape = input_shape
         self.chunk_size = chunk_size
         self._steps: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+        self._loops: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
     def selected(self, activations: object) -> tf.Tensor:
         """The channels scored for one image's feature map (h, w, C)."""
         raise NotImplementedError
 
     def chunk(self, scoring: Scoring) -> Callable:
-        """(image, acts (h, w, C), channels (c,), params) -> the chunk's scores (c, K)."""
+        """(image, acts (h, w, C), channels (c,), params) -> the chunk's scores (c, K).
+
+        The compiled steps are cached in weak dictionaries keyed by ``scoring``, so the
+        function returned must close over ``scoring``'s parts, never ``scoring`` itself, or a
+        target's scoring would never be freed."""
         raise NotImplementedError
 
     def to_weights(self, scores: object, selected: tf.Tensor, num_channels: object) -> tf.Tensor:
@@ -72,19 +79,36 @@ class ChunkedScorer:
         """How many chunks ``weights`` runs for one image's feature map."""
         return -(-int(tf.size(self.selected(activations))) // self.chunk_size)
 
+    def _signature(self, *extra: tf.TensorSpec) -> list[tf.TensorSpec]:
+        """Input specs of a compiled step or loop: one image, its feature map, then ``extra``."""
+        return [
+            tf.TensorSpec(self.input_shape[1:], tf.float32),
+            tf.TensorSpec((None, None, None), tf.float32),
+            *extra,
+        ]
+
     def step(self, scoring: Scoring) -> tf.types.experimental.PolymorphicFunction:
-        """The compiled ``chunk`` of ``scoring``."""
+        """The compiled ``chunk`` of ``scoring``: (image, acts, channels, params) -> scores."""
         if scoring not in self._steps:
             self._steps[scoring] = compiled(
                 self.chunk(scoring),
-                input_signature=[
-                    tf.TensorSpec(self.input_shape[1:], tf.float32),
-                    tf.TensorSpec((None, None, None), tf.float32),
-                    tf.TensorSpec((None,), tf.int32),
-                    tf.TensorSpec((None,), tf.int32),
-                ],
+                input_signature=self._signature(
+                    tf.TensorSpec((None,), tf.int32), tf.TensorSpec((None,), tf.int32)
+                ),
             )
         return self._steps[scoring]
+
+    def loop(self, scoring: Scoring) -> tf.types.experimental.PolymorphicFunction:
+        """The compiled ``graph_weights`` of ``scoring``: (image, acts, params, k) -> weights."""
+        if scoring not in self._loops:
+            step = self.step(scoring)
+            self._loops[scoring] = compiled(
+                lambda image, acts, params, k: self._chunks(step, image, acts, params, k),
+                input_signature=self._signature(
+                    tf.TensorSpec((None,), tf.int32), tf.TensorSpec((), tf.int32)
+                ),
+            )
+        return self._loops[scoring]
 
     def weights(
         self,
@@ -96,28 +120,41 @@ class ChunkedScorer:
         progress: Progress | None = None,
     ) -> np.ndarray:
         """Channel weights (C, k) for one image (H, W, C_in) and its feature map (h, w, C);
-        unscored channels weigh 0. ``progress`` counts the chunks."""
-        selected = self.selected(activations).numpy()
-        step = self.step(scoring)
+        unscored channels weigh 0. A shown ``progress`` bar counts the chunks."""
         image_t, acts_t = tf.constant(image), tf.constant(activations)
         params_t = tf.constant(params, tf.int32)
+        if progress is None or not progress.shown:
+            return self.loop(scoring)(image_t, acts_t, params_t, tf.constant(k)).numpy()
+        selected = self.selected(activations).numpy()
+        step = self.step(scoring)
         chunks = []
         for start in range(0, len(selected), self.chunk_size):
             channels = tf.constant(selected[start : start + self.chunk_size], tf.int32)
             chunks.append(step(image_t, acts_t, channels, params_t).numpy())
-            if progress is not None:
-                progress.add()
+            progress.add()
         scores = np.concatenate(chunks) if chunks else np.zeros((0, k), np.float32)
         return self.to_weights(scores, selected, activations.shape[-1]).numpy()
 
     def graph_weights(
-        self, image: tf.Tensor, acts: tf.Tensor, scoring: Scoring, params: tf.Tensor, k: int
+        self,
+        image: tf.Tensor,
+        acts: tf.Tensor,
+        scoring: Scoring,
+        params: tf.Tensor,
+        k: int | tf.Tensor,
     ) -> tf.Tensor:
-        """``weights`` inside a graph (SavedModel export): a while loop over the chunks, with
-        ``k`` scores per channel."""
+        """``weights`` inside a graph: a while loop over the chunks, with ``k`` scores per
+        channel."""
+        return self._chunks(self.step(scoring), image, acts, params, k)
+
+    def _chunks(
+        self, step: Callable, image: tf.Tensor, acts: tf.Tensor, params: tf.Tensor, k: object
+    ) -> tf.Tensor:
+        """The while loop of ``step`` over the selected channels' chunks, then the weights.
+        One chunk runs at a time (``parallel_iterations=1``): at most ``chunk_size`` perturbed
+        inputs exist at once."""
         selected = self.selected(acts)
         count = tf.size(selected)
-        step = self.step(scoring)
 
         def body(start, scores):
             channels = selected[start : start + self.chunk_size]
@@ -128,8 +165,9 @@ class ChunkedScorer:
         _, scores = tf.while_loop(
             lambda start, _: start < count,
             body,
-            (tf.constant(0), tf.zeros((0, k))),
-            shape_invariants=(tf.TensorShape([]), tf.TensorShape([None, k])),
+            (tf.constant(0), tf.zeros(tf.stack([0, k]))),
+            shape_invariants=(tf.TensorShape([]), tf.TensorShape([None, None])),
+            parallel_iterations=1,
         )
         return self.to_weights(scores, selected, tf.shape(acts)[-1])
 
@@ -168,12 +206,12 @@ class ChannelScorer(ChunkedScorer):
         return select_channels(activations, self.max_channels)
 
     def chunk(self, scoring: Scoring) -> Callable:
-        samples = self.masking.samples
+        samples, model, score = self.masking.samples, scoring.model, scoring.fn
 
         def chunk(image, acts, channels, params):
             chosen = tf.gather(acts, channels, axis=-1)
             masked = self.masking(image, chosen, channels, self.baseline)
-            scores = scoring.fn(scoring.model(masked, training=False), params)
+            scores = score(model(masked, training=False), params)
             return tf.reduce_mean(tf.reshape(scores, (-1, samples, tf.shape(scores)[1])), 1)
 
         return chunk
