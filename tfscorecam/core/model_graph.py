@@ -189,6 +189,9 @@ def _is_attention(layer: keras.layers.Layer) -> bool:
     return any(isinstance(sub, keras.layers.MultiHeadAttention) for sub in layer._flatten_layers())
 
 
+POOLING = (keras.layers.MaxPooling2D, keras.layers.AveragePooling2D)  # skipped by layer=None
+
+
 def _default_layer(model: keras.Model) -> tuple[str, Chain]:
     """The layer explained when none is given (see ``resolve_layer``)."""
     walked = list(walk_layers(model))
@@ -201,8 +204,9 @@ def _default_layer(model: keras.Model) -> tuple[str, Chain]:
         for path, chain in walked:
             if chain[-1] is producer and _is_token_grid(output_shape(producer), image_size):
                 return path, chain
-    found = [(p, c) for p, c in explainable_layers(model) if _is_feature_map(output_shape(c[-1]))]
-    found = found or explainable_layers(model)
+    maps = [(p, c) for p, c in explainable_layers(model) if _is_feature_map(output_shape(c[-1]))]
+    unpooled = [(p, c) for p, c in maps if not isinstance(c[-1], POOLING)]
+    found = unpooled or maps or explainable_layers(model)
     if not found:
         raise ValueError(
             "the model has no layer with a 4-D (batch, h, w, channels) output of spatial size "
@@ -223,8 +227,10 @@ def resolve_layer(
     ``None`` picks, for a transformer (a model with attention layers), the token input of its
     last attention layer (the last block's normalised tokens: the class score still depends on
     every patch token there); otherwise the last layer whose output is a 4-D feature map with
-    spatial size > 1 (the last convolutional block before the head); failing that, the last
-    layer whose tokens fit a patch grid.
+    spatial size > 1 (the last convolutional block before the head), not counting pooling
+    layers: VGG16 is explained at ``block5_conv3``, the last conv's ReLU output, not at
+    ``block5_pool`` after it, as the official Score-CAM code explains VGG16 (``features_29``,
+    before the last max pool); failing that, the last layer whose tokens fit a patch grid.
     """
     if layer is None:
         path, chain = _default_layer(model)
