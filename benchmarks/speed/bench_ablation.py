@@ -50,9 +50,9 @@ def main() -> None:
     cam = tsc.AblationCAM(
         model, args.layer, max_channels=args.max_channels, batch_size=args.batch_size, verbose=0
     )
-    acts, _ = cam.forward(x)
+    acts, outputs = cam.forward(x)
     counts = [int(tf.size(cam.scorer.selected(a))) for a in acts]
-    classes = cam.forward(x)[1].argmax(axis=1)  # explained: the top-1 classes
+    classes = outputs.argmax(axis=1)  # explained: the top-1 classes
     size = cam.batch_size
     ready = tf.random.uniform((size, *acts.shape[1:]))
     head = cam.rest_of_model(None)  # the model's layers after the target, softmax and all

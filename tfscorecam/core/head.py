@@ -21,6 +21,7 @@ the probability-weighted mean of all logits' gradients.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -115,14 +116,8 @@ def _pre_activation(model: keras.Model, kind: str, num_classes: int) -> ScoringH
     if isinstance(layer, (keras.layers.Softmax, keras.layers.Activation)):
         return ScoringHead(kind, num_classes, logit_model, _as_float, True)
     if isinstance(layer, keras.layers.Dense):
-        return ScoringHead(
-            kind,
-            num_classes,
-            logit_model,
-            lambda x: _dense_logits(layer, x),
-            True,
-            lambda x, classes: _dense_logits(layer, x, classes),
-        )
+        logits = functools.partial(_dense_logits, layer)  # all classes, or the given ones
+        return ScoringHead(kind, num_classes, logit_model, logits, True, logits)
     raise NoLogitError(
         f"score='logit' needs the pre-activation scores, which cannot be recovered from the "
         f"last layer {layer.name!r} ({type(layer).__name__}); use score='probability', or "

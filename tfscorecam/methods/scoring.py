@@ -148,7 +148,12 @@ class ChunkedScorer:
         return self._chunks(self.step(scoring), image, acts, params, k)
 
     def _chunks(
-        self, step: Callable, image: tf.Tensor, acts: tf.Tensor, params: tf.Tensor, k: object
+        self,
+        step: Callable,
+        image: tf.Tensor,
+        acts: tf.Tensor,
+        params: tf.Tensor,
+        k: int | tf.Tensor,
     ) -> tf.Tensor:
         """The while loop of ``step`` over the selected channels' chunks, then the weights.
         One chunk runs at a time (``parallel_iterations=1``): at most ``chunk_size`` perturbed
