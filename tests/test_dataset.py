@@ -254,3 +254,30 @@ def test_a_successful_run_prints_no_ray_warning_or_error_line(cluster, setup, tm
     assert out.startswith("\r0/2 images: starting Ray") and "2/2 images" in out
     noise = [line for line in err.splitlines() if line.strip()]
     assert not noise, noise
+
+
+def test_failures_exit_non_zero_warnings_reach_rows_and_overlays_never_collide(
+    cluster, tmp_path, capsys
+):
+    flat = build_classifier("softmax", units=20, flat_channel=False)
+    kernel, bias = flat.get_layer("head").get_weights()
+    flat.get_layer("head").set_weights([kernel * 0, bias * 0])  # 1/20 for every class: a warning
+    flat.save(tmp_path / "flat.keras")
+    first, second = _photos(tmp_path / "a", 1), _photos(tmp_path / "b", 1, seed=1)
+    tiny = tmp_path / "tiny.png"
+    Image.fromarray(np.zeros((1, 1, 3), np.uint8)).save(tiny)
+    inputs = [str(first / "p00.jpg"), str(second / "p00.jpg"), str(tiny)]
+    out = tmp_path / "out"
+    code = cli.main(["explain-dataset", *inputs, "--model", str(tmp_path / "flat.keras"),
+                     "--out", str(out), "--quiet", "--overlays"])  # fmt: skip
+    captured = capsys.readouterr()
+    assert code == 1
+    assert "2 explained (2 with warnings), 1 errors" in captured.out
+    assert "2 overlays" in captured.out and "1 images failed" in captured.err
+    table = dataset.read_results(out).set_index("path")
+    assert "smaller than the 8x8 feature map" in table.loc[str(tiny), "error"]
+    for path in inputs[:2]:
+        assert "top-1 probability on" in table.loc[path, "warning"]
+        assert path in table.loc[path, "warning"]
+    names = sorted(p.name for p in (out / "overlays").glob("*.png"))
+    assert len(names) == 2 and names[0].startswith("a_p00_") and names[1].startswith("b_p00_")

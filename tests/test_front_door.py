@@ -270,4 +270,4 @@ def test_cli_explains_a_named_output_of_a_two_output_model(tmp_path, capsys):
     printed = capsys.readouterr().out.strip().splitlines()
     assert len(printed) == 2
     assert cli.main(argv) == 1
-    assert "pass output=" in capsys.readouterr().err
+    assert "pass output=" in capsys.readouterr().err  # and --output, test_cli.py

@@ -179,3 +179,37 @@ def test_bad_segmentation_targets():
         targets.segmentation(0, activation="relu")
     with pytest.raises(TypeError, match="class_index must be an int"):
         targets.segmentation(1.5)
+
+
+def _negative_regressor() -> keras.Model:
+    """Conv -> Conv(ReLU, "target") -> GAP -> Dense(1), its kernel negative: a negative value
+    whose every gradient and masked score is negative too."""
+    keras.utils.set_random_seed(4)
+    inputs = keras.Input((SIZE, SIZE, 3))
+    x = keras.layers.Conv2D(8, 3, padding="same", activation="relu", name="conv1")(inputs)
+    x = keras.layers.Conv2D(6, 3, strides=2, padding="same", activation="relu", name="target")(x)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    outputs = keras.layers.Dense(1, name="value")(x)
+    model = keras.Model(inputs, outputs)
+    kernel, _ = model.get_layer("value").get_weights()
+    model.get_layer("value").set_weights([-np.abs(kernel) * 0.01, np.array([-3.7], np.float32)])
+    return model
+
+
+@pytest.mark.parametrize("method", ["scorecam", "gradcam", "layercam"])
+def test_an_all_zero_map_warns_why_and_negate_explains_the_negative_value(method):
+    from tfscorecam.interfaces.advice import InputWarning
+
+    model = _negative_regressor()
+    photo = np.random.default_rng(0).integers(0, 256, (SIZE, SIZE, 3)).astype(np.uint8)
+    assert float(model(photo[None].astype("float32"))[0, 0]) < 0
+    with pytest.warns(InputWarning, match=r"all zero.*regression\(0, negate=True\)"):
+        plain = tsc.explain(model, photo, method, target=targets.regression(0), verbose=0)
+    assert not plain.heatmap.any()
+    negated = tsc.explain(model, photo, method, target=targets.regression(0, negate=True), verbose=0)
+    by_hand = tsc.explain(model, photo, method, target=lambda y: -y[:, 0], verbose=0)
+    assert negated.heatmap.max() == pytest.approx(1.0)
+    np.testing.assert_allclose(negated.heatmap, by_hand.heatmap, atol=1e-6)
+    assert negated.score == pytest.approx(-plain.score)
+    with pytest.raises(TypeError, match="negate must be True or False"):
+        targets.regression(0, negate="yes")

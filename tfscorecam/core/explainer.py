@@ -225,6 +225,7 @@ class Explainer:
             input_signature=[tf.TensorSpec((None, *self.input_shape[1:]), tf.float32)],
         )
         self._target_scorings: OrderedDict = OrderedDict()
+        self._feature_sizes: dict[tuple[int, ...], tuple[int, int]] = {}
         self.probabilities = self.class_head("probability")
         scored = self.scored_head()
         self.class_scoring = class_scoring(scored) if scored is not None else None
@@ -269,12 +270,17 @@ class Explainer:
             outputs.append(o.numpy())
         return np.concatenate(acts), np.concatenate(outputs)
 
-    def feature_size(self) -> tuple[int, int]:
-        """(h, w) of the feature map at the model's input size (one forward pass of zeros)."""
-        if None in self.input_shape[1:]:
+    def feature_size(self, size: tuple[int, int] | None = None) -> tuple[int, int]:
+        """(h, w) of the feature map for inputs of (H, W) ``size`` (default: the model's input
+        size), from one forward pass of zeros, remembered per size."""
+        size = tuple(self.input_shape[1:3]) if size is None else tuple(int(s) for s in size)
+        if None in size:
             raise ValueError("the model's input size is variable: its feature size depends on it")
-        activations, _ = self.forward(np.zeros((1, *self.input_shape[1:]), np.float32))
-        return int(activations.shape[1]), int(activations.shape[2])
+        if size not in self._feature_sizes:
+            zeros = np.zeros((1, *size, *self.input_shape[3:]), np.float32)
+            activations, _ = self.forward(zeros)
+            self._feature_sizes[size] = (int(activations.shape[1]), int(activations.shape[2]))
+        return self._feature_sizes[size]
 
     def predict_probabilities(self, images: object) -> np.ndarray:
         """Class probabilities (N, num_classes) of the explained output for ``images``."""

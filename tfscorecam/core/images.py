@@ -1,4 +1,16 @@
-"""Reading images for ``explain``: paths, PIL images and arrays in display range."""
+"""Reading images for ``explain``: paths, PIL images and arrays, to RGB in display range 0-255.
+
+What is taken as what (the same for ``explain()``, the command line, ``explain_dataset`` and
+``tsc.images``):
+
+- 8-bit images and integer arrays: as they are (values must lie in 0-255);
+- 16-bit images (PIL modes ``I;16*`` and ``I``: 16-bit PNG and TIFF greyscale) and ``uint16``
+  arrays: the full 16-bit range scaled to 0-255 (divided by 257), never clipped;
+- float arrays (and PIL mode ``F``) whose values all lie in [0, 1], e.g. what
+  ``matplotlib.pyplot.imread`` gives for a PNG, and boolean arrays: multiplied by 255; other
+  float arrays must lie in 0-255;
+- greyscale (H, W) or (H, W, 1) becomes RGB; an alpha channel is dropped.
+"""
 
 from __future__ import annotations
 
@@ -8,23 +20,43 @@ import numpy as np
 import tensorflow as tf
 from PIL import Image, UnidentifiedImageError
 
+SIXTEEN_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I")
+
 
 def display_image(source: object) -> np.ndarray:
-    """One RGB image (H, W, 3) in display range 0-255 as float32, from a path, PIL or array.
-
-    Greyscale (H, W) or (H, W, 1) and RGBA images become RGB.
-    """
+    """One RGB image (H, W, 3) in display range 0-255 as float32, from a path, PIL or array
+    (see the module docstring for 16-bit and float images)."""
     if isinstance(source, (str, Path)):
         path = Path(source)
+        if path.is_dir():
+            raise ValueError(f"{path} is a folder, not an image file")
         if not path.is_file():
             raise FileNotFoundError(f"image file not found: {path}")
         try:
             with Image.open(path) as image:
-                return np.asarray(image.convert("RGB"), np.float32)
+                return _from_pil(image, str(path))
         except (UnidentifiedImageError, OSError) as error:
             raise ValueError(f"cannot read image {path}: {error}") from None
     if isinstance(source, Image.Image):
-        return np.asarray(source.convert("RGB"), np.float32)
+        return _from_pil(source, "the image")
+    return _from_array(source)
+
+
+def _from_pil(image: Image.Image, what: str) -> np.ndarray:
+    if image.mode in SIXTEEN_BIT_MODES:
+        values = np.asarray(image).astype(np.int64)
+        if values.min() < 0 or values.max() > 65535:
+            raise ValueError(
+                f"{what} is a 32-bit integer image with values in [{values.min()}, "
+                f"{values.max()}], outside 16 bits: convert it to 8 or 16 bits first"
+            )
+        return _from_array(values.astype(np.uint16))
+    if image.mode == "F":
+        return _from_array(np.asarray(image, np.float32))
+    return np.asarray(image.convert("RGB"), np.float32)
+
+
+def _from_array(source: object) -> np.ndarray:
     array = np.asarray(source)
     if not (np.issubdtype(array.dtype, np.number) or array.dtype == np.bool_):
         raise TypeError(f"an image must be a path, a PIL image or an array, got {type(source)}")
@@ -34,11 +66,21 @@ def display_image(source: object) -> np.ndarray:
         array = np.stack([array] * 3, axis=-1)
     if array.ndim != 3 or array.shape[-1] not in (3, 4):
         raise ValueError(f"an image array must be (H, W, 3), got shape {array.shape}")
-    array = array[..., :3].astype(np.float32)
+    array = array[..., :3]
+    if array.dtype == np.uint16:
+        return (array.astype(np.float32) / 257.0).astype(np.float32)
+    unit = array.dtype == np.bool_ or (
+        np.issubdtype(array.dtype, np.floating)
+        and bool(np.all(np.isfinite(array)))
+        and array.size > 0
+        and array.min() >= 0
+        and array.max() <= 1
+    )
+    array = array.astype(np.float32) * (255.0 if unit else 1.0)
     if not np.all(np.isfinite(array)) or array.min() < 0 or array.max() > 255:
         raise ValueError(
-            "image arrays must be in display range 0-255 (uint8 or float); pass the "
-            "model's preprocessing as preprocess=, not preprocessed pixels"
+            "image arrays must be in display range: 0-255 (uint8, or float), [0, 1] (float) or "
+            "uint16; pass the model's preprocessing as preprocess=, not preprocessed pixels"
         )
     return array
 
@@ -55,6 +97,24 @@ def image_list(images: object) -> tuple[list[np.ndarray], bool]:
     if array.ndim == 4:
         return [display_image(i) for i in array], False
     return [display_image(array)], True
+
+
+def check_size(shape: tuple[int, ...], grid: tuple[int, int], layer: str, what: str) -> None:
+    """Refuse an image of ``shape`` (H, W, ...) smaller on a side than the target layer's
+    feature map ``grid`` (h, w), or one whose feature map is a single cell: such an image has
+    nothing to localise, and its map would only be the upsampled blur of a few pixels."""
+    height, width = shape[:2]
+    if height < grid[0] or width < grid[1]:
+        raise ValueError(
+            f"{what} is {height}x{width} pixels, smaller than the {grid[0]}x{grid[1]} feature "
+            f"map of layer {layer!r}: too small to explain; give an image of at least "
+            f"{grid[0]}x{grid[1]} pixels (better, the model's input size)"
+        )
+    if grid[0] * grid[1] == 1:
+        raise ValueError(
+            f"{what} ({height}x{width} pixels) gives layer {layer!r} a 1x1 feature map, which "
+            "cannot localise anything: give a larger image or an earlier layer"
+        )
 
 
 def resize(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:

@@ -112,28 +112,42 @@ def segmentation(
 
 
 class Regression:
-    """One value of a regression output: ``output[:, index]`` of (batch, D), or (batch,)."""
+    """One value of a regression output: ``output[:, index]`` of (batch, D), or (batch,).
 
-    def __init__(self, index: int = 0) -> None:
+    With ``negate`` the score is minus that value: the evidence that lowers it. The
+    Score-CAM and gradient families keep only positive evidence (a ReLU), so a value that is
+    negative on the image (every masked copy's score below zero) gives an all-zero map;
+    explaining its negative shows what drives it down. An offset is a target of its own:
+    ``lambda y: y[:, 0] - baseline``.
+    """
+
+    def __init__(self, index: int = 0, negate: bool = False) -> None:
         if isinstance(index, bool) or not isinstance(index, (int, np.integer)):
             raise TypeError(f"index must be an int, got {index!r}")
+        if not isinstance(negate, (bool, np.bool_)):
+            raise TypeError(f"negate must be True or False, got {negate!r}")
         self.index = int(index)
+        self.negate = bool(negate)
+
+    def __repr__(self) -> str:
+        return f"regression({self.index}{', negate=True' if self.negate else ''})"
 
     def __call__(self, output: tf.Tensor) -> tf.Tensor:
         output = tf.cast(output, tf.float32)
-        if output.shape.rank == 1:
-            return output
-        if output.shape.rank != 2 or not 0 <= self.index < output.shape[1]:
+        if output.shape.rank != 1 and (
+            output.shape.rank != 2 or not 0 <= self.index < output.shape[1]
+        ):
             raise ValueError(
                 f"regression(index={self.index}) needs a (batch,) or (batch, D) output with "
                 f"D > {self.index}, got shape {output.shape}"
             )
-        return output[:, self.index]
+        value = output if output.shape.rank == 1 else output[:, self.index]
+        return -value if self.negate else value
 
 
-def regression(index: int = 0) -> Regression:
-    """The model's regression output number ``index``."""
-    return Regression(index)
+def regression(index: int = 0, negate: bool = False) -> Regression:
+    """The model's regression output number ``index`` (its negative with ``negate``)."""
+    return Regression(index, negate)
 
 
 def box_iou(boxes: tf.Tensor, box: np.ndarray) -> tf.Tensor:

@@ -36,6 +36,18 @@ def _positive(text: str) -> int:
     return value
 
 
+def _target(text: str) -> tuple[int, bool]:
+    """argparse type: ``regression:INDEX[:negate]`` as (INDEX, negate), made a
+    ``targets.regression`` once TensorFlow is loaded."""
+    kind, _, rest = text.partition(":")
+    index, _, flag = rest.partition(":")
+    if kind != "regression" or not index.lstrip("-").isdigit() or flag not in ("", "negate"):
+        raise argparse.ArgumentTypeError(
+            f"expected regression:INDEX or regression:INDEX:negate, got {text!r}"
+        )
+    return int(index), flag == "negate"
+
+
 def _add_method_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--method", default="scorecam", choices=list(METHODS))
     parser.add_argument("--layer", help="target layer name or path (default: the last conv)")
@@ -94,6 +106,12 @@ def _parser() -> argparse.ArgumentParser:
         help="class index or name to explain (repeatable; default: top-1)",
     )
     explain.add_argument("--top-k", type=_positive, help="explain the K most probable classes")
+    explain.add_argument(
+        "--target",
+        type=_target,
+        help="instead of a class, a target: regression:INDEX (the model's regression output "
+        "INDEX) or regression:INDEX:negate (its negative, for a negative value)",
+    )
     explain.add_argument(
         "--output",
         help="for a model with several outputs: the name or index of the class output to explain",
@@ -211,13 +229,21 @@ def _run_explain_dataset(args) -> int:
         **options,
     )
     print(
-        f"{summary['explained']} explained, {summary['errors']} errors, {summary['skipped']} "
-        f"already done, of {summary['total']} images ({summary['images_per_second']:.2f} "
-        f"images/s) -> {args.out}"
+        f"{summary['explained']} explained ({summary['warnings']} with warnings), "
+        f"{summary['errors']} errors, {summary['skipped']} already done, of {summary['total']} "
+        f"images ({summary['images_per_second']:.2f} images/s) -> {args.out}"
     )
+    if summary["warnings"] or summary["errors"]:
+        print(
+            "tfscorecam: see the rows' warning and error columns: "
+            f"tfscorecam.dataset.read_results({str(args.out)!r})",
+            file=sys.stderr,
+        )
     if args.overlays:
         print(f"{dataset.write_overlays(args.out)} overlays -> {Path(args.out) / 'overlays'}")
-    return 0
+    if summary["errors"]:
+        print(f"tfscorecam: error: {summary['errors']} images failed", file=sys.stderr)
+    return 1 if summary["errors"] else 0
 
 
 def _classes(args, names: list | None) -> list | None:
@@ -267,21 +293,30 @@ def _run_explain(args) -> int:
     import numpy as np
 
     from tfscorecam.core.images import resize
+    from tfscorecam.core.targets import regression
     from tfscorecam.interfaces.explanation import explain
+    from tfscorecam.interfaces.filenames import distinct_stems, overlay_name
     from tfscorecam.methods import cached_explainer
 
     out = _out_folder(args.out)
     zoo_model = _loaded(args)
     options = {**_method_options(args), "verbose": 0 if args.quiet else 1}
+    output = None
     if args.output is not None:
-        options["output"] = int(args.output) if args.output.lstrip("-").isdigit() else args.output
+        output = int(args.output) if args.output.lstrip("-").isdigit() else args.output
+        options["output"] = output
     if args.head != "auto":
         options["head"] = args.head
+    target = None
+    if args.target is not None:
+        if args.class_ or args.top_k:
+            raise ValueError("give --target, or --class / --top-k, not both")
+        target = regression(*args.target)
     note = _budget(zoo_model.model, args.method, args.layer, options)
     if note:
         print(note, file=sys.stderr)
     failures = 0
-    for path in args.images:
+    for path, stem in zip(args.images, distinct_stems(args.images), strict=True):
         try:
             image = _image(path)
             class_index = _classes(args, zoo_model.class_names)
@@ -298,6 +333,7 @@ def _run_explain(args) -> int:
                     args.method,
                     layer=args.layer,
                     class_index=class_index,
+                    target=target,
                     **options,
                 )
                 results = explained if isinstance(explained, list) else [explained]
@@ -311,10 +347,10 @@ def _run_explain(args) -> int:
             continue
         seconds = time.perf_counter() - start
         for result in results:
-            name = (result.class_name or str(result.class_index)).replace(" ", "_")
-            target = out / f"{Path(path).stem}_{args.method}_{result.class_index}_{name}.png"
-            result.save(target)
-            print(f"{path}: {result.label} ({seconds:.1f} s) -> {target}")
+            name = overlay_name(stem, args.method, output, result.class_index, result.class_name)
+            replaced = " (replaced an earlier file)" if (out / name).exists() else ""
+            result.save(out / name)
+            print(f"{path}: {result.label} ({seconds:.1f} s) -> {out / name}{replaced}")
     if failures and len(args.images) > 1:
         print(f"tfscorecam: error: {failures} of {len(args.images)} images failed", file=sys.stderr)
     return 1 if failures else 0

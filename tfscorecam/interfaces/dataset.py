@@ -6,12 +6,14 @@ once: models are never pickled from the driver), and the driver writes the resul
 files under ``out``, one row per image:
 
 ``path, class_index, class_name, score, heatmap, map_height, map_width, image_height,
-image_width, method, seconds, error``
+image_width, method, seconds, error, warning``
 
 ``heatmap`` is the map at the model's input size, float16, flattened (reshape to
 ``(map_height, map_width)``); ``seconds`` is the explainer's time for the image; ``error`` is
-null for an explained image and says what went wrong otherwise (a corrupt or unreadable file):
-the run goes on.
+null for an explained image and says what went wrong otherwise (a corrupt or unreadable file,
+an image too small for the target layer): the run goes on. ``warning`` holds what
+``explain()`` would warn about the image (values outside the backbone's range, a low top-1
+probability, an all-zero map), joined by "; ", or null.
 
 Resuming: a run over the same output skips every image that already has a row without error and
 retries those with an error. Rows are written in whole files, each renamed into place when
@@ -54,6 +56,7 @@ COLUMNS = (
     "method",
     "seconds",
     "error",
+    "warning",
 )
 
 
@@ -108,6 +111,7 @@ def _schema():
             ("method", pa.string()),
             ("seconds", pa.float32()),
             ("error", pa.string()),
+            ("warning", pa.string()),
         ]
     )
 
@@ -134,7 +138,16 @@ def _read(files: list[Path], columns: list[str] | None = None):
         return (
             _schema().empty_table() if columns is None else _schema().empty_table().select(columns)
         )
-    return pa.concat_tables([pq.read_table(f, columns=columns) for f in files])
+    wanted = columns or _schema().names
+    tables = []
+    for file in files:  # files of a version before the warning column get an empty one
+        present = set(pq.read_schema(file).names)
+        table = pq.read_table(file, columns=[c for c in wanted if c in present])
+        for missing in [c for c in wanted if c not in present]:
+            nulls = pa.nulls(len(table), _schema().field(missing).type)
+            table = table.append_column(missing, nulls)
+        tables.append(table.select(wanted))
+    return pa.concat_tables(tables)
 
 
 def _tidy(out: Path) -> set[str]:
@@ -280,10 +293,13 @@ class _BatchExplainer:
             tf.config.experimental.set_memory_growth(gpu, True)
         if threads:
             tf.config.threading.set_intra_op_parallelism_threads(threads)
-        keras_model, self.preprocess, self.class_names = job.load()
-        self.explainer, self.class_index = job.explainer(keras_model, self.class_names)
+        self.model, self.preprocess, self.class_names = job.load()
+        self.explainer, self.class_index = job.explainer(self.model, self.class_names)
 
     def __call__(self, batch: dict) -> dict:
+        from tfscorecam.core.images import check_size
+        from tfscorecam.interfaces.explanation import input_warnings
+
         count = len(batch["path"])
         out = {
             "path": batch["path"],
@@ -295,12 +311,20 @@ class _BatchExplainer:
             "image_width": batch["image_width"],
             "seconds": np.zeros(count, np.float32),
             "error": np.asarray(batch["error"], dtype=object),
+            "warning": np.full(count, "", dtype=object),
         }
         for i in np.flatnonzero(out["error"] == ""):
             start = time.perf_counter()
+            path = str(batch["path"][i])
             try:
-                x = self.preprocess(batch["image"][i : i + 1].astype(np.float32))
+                grid = self.explainer.feature_size()
+                shape = (int(batch["image_height"][i]), int(batch["image_width"][i]))
+                check_size(shape, grid, self.explainer.layer_path, path)
+                x = np.asarray(self.preprocess(batch["image"][i : i + 1].copy()), np.float32)
                 explained = self.explainer.explain_batch(x, self.class_index)
+                found = input_warnings(
+                    self.model, self.explainer, x, explained, [path], top1=self.class_index is None
+                )
             except Exception as error:  # this image fails, the run goes on
                 out["error"][i] = f"{type(error).__name__}: {error}"
                 continue
@@ -311,6 +335,7 @@ class _BatchExplainer:
             names = self.class_names
             out["class_name"][i] = names[index] if names and 0 <= index < len(names) else ""
             out["score"][i] = explained.scores[0, 0]
+            out["warning"][i] = "; ".join(found[0])
         return out
 
 
@@ -337,6 +362,7 @@ def _rows(batch: dict, method: str) -> tuple[list[dict], list[dict]]:
             "method": method,
             "seconds": None if error else float(batch["seconds"][i]),
             "error": error,
+            "warning": None if error else (str(batch["warning"][i]) or None),
         }
         (failed if error else explained).append(row)
     return explained, failed
@@ -415,10 +441,11 @@ def explain_dataset(
         verbose: 1 prints one progress line (images/s, ETA); 0 is silent.
 
     Returns:
-        A summary: ``total`` images, ``skipped`` (explained by an earlier run), ``explained``
-        and ``errors`` in this run, ``seconds``, ``images_per_second``,
-        ``first_batch_seconds`` (start-up: the cluster, the actors' models, the first batch)
-        and ``steady_images_per_second`` (the rate from the first batch to the last).
+        A summary: ``total`` images, ``skipped`` (explained by an earlier run), ``explained``,
+        ``errors`` and ``warnings`` (explained rows with a warning) in this run, ``seconds``,
+        ``images_per_second``, ``first_batch_seconds`` (start-up: the cluster, the actors'
+        models, the first batch) and ``steady_images_per_second`` (the rate from the first
+        batch to the last).
 
     The first run into ``out`` records its settings (model file, weights, preprocessing,
     class names, method, class, options) in ``out/settings.json``; a later run with other
@@ -466,6 +493,7 @@ def explain_dataset(
         "skipped": len(paths) - len(todo),
         "explained": 0,
         "errors": 0,
+        "warnings": 0,
     }
     start = time.perf_counter()
     summary["first_batch_seconds"] = 0.0
@@ -638,6 +666,7 @@ def _run(
                 _write_rows(out, failed, "errors")
             summary["explained"] += len(explained)
             summary["errors"] += len(failed)
+            summary["warnings"] += sum(row["warning"] is not None for row in explained)
             progress.add(len(explained) + len(failed))
     except ray.exceptions.RayError as error:
         lines = [line for line in str(error).splitlines() if line.strip()]
@@ -659,23 +688,30 @@ def write_overlays(
     ``out/overlays``), from the stored heatmaps: nothing is recomputed. Returns the count."""
     from tfscorecam.core.images import display_image, resize
     from tfscorecam.interfaces.explanation import Explanation
+    from tfscorecam.interfaces.filenames import distinct_stems, overlay_name
 
     table = read_results(out)
+    settings = Path(out) / "settings.json"
+    output = (
+        json.loads(settings.read_text())["options"].get("output") if settings.is_file() else None
+    )
     folder = Path(folder) if folder is not None else Path(out) / "overlays"
     folder.mkdir(parents=True, exist_ok=True)
-    written = 0
-    for _, row in table[table["error"].isna()].iterrows():
+    explained = table[table["error"].isna()]
+    for stem, (_, row) in zip(
+        distinct_stems(list(explained["path"])), explained.iterrows(), strict=True
+    ):
         image = display_image(row["path"])
         heat = resize(heatmap(row)[..., None], image.shape[:2])[..., 0]
+        name = row["class_name"] if isinstance(row["class_name"], str) else None
         explanation = Explanation(
             heatmap=np.clip(heat, 0, 1),
             class_index=int(row["class_index"]),
-            class_name=row["class_name"],
+            class_name=name,
             score=float(row["score"]),
             image=np.clip(np.round(image), 0, 255).astype(np.uint8),
             method=row["method"],
         )
-        target = folder / f"{Path(row['path']).stem}_{row['method']}_{int(row['class_index'])}.png"
-        explanation.save(target, alpha, colormap)
-        written += 1
-    return written
+        file = overlay_name(stem, row["method"], output, int(row["class_index"]), name)
+        explanation.save(folder / file, alpha, colormap)
+    return len(explained)

@@ -15,11 +15,12 @@ import numpy as np
 from PIL import Image
 
 from tfscorecam.core.class_names import IMAGENET_CLASSES, load_class_names, named_classes
-from tfscorecam.core.images import image_list, resize
+from tfscorecam.core.images import check_size, image_list, resize
 from tfscorecam.core.legacy import as_keras3
 from tfscorecam.core.maps import image_boxes, renormalise_in_boxes, upsample
+from tfscorecam.core.targets import Regression
 from tfscorecam.interfaces.advice import InputWarning, confidence_advice, range_advice
-from tfscorecam.methods import METHODS, cached_explainer, method_list
+from tfscorecam.methods import METHODS, cached_explainer
 from tfscorecam.zoo import ZooModel, imagenet_class_names
 
 
@@ -179,8 +180,83 @@ def _refuse_one_linear_unit(explainer) -> None:
             "the explained output is one linear unit: a regression, or the logit of a binary "
             "classifier? For a binary classifier pass head='logits' (command line: --head "
             "logits), and its sigmoid is explained; for a regression pass "
-            "target=tfscorecam.targets.regression(0)"
+            "target=tfscorecam.targets.regression(0) (command line: --target regression:0)"
         )
+
+
+def model_input(
+    explainer: Any,
+    images: Sequence[np.ndarray],
+    preprocess: Callable[[np.ndarray], np.ndarray] | None,
+    what: Sequence[str],
+) -> np.ndarray:
+    """The model input (N, H, W, C) float32 of display images (``images.display_image``):
+    each checked against the target layer's feature map (``images.check_size``), resized
+    (bilinear, no crop) to the model's input size, then preprocessed. ``what`` names each
+    image in errors."""
+    size = tuple(explainer.input_shape[1:3])
+    for image, name in zip(images, what, strict=True):
+        grid = explainer.feature_size(image.shape[:2] if None in size else size)
+        check_size(image.shape, grid, explainer.layer_path, name)
+    if None in size:
+        if len({i.shape for i in images}) > 1:
+            raise ValueError("images of different sizes need a model with a fixed input size")
+        batch = np.stack(images)
+    else:
+        batch = np.stack([resize(i, size) for i in images])
+    return np.asarray(preprocess(batch.copy()) if preprocess else batch, np.float32)
+
+
+def input_warnings(
+    model: keras.Model,
+    explainer: Any,
+    x: np.ndarray,
+    explained: Any,
+    what: Sequence[str],
+    target: object = None,
+    top1: bool = False,
+) -> list[list[str]]:
+    """The warnings (``advice.InputWarning`` texts) for each image of an explanation: values
+    far outside a known backbone's range (``advice.range_advice``, on every image of the
+    batch), a low top-1 probability when ``top1`` (the top-1 class was explained), and an
+    all-zero map (with why and what to do)."""
+    batch_wide = range_advice(model, x)
+    found: list[list[str]] = [[batch_wide] if batch_wide else [] for _ in what]
+    top1 = top1 and target is None and explainer.probabilities is not None
+    for n, name in enumerate(what):
+        if top1:
+            text = confidence_advice(
+                float(explained.scores[n, 0]), explainer.probabilities.num_classes, name
+            )
+            found[n].extend([text] if text else [])
+        for k in range(explained.maps.shape[1]):
+            if not explained.maps[n, k].any():
+                found[n].append(zero_map_advice(name, int(explained.classes[n, k]), target))
+    return found
+
+
+def zero_map_advice(what: str, class_index: int, target: object) -> str:
+    """Why the map of ``what`` is all zero, and what to do."""
+    one = target[0] if isinstance(target, (list, tuple)) and target else target
+    explained = f"class {class_index}" if class_index >= 0 else f"target {one!r}"
+    if isinstance(one, Regression) and not one.negate:
+        fix = (
+            "the regression value is probably negative: explain its negative, "
+            f"target=tfscorecam.targets.regression({one.index}, negate=True) (command line: "
+            f"--target regression:{one.index}:negate), or subtract a baseline in a target of "
+            "your own"
+        )
+    else:
+        fix = (
+            "for a regression or any score that is negative, explain its negative "
+            "(targets.regression(i, negate=True), command line --target regression:i:negate); "
+            "for a class, try another layer or method"
+        )
+    return (
+        f"the map of {what} for {explained} is all zero: no part of the feature map adds "
+        f"positive evidence for it (the methods keep only positive evidence) or the map is "
+        f"flat; {fix}"
+    )
 
 
 def explain(
@@ -201,8 +277,9 @@ def explain(
         model: a Keras classifier, or a ``tfscorecam.zoo`` model (which brings its own
             ``preprocess`` and ``class_names``).
         image: a path, a PIL image, an (H, W, 3) array in display range (uint8 or 0-255
-            float), or a list / (N, H, W, 3) batch of those.
-        method: one of ``methods.METHODS``: {methods}.
+            float; float in [0, 1] and uint16 are scaled, see ``tfscorecam.images``), or a
+            list / (N, H, W, 3) batch of those.
+        method: one of ``methods.METHODS`` (``tfscorecam.methods.method_list()``).
         preprocess: maps resized display-range images (N, H, W, 3) float32 to the model's
             input, e.g. ``keras.applications.mobilenet_v2.preprocess_input``; None feeds them
             as they are. Images are resized (bilinear, no crop) to the model's input size
@@ -221,9 +298,12 @@ def explain(
     while the model lives (``methods.cached_explainer``), so a loop over many photos traces
     its compiled steps once.
 
+    An image smaller on a side than the target layer's feature map (7x7 for MobileNetV2 at
+    224 px), or one that gives a 1x1 feature map, is refused with a ``ValueError``.
     Images that look wrong for the model get an ``advice.InputWarning`` saying what to fix:
     values far outside the range a known ``keras.applications`` backbone expects (a missing
-    ``preprocess``), or a top-1 probability below 0.1 when the top-1 class is explained.
+    ``preprocess``), a top-1 probability below 0.1 when the top-1 class is explained, or an
+    all-zero map (e.g. a negative regression value: ``targets.regression(i, negate=True)``).
 
     Returns:
         An ``Explanation`` for one image and one class, else ``Explanations`` (image-major).
@@ -241,21 +321,15 @@ def explain(
     if target is None:
         _refuse_one_linear_unit(explainer)
     images, single = image_list(image)
-    size = tuple(model.inputs[0].shape[1:3])
-    if None in size:
-        if len({i.shape for i in images}) > 1:
-            raise ValueError("images of different sizes need a model with a fixed input size")
-        batch = np.stack(images)
-    else:
-        batch = np.stack([resize(i, size) for i in images])
-    x = np.asarray(preprocess(batch.copy()) if preprocess else batch, np.float32)
-    advice = [range_advice(model, x)]
+    what = [
+        str(image) if isinstance(image, (str, os.PathLike)) else f"image {n}"
+        for n in range(len(images))
+    ]
+    x = model_input(explainer, images, preprocess, what)
     explained = explainer.explain_batch(x[0] if single else x, class_index, target=target)
-    if class_index is None and target is None and explainer.probabilities is not None:
-        for n, top1 in enumerate(explained.scores[:, 0]):
-            what = str(image) if isinstance(image, (str, os.PathLike)) else f"image {n}"
-            advice.append(confidence_advice(float(top1), explainer.probabilities.num_classes, what))
-    for text in filter(None, advice):
+    top1 = class_index is None and target is None
+    found = input_warnings(model, explainer, x, explained, what, target, top1)
+    for text in dict.fromkeys(text for texts in found for text in texts):
         warnings.warn(text, InputWarning, stacklevel=2)
     results = Explanations()
     for n, original in enumerate(images):
@@ -274,6 +348,3 @@ def explain(
                 )
             )
     return results[0] if len(results) == 1 and single else results
-
-
-explain.__doc__ = (explain.__doc__ or "").replace("{methods}", method_list())  # the registry

@@ -1,0 +1,90 @@
+"""The command line (interfaces/cli.py, filenames.py): names that never collide, --target."""
+
+import keras
+import numpy as np
+import pytest
+from conftest import SIZE, build_classifier
+from PIL import Image
+
+from tfscorecam.interfaces import cli
+from tfscorecam.interfaces.filenames import distinct_stems, overlay_name
+
+
+def _photo(path, seed=0):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    Image.fromarray(rng.integers(0, 256, (30, 40, 3)).astype(np.uint8)).save(path)
+    return str(path)
+
+
+def _lines(text: str) -> list[str]:
+    return [line for line in text.splitlines() if line.strip()]
+
+
+def test_distinct_stems_tell_equal_names_apart():
+    assert distinct_stems(["d/a/pic.jpg", "d/b/pic.jpg", "x/y.png"]) == ["a_pic", "b_pic", "y"]
+    assert distinct_stems(["a/pic.jpg", "a/pic.png", "b/pic.jpg"]) == ["pic_jpg", "pic_png", "b_pic"]
+    assert distinct_stems(["a/p.jpg", "a/p.jpg"]) == ["p", "p-2"]
+    assert distinct_stems(["a/x y.jpg"]) == ["x_y"]
+    assert overlay_name("p", "gradcam", None, 3, "tabby cat") == "p_gradcam_3_tabby_cat.png"
+    assert overlay_name("p", "gradcam", "age", None) == "p_gradcam_output-age_target.png"
+
+
+def test_same_stem_in_two_folders_writes_two_overlays(tmp_path, capsys):
+    model = build_classifier("softmax", flat_channel=False)
+    model.save(tmp_path / "m.keras")
+    first, second = _photo(tmp_path / "a" / "pic.jpg", 0), _photo(tmp_path / "b" / "pic.jpg", 1)
+    out = tmp_path / "out"
+    argv = ["explain", first, second, "--model", str(tmp_path / "m.keras"), "--method",
+            "gradcam", "--class", "1", "--out", str(out), "--quiet"]  # fmt: skip
+    assert cli.main(argv) == 0
+    written = sorted(p.name for p in out.glob("*.png"))
+    assert written == ["a_pic_gradcam_1_1.png", "b_pic_gradcam_1_1.png"]
+    assert "replaced" not in capsys.readouterr().out
+    assert cli.main(argv) == 0  # a rerun says that it replaces the earlier files
+    assert capsys.readouterr().out.count("(replaced an earlier file)") == 2
+
+
+def test_two_outputs_of_one_model_get_two_files_and_the_flag_in_the_fix(tmp_path, capsys):
+    classifier = build_classifier("softmax", flat_channel=False)
+    age = keras.layers.Dense(1, name="age")(classifier.get_layer("gap").output)
+    both = keras.Model(classifier.inputs, {"species": classifier.output, "age": age})
+    both.save(tmp_path / "two.keras")
+    photo = _photo(tmp_path / "p.png")
+    argv = ["explain", photo, "--model", str(tmp_path / "two.keras"), "--out",
+            str(tmp_path / "out"), "--quiet", "--class", "0"]  # fmt: skip
+    assert cli.main(argv) == 1
+    assert "--output" in capsys.readouterr().err
+    assert cli.main([*argv, "--output", "species"]) == 0
+    assert cli.main([*argv, "--output", "age", "--head", "logits"]) == 0
+    names = sorted(p.name for p in (tmp_path / "out").glob("*.png"))
+    assert names == ["p_scorecam_output-age_0_0.png", "p_scorecam_output-species_0_0.png"]
+
+
+def test_target_flag_explains_a_regression_and_warns_of_an_all_zero_map(tmp_path, capsys):
+    keras.utils.set_random_seed(4)
+    inputs = keras.Input((SIZE, SIZE, 3))
+    x = keras.layers.Conv2D(6, 3, strides=2, padding="same", activation="relu")(inputs)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    model = keras.Model(inputs, keras.layers.Dense(1, bias_initializer="ones")(x))
+    kernel, _ = model.layers[-1].get_weights()
+    model.layers[-1].set_weights([-np.abs(kernel) * 0.001, np.array([-3.7], np.float32)])
+    model.save(tmp_path / "reg.keras")
+    photo = _photo(tmp_path / "p.png")
+    argv = ["explain", photo, "--model", str(tmp_path / "reg.keras"), "--out",
+            str(tmp_path / "out"), "--quiet"]  # fmt: skip
+    assert cli.main(argv) == 1
+    assert "--target regression:0" in capsys.readouterr().err
+    assert cli.main([*argv, "--target", "regression:0"]) == 0
+    captured = capsys.readouterr()
+    assert "target: -3." in captured.out and "p_scorecam_target.png" in captured.out
+    warning = _lines(captured.err)
+    assert len(warning) == 1 and "all zero" in warning[0] and "regression:0:negate" in warning[0]
+    assert cli.main([*argv, "--target", "regression:0:negate"]) == 0
+    captured = capsys.readouterr()
+    assert "target: 3." in captured.out and not _lines(captured.err)
+    with pytest.raises(SystemExit):
+        cli.main([*argv, "--target", "regression:x"])
+    assert "expected regression:INDEX" in capsys.readouterr().err
+    assert cli.main([*argv, "--target", "regression:0", "--class", "0"]) == 1
+    assert "not both" in capsys.readouterr().err
