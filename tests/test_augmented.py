@@ -131,3 +131,58 @@ def test_authors_settings():
 def test_bad_options(softmax_model, kwargs, error, message):
     with pytest.raises(error, match=message):
         tsc.AugmentedScoreCAM(softmax_model, **kwargs)
+
+
+_UNDER_A_MEMORY_LIMIT = """
+import resource
+import keras, numpy as np
+import tfscorecam as tsc
+from tfscorecam.core.memory import GIB
+
+inputs = keras.Input((124, 124, 3))
+x = keras.layers.Conv2D(8, 3, strides=2, padding="same", activation="relu")(inputs)
+outputs = keras.layers.Dense(3, activation="softmax")(keras.layers.GlobalAveragePooling2D()(x))
+model = keras.Model(inputs, outputs)  # a 62x62 map: 4,994 zoomed views, 220 GB to fuse them
+x = np.random.default_rng(0).uniform(-1, 1, (1, 124, 124, 3)).astype("float32")
+model(x)
+vm = int(open("/proc/self/status").read().split("VmSize:")[1].split()[0]) * 1024
+resource.setrlimit(resource.RLIMIT_AS, (vm + int(1.5 * GIB), resource.RLIM_INFINITY))
+for options in ({}, {"num_augmentations": 4000, "memory_budget": 1000 * GIB}):
+    try:
+        tsc.AugmentedScoreCAM(model, verbose=0, **options)(x)
+    except MemoryError as error:
+        print("refused:", error)
+cam = tsc.AugmentedScoreCAM(model, verbose=0, memory_budget=GIB // 4)
+maps = cam(x)
+print("views:", len(cam.transforms((124, 124), (62, 62))), maps.shape, float(maps.max()))
+"""
+
+
+def test_views_and_fusion_fit_a_memory_budget_under_a_memory_limit():
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-c", _UNDER_A_MEMORY_LIMIT], capture_output=True, text=True, timeout=300
+    )
+    lines = done.stdout.splitlines()
+    assert done.returncode == 0 and len(lines) == 3, done.stderr[-2000:]
+    assert lines[0].startswith("refused: Augmented Score-CAM with ") and "available now" in lines[0]
+    assert "4000 views" in lines[1] and "available now" in lines[1]
+    assert "fewer views (num_augmentations=" in lines[1]
+    assert lines[2] == "views: 3 (1, 124, 124) 1.0"
+
+
+def test_default_views_are_thinned_to_the_budget_and_explicit_ones_refused():
+    model = build_classifier("softmax")  # 8x8 map at 16 px: 1 + 25 + 81 zoomed views
+    every = tsc.AugmentedScoreCAM(model, verbose=0)
+    assert len(every.transforms((16, 16), (8, 8))) == 107
+    per_view = every.view_bytes(1, (16, 16), (8, 8))
+    thin = tsc.AugmentedScoreCAM(model, verbose=0, memory_budget=per_view * 12)
+    views = thin.transforms((16, 16), (8, 8))
+    assert len(views) == 9 and len(views) * per_view <= thin.memory_budget  # 2 x 2 per scale
+    np.testing.assert_array_equal(views, augment.zoom_transforms((16, 16), (8, 8), crops=2))
+    assert thin(images(1)).shape == (1, 16, 16)
+    asked = tsc.AugmentedScoreCAM(model, verbose=0, memory_budget=per_view * 12, zoom_crops=3)
+    with pytest.raises(MemoryError, match="19 views of a 8x8 feature map .* over its memory budget"):
+        asked(images(1))

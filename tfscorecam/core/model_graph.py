@@ -94,7 +94,8 @@ def select_output(model: keras.Model, output: str | int | None = None) -> keras.
         if len(outputs) != 1:
             raise ValueError(
                 f"the model has {len(model.inputs)} inputs and {len(outputs)} outputs "
-                f"({listed}); pass output= (a name or an index; command line: --output) to choose the one to explain"
+                f"({listed}); pass output= (a name or an index; command line: --output) to "
+                "choose the one to explain"
             )
         index = 0
     elif isinstance(output, bool) or not isinstance(output, (int, str)):

@@ -341,7 +341,7 @@ def _run_explain(args) -> int:
                 text = str(warning.message).replace("image 0", path)
                 text = text if path in text else f"{path}: {text}"
                 print(f"tfscorecam: warning: {text}", file=sys.stderr)
-        except (ValueError, TypeError, OSError, KeyError) as error:
+        except (ValueError, TypeError, OSError, KeyError, MemoryError) as error:
             print(f"tfscorecam: error: {error}", file=sys.stderr)
             failures += 1
             continue
@@ -421,6 +421,14 @@ def main(argv: list[str] | None = None) -> int:
                 "explain-dataset": _run_explain_dataset,
             }
             return runs[args.command](args)
-        except (ValueError, TypeError, OSError, ImportError, KeyError, RuntimeError) as error:
+        except (
+            ValueError,
+            TypeError,
+            OSError,
+            ImportError,
+            KeyError,
+            RuntimeError,
+            MemoryError,
+        ) as error:
             print(f"tfscorecam: error: {error}", file=sys.stderr)
             return 1

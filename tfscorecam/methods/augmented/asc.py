@@ -12,6 +12,7 @@ import tensorflow as tf
 
 from tfscorecam.core.explainer import Request
 from tfscorecam.core.maps import score_cam_maps, weighted_sum
+from tfscorecam.core.memory import GIB, check_fits
 from tfscorecam.core.progress import Progress
 from tfscorecam.core.validation import non_negative, positive_int
 from tfscorecam.methods.augmented.augment import (
@@ -29,6 +30,7 @@ from tfscorecam.methods.augmented.superres import (
     GraphFusion,
     SuperResolver,
     authors_weights,
+    fusion_bytes,
     fusion_options,
 )
 from tfscorecam.methods.scorecam import ScoreCAM
@@ -40,6 +42,7 @@ ROTATIONS = 16  # copies of views="rotations" unless num_augmentations says othe
 MAX_ANGLE = 0.1  # radians
 AUTHORS_ANGLE = 0.5
 AUTHORS_SHIFT_AT_224 = 30.0  # the authors' +-30 px at 224 px
+MEMORY_BUDGET = 3 * GIB  # the default budget of one image's views and fusion
 
 
 class AugmentedScoreCAM(ScoreCAM):
@@ -103,6 +106,13 @@ class AugmentedScoreCAM(ScoreCAM):
             resolution (the authors').
         tv_weight: the weight of the fusion's prior per feature cell (``superres``).
         energy_weight: the weight of the fusion's energy term per feature cell (``superres``).
+        memory_budget: bytes that one image's views and fusion may take (default 3 GiB). The
+            fusion's memory grows with the views times the cells times the grid (about 0.1
+            GiB for the 81 views of a 7x7 map, 1.8 GiB for the 290 of 14x14; the 1,067 of
+            28x28 would take 25 GiB), so without ``num_augmentations`` and ``zoom_crops`` the
+            zoomed views are thinned (evenly spread crops per scale) to fit the budget; views
+            asked for explicitly that do not fit, or anything over half the memory the machine
+            has available, are refused with a ``MemoryError`` before anything is allocated.
 
     ``model``, ``layer``, ``batch_size``: as ``ScoreCAM``.
 
@@ -136,9 +146,11 @@ class AugmentedScoreCAM(ScoreCAM):
         tv_weight: float = TV_WEIGHT,
         energy_weight: float = ENERGY_WEIGHT,
         subcells: int | None = SUBCELLS,
+        memory_budget: int = MEMORY_BUDGET,
         **options: Any,
     ) -> None:
         super().__init__(model, layer, **options)
+        self.memory_budget = positive_int(memory_budget, "memory_budget")
         if num_augmentations is not None:
             num_augmentations = positive_int(num_augmentations, "num_augmentations")
         self.num_augmentations = num_augmentations
@@ -203,6 +215,8 @@ class AugmentedScoreCAM(ScoreCAM):
             if feature_size is None:
                 raise ValueError("zoomed views need the feature map's size")
             views = zoom_transforms(image_size, feature_size, self.zoom_scales, self.zoom_crops)
+            if self.num_augmentations is None and self.zoom_crops is None:
+                views = self._thinned(views, image_size, feature_size)
             return views[: self.num_augmentations]  # None: all of them
         shift = self.max_shift
         if shift is None:
@@ -212,21 +226,63 @@ class AugmentedScoreCAM(ScoreCAM):
         count = ROTATIONS if self.num_augmentations is None else self.num_augmentations
         return random_transforms(count, image_size, self.max_angle, shift, self.seed)
 
+    def _thinned(
+        self, views: np.ndarray, image_size: tuple[int, int], feature_size: tuple[int, int]
+    ) -> np.ndarray:
+        """Every zoomed view if they fit ``memory_budget``, else n x n evenly spread crops per
+        scale, with the largest n that fits (at least 1)."""
+        per_view = self.view_bytes(1, image_size, feature_size)
+        if len(views) * per_view <= self.memory_budget:
+            return views
+        fitting = self.memory_budget // per_view - 1  # view 0 is the image
+        crops = max(1, int(np.sqrt(max(fitting, 1) / len(self.zoom_scales))))
+        return zoom_transforms(image_size, feature_size, self.zoom_scales, crops)
+
+    def _grid(self, image_size: tuple[int, int], feature_size: tuple[int, int]) -> tuple:
+        """The fusion's working grid: ``subcells`` per feature cell, at most the image."""
+        if self.subcells is None:
+            return tuple(image_size)
+        pairs = zip(feature_size, image_size, strict=True)
+        return tuple(min(f * self.subcells, i) for f, i in pairs)
+
+    def view_bytes(
+        self, count: int, image_size: tuple[int, int], feature_size: tuple[int, int]
+    ) -> int:
+        """About the memory ``count`` views of one image take: their warped copies and
+        feature maps (float32) and the fusion's operators (``superres.fusion_bytes``)."""
+        copies = 4 * count * image_size[0] * image_size[1] * (2 * (self.input_shape[-1] or 3))
+        features = 4 * count * feature_size[0] * feature_size[1] * (self.num_channels or 1)
+        fusion = fusion_bytes(
+            count,
+            feature_size,
+            self._grid(image_size, feature_size),
+            self.fusion["observation"],
+            self.fusion["sigma"],
+        )
+        return copies + features + fusion
+
     def resolver(self, image_size: tuple[int, int], feature_size: tuple[int, int]):
-        """The fusion for images of this size and feature maps of this size (built once)."""
+        """The fusion for images of this size and feature maps of this size (built once,
+        after checking that it fits ``memory_budget`` and the machine)."""
         key = (tuple(image_size), tuple(feature_size))
         if key not in self._resolvers:
-            grid = None
-            if self.subcells is not None:
-                grid = (
-                    min(feature_size[0] * self.subcells, image_size[0]),
-                    min(feature_size[1] * self.subcells, image_size[1]),
-                )
+            transforms = self.transforms(image_size, feature_size)
+            grid = self._grid(image_size, feature_size)
+            check_fits(
+                self.view_bytes(len(transforms), image_size, feature_size),
+                self.memory_budget,
+                f"Augmented Score-CAM with {len(transforms)} views of a "
+                f"{feature_size[0]}x{feature_size[1]} feature map fused on a "
+                f"{grid[0]}x{grid[1]} grid",
+                "use fewer views (num_augmentations=, zoom_crops=), a coarser grid "
+                "(subcells=), a later layer with a smaller map, or, where the machine has the "
+                "memory, a larger memory_budget=",
+            )
             self._resolvers[key] = SuperResolver(
-                self.transforms(image_size, feature_size),
+                transforms,
                 feature_size,
                 image_size,
-                grid,
+                None if self.subcells is None else grid,
                 **self.fusion,
             )
         return self._resolvers[key]
