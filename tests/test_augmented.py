@@ -184,5 +184,7 @@ def test_default_views_are_thinned_to_the_budget_and_explicit_ones_refused():
     np.testing.assert_array_equal(views, augment.zoom_transforms((16, 16), (8, 8), crops=2))
     assert thin(images(1)).shape == (1, 16, 16)
     asked = tsc.AugmentedScoreCAM(model, verbose=0, memory_budget=per_view * 12, zoom_crops=3)
-    with pytest.raises(MemoryError, match="19 views of a 8x8 feature map .* over its memory budget"):
+    with pytest.raises(
+        MemoryError, match="19 views of a 8x8 feature map .* over its memory budget"
+    ):
         asked(images(1))

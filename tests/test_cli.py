@@ -23,7 +23,11 @@ def _lines(text: str) -> list[str]:
 
 def test_distinct_stems_tell_equal_names_apart():
     assert distinct_stems(["d/a/pic.jpg", "d/b/pic.jpg", "x/y.png"]) == ["a_pic", "b_pic", "y"]
-    assert distinct_stems(["a/pic.jpg", "a/pic.png", "b/pic.jpg"]) == ["pic_jpg", "pic_png", "b_pic"]
+    assert distinct_stems(["a/pic.jpg", "a/pic.png", "b/pic.jpg"]) == [
+        "pic_jpg",
+        "pic_png",
+        "b_pic",
+    ]
     assert distinct_stems(["a/p.jpg", "a/p.jpg"]) == ["p", "p-2"]
     assert distinct_stems(["a/x y.jpg"]) == ["x_y"]
     assert overlay_name("p", "gradcam", None, 3, "tabby cat") == "p_gradcam_3_tabby_cat.png"

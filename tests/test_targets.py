@@ -206,7 +206,9 @@ def test_an_all_zero_map_warns_why_and_negate_explains_the_negative_value(method
     with pytest.warns(InputWarning, match=r"all zero.*regression\(0, negate=True\)"):
         plain = tsc.explain(model, photo, method, target=targets.regression(0), verbose=0)
     assert not plain.heatmap.any()
-    negated = tsc.explain(model, photo, method, target=targets.regression(0, negate=True), verbose=0)
+    negated = tsc.explain(
+        model, photo, method, target=targets.regression(0, negate=True), verbose=0
+    )
     by_hand = tsc.explain(model, photo, method, target=lambda y: -y[:, 0], verbose=0)
     assert negated.heatmap.max() == pytest.approx(1.0)
     np.testing.assert_allclose(negated.heatmap, by_hand.heatmap, atol=1e-6)

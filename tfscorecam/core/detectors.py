@@ -81,4 +81,4 @@ def detection_view(model: keras.Model) -> keras.Model:
     decoded = _DetectionOutput(model, kind, name="detection_output")(
         model.inputs[0], outputs[box_output], outputs[class_output]
     )
-    return keras.Model(model.inputs, decoded, name=f"{model.name}_detections")
+    return keras.Model(model.inputs[0], decoded, name=f"{model.name}_detections")

@@ -3,19 +3,24 @@
 tfscorecam works on Keras 3 graphs. A Keras 2 model is converted once through its HDF5 save:
 saved to a temporary ``.h5`` file by tf_keras and read back by Keras 3, then checked to give
 the same predictions as the original on a random input. Keras 3 reads most Keras 2 layers;
-its reader rejects the ``groups`` argument tf_keras writes for ``DepthwiseConv2D``, which is
-dropped here (it is always 1 there). A model Keras 3 cannot read (custom layers, layer names
+its reader rejects the ``groups`` argument tf_keras writes for ``DepthwiseConv2D`` (always 1
+there) and the one-element list ``axis`` that a built tf_keras ``BatchNormalization`` writes
+(``[3]``, in every keras.applications backbone), so the saved config is mended before it is
+read (``_readable``). A model Keras 3 cannot read (custom layers, layer names
 with "/", ...) gets an error that says how to convert it by hand.
 """
 
 from __future__ import annotations
 
+import json
+import shutil
 import tempfile
 import warnings
 import weakref
 from pathlib import Path
 from typing import Any
 
+import h5py
 import keras
 import numpy as np
 
@@ -28,16 +33,61 @@ HOW_TO_CONVERT = (
 )
 
 
-class _DepthwiseConv2D(keras.layers.DepthwiseConv2D):
-    """Keras 3's DepthwiseConv2D reading a Keras 2 config (which has ``groups=1``)."""
-
-    def __init__(self, *args, groups: int = 1, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
+def _readable(config: Any) -> Any:
+    """A Keras 2 model config (parsed JSON) as Keras 3's reader takes it, nested models
+    included: ``DepthwiseConv2D`` without ``groups``, ``BatchNormalization``'s ``[axis]`` as
+    ``axis``, a functional model's one input or output as itself, not a list of one (which
+    Keras 3 reads as a list output, and a layer after it as called on a list)."""
+    if isinstance(config, list):
+        return [_readable(item) for item in config]
+    if not isinstance(config, dict):
+        return config
+    config = {key: _readable(value) for key, value in config.items()}
+    layer = config.get("config")
+    if isinstance(layer, dict):
+        if config.get("class_name") == "DepthwiseConv2D":
+            layer.pop("groups", None)
+        for ends in ("input_layers", "output_layers"):
+            one = layer.get(ends)
+            if isinstance(one, list) and len(one) == 1 and isinstance(one[0], list):
+                layer[ends] = one[0]
+        axis = layer.get("axis")
+        if config.get("class_name") == "BatchNormalization" and isinstance(axis, list):
+            layer["axis"] = axis[0] if len(axis) == 1 else axis
+    return config
 
 
 def is_keras2(model: object) -> bool:
-    """Whether ``model`` is a Keras 2 (tf_keras) model."""
-    return type(model).__module__.startswith("tf_keras") and hasattr(model, "get_weights")
+    """Whether ``model`` is a Keras 2 (tf_keras) model, subclassed ones included."""
+    keras2 = any(k.__module__.startswith("tf_keras") for k in type(model).__mro__)
+    return keras2 and hasattr(model, "get_weights")
+
+
+def _is_graph_model(model: Any) -> bool:
+    """Whether a Keras 2 model is functional or Sequential (has a graph of layers)."""
+    return any(k.__name__ in ("Functional", "Sequential") for k in type(model).__mro__)
+
+
+def saved_by_keras2(path: str | Path) -> bool:
+    """Whether the ``.h5`` file at ``path`` holds a model saved by Keras 2 (tf_keras)."""
+    with h5py.File(path, "r") as file:
+        version = file.attrs.get("keras_version", "")
+    version = version.decode() if isinstance(version, bytes) else str(version)
+    return version.startswith("2.")
+
+
+def load_keras2_h5(path: str | Path, mend_in_place: bool = False) -> keras.Model:
+    """A Keras 3 model from a ``.h5`` model file saved by Keras 2: its config mended
+    (``_readable``) in a temporary copy (in ``path`` itself with ``mend_in_place``), then read
+    by Keras 3 with its weights."""
+    with tempfile.TemporaryDirectory() as folder:
+        mended = Path(path) if mend_in_place else Path(folder) / "model.h5"
+        if not mend_in_place:
+            shutil.copyfile(path, mended)
+        with h5py.File(mended, "r+") as file:
+            saved = json.loads(file.attrs["model_config"])
+            file.attrs["model_config"] = json.dumps(_readable(saved))
+        return keras.models.load_model(mended, compile=False)
 
 
 def as_keras3(model: Any) -> Any:
@@ -47,15 +97,20 @@ def as_keras3(model: Any) -> Any:
     if model in _converted:
         return _converted[model]
     name = type(model).__name__
+    if not _is_graph_model(model):
+        raise TypeError(
+            f"{name} is a subclassed Keras 2 (tf_keras) model: it has no graph of layers to "
+            "convert to Keras 3 or to take a layer's output from. Build the same network as a "
+            "functional or Sequential Keras 3 model (`import keras`) and copy the weights with "
+            "new_model.set_weights(old_model.get_weights())"
+        )
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "model.h5"
         try:
             with warnings.catch_warnings():  # tf_keras calls its own .h5 format legacy
                 warnings.simplefilter("ignore", UserWarning)
                 model.save(path)
-            copy = keras.models.load_model(
-                path, compile=False, custom_objects={"DepthwiseConv2D": _DepthwiseConv2D}
-            )
+            copy = load_keras2_h5(path, mend_in_place=True)
         except Exception as error:  # whatever either Keras raises for a layer it cannot carry
             first = str(error).strip().splitlines()[0][:300] if str(error).strip() else ""
             raise TypeError(

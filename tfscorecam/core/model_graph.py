@@ -111,7 +111,7 @@ def select_output(model: keras.Model, output: str | int | None = None) -> keras.
         if not matches:
             raise ValueError(f"the model has no output {output!r}; its outputs: {listed}")
         index = matches[0]
-    return keras.Model(model.inputs, outputs[index], name=f"{model.name}_explained")
+    return keras.Model(model.inputs[0], outputs[index], name=f"{model.name}_explained")
 
 
 def walk_layers(model: keras.Model, prefix: str = "") -> Iterator[tuple[str, Chain]]:

@@ -239,7 +239,12 @@ def zero_map_advice(what: str, class_index: int, target: object) -> str:
     """Why the map of ``what`` is all zero, and what to do."""
     one = target[0] if isinstance(target, (list, tuple)) and target else target
     explained = f"class {class_index}" if class_index >= 0 else f"target {one!r}"
-    if isinstance(one, Regression) and not one.negate:
+    if class_index >= 0:
+        fix = (
+            "the model finds no evidence for this class at this layer (an untrained or wrongly "
+            "preprocessed model often gives none): try another layer or method"
+        )
+    elif isinstance(one, Regression) and not one.negate:
         fix = (
             "the regression value is probably negative: explain its negative, "
             f"target=tfscorecam.targets.regression({one.index}, negate=True) (command line: "
@@ -248,9 +253,8 @@ def zero_map_advice(what: str, class_index: int, target: object) -> str:
         )
     else:
         fix = (
-            "for a regression or any score that is negative, explain its negative "
-            "(targets.regression(i, negate=True), command line --target regression:i:negate); "
-            "for a class, try another layer or method"
+            "if the score is negative, explain its negative (for a regression "
+            "targets.regression(i, negate=True), command line --target regression:i:negate)"
         )
     return (
         f"the map of {what} for {explained} is all zero: no part of the feature map adds "
@@ -279,7 +283,9 @@ def explain(
         image: a path, a PIL image, an (H, W, 3) array in display range (uint8 or 0-255
             float; float in [0, 1] and uint16 are scaled, see ``tfscorecam.images``), or a
             list / (N, H, W, 3) batch of those.
-        method: one of ``methods.METHODS`` (``tfscorecam.methods.method_list()``).
+        method: one of ``methods.METHODS``: "scorecam", "augmented", "gradcam",
+            "gradcam++", "iscam", "sscam", "layercam", "hirescam", "xgradcam", "eigencam",
+            "ablationcam" (a test checks this list against the registry).
         preprocess: maps resized display-range images (N, H, W, 3) float32 to the model's
             input, e.g. ``keras.applications.mobilenet_v2.preprocess_input``; None feeds them
             as they are. Images are resized (bilinear, no crop) to the model's input size

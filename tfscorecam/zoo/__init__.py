@@ -16,6 +16,7 @@ import keras
 import numpy as np
 
 from tfscorecam.core.class_names import IMAGENET_CLASSES
+from tfscorecam.core.legacy import load_keras2_h5, saved_by_keras2
 from tfscorecam.core.preprocessing import PREPROCESS
 from tfscorecam.zoo.pth import load_state_dict
 
@@ -178,6 +179,8 @@ def _load_model_file(path: Path) -> keras.Model:
             "truncated or corrupt copy?). Save it again with model.save(path)"
         )
     try:
+        if path.suffix == ".h5" and saved_by_keras2(path):
+            return load_keras2_h5(path)
         return keras.models.load_model(path, compile=False)
     except Exception as error:  # Keras raises many types for a bad file
         first = str(error).strip().splitlines()[0] if str(error).strip() else ""
