@@ -92,3 +92,51 @@ def test_target_flag_explains_a_regression_and_warns_of_an_all_zero_map(tmp_path
     assert "expected regression:INDEX" in capsys.readouterr().err
     assert cli.main([*argv, "--target", "regression:0", "--class", "0"]) == 1
     assert "not both" in capsys.readouterr().err
+
+
+def test_messages_name_the_fix_a_user_can_type(tmp_path, capsys, monkeypatch):
+    from keras.src.utils import file_utils
+
+    def offline(*args, **kwargs):
+        print("Downloading data from https://storage.example/mobilenet_v2.h5")
+        raise Exception("URL fetch failure: no network")
+
+    monkeypatch.setattr(file_utils, "get_file", offline)
+    photo = _photo(tmp_path / "p.png")
+    assert cli.main(["explain", photo, "--model", "MobileNetV2", "--quiet"]) == 1
+    captured = capsys.readouterr()
+    assert "Downloading" not in captured.out and "--weights PATH" in captured.err
+    not_hdf5 = tmp_path / "weights.h5"
+    not_hdf5.write_text("not weights")
+    argv = ["explain", photo, "--model", "MobileNetV2", "--weights", str(not_hdf5), "--quiet"]
+    assert cli.main(argv) == 1
+    errors = _lines(capsys.readouterr().err)
+    assert len(errors) == 1 and "weights.h5 is not an HDF5 file" in errors[0], errors
+
+
+def test_option_typos_and_folders_get_a_clear_error(tmp_path):
+    import tfscorecam as tsc
+
+    model = build_classifier("softmax")
+    photo = np.zeros((SIZE, SIZE, 3), np.uint8)
+    with pytest.raises(TypeError, match=r"no option 'max_channel' \(did you mean 'max_channels'"):
+        tsc.explain(model, photo, max_channel=3)
+    with pytest.raises(TypeError, match=r"GradCAM has no option 'foo'; its options: batch_size"):
+        tsc.GradCAM(model, foo=1)
+    with pytest.raises(ValueError, match="is a folder, not an image file"):
+        tsc.explain(model, str(tmp_path))
+
+
+def test_preprocessing_twice_is_told_to_remove_preprocess(tmp_path):
+    import tfscorecam as tsc
+    from tfscorecam.interfaces.advice import InputWarning
+
+    keras.utils.set_random_seed(1)
+    backbone = keras.applications.MobileNetV2(weights=None, alpha=0.35, input_shape=(96, 96, 3))
+    wrapped = keras.Sequential(
+        [keras.Input((96, 96, 3)), keras.layers.Rescaling(1 / 127.5, offset=-1), backbone]
+    )
+    photo = np.random.default_rng(0).integers(0, 256, (96, 96, 3)).astype(np.uint8)
+    twice = keras.applications.mobilenet_v2.preprocess_input
+    with pytest.warns(InputWarning, match=r"preprocessed twice.*Remove preprocess="):
+        tsc.explain(wrapped, photo, "gradcam", preprocess=twice, verbose=0)

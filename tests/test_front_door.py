@@ -100,7 +100,7 @@ def test_explain_reuses_its_explainer_and_keeps_no_model_alive():
     "image, error, message",
     [
         ("missing.png", FileNotFoundError, "image file not found"),
-        (np.full((8, 8, 3), 300.0), ValueError, "display range 0-255"),
+        (np.full((8, 8, 3), 300.0), ValueError, "display range: 0-255"),
         (np.zeros((8, 8, 5)), ValueError, r"must be \(H, W, 3\)"),
         ([], ValueError, "no images"),
     ],

@@ -30,6 +30,7 @@ GROUPS = {  # module path prefix -> section title, in page order
     "core/targets": "Classes, heads and targets",
     "core/detectors": "Classes, heads and targets",
     "core/maps": "Boxes and maps",
+    "core/memory": "Memory",
     "methods": "Method options",
     "metrics": "Metrics",
     "interfaces/explanation": "explain() and Explanation",

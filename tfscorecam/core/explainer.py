@@ -8,6 +8,7 @@ bar and shapes the output. A method is a subclass that says only how it builds m
 
 from __future__ import annotations
 
+import difflib
 import functools
 import inspect
 from collections import OrderedDict
@@ -123,10 +124,23 @@ def _recording(init: Callable) -> Callable:
     @functools.wraps(init)
     def recorded(self, model, layer=None, **options: Any) -> None:
         if "_options" not in vars(self):
+            _check_names(type(self), options)
             self._options = options
         init(self, model, layer, **options)
 
     return recorded
+
+
+def _check_names(cls: type, options: dict) -> None:
+    """Refuse an option ``cls`` does not take, with the closest name it does take."""
+    accepted = list(cls.option_defaults())  # type: ignore[attr-defined]
+    for name in options:
+        if name not in accepted:
+            close = difflib.get_close_matches(name, accepted, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise TypeError(
+                f"{cls.__name__} has no option {name!r}{hint}; its options: {', '.join(accepted)}"
+            )
 
 
 def _same(value: object, default: object) -> bool:

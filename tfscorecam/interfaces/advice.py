@@ -92,22 +92,38 @@ def range_advice(model: keras.Model, inputs: np.ndarray) -> str | None:
         return None
     scheme, chain = found
     values = inputs if probe is None else np.asarray(probe(inputs, training=False))
-    low, high = float(np.min(values)), float(np.max(values))
-    want_low, want_high = _RANGES[scheme]
-    span = want_high - want_low
-    if high == low or (
-        high - low >= 0.05 * span
-        and low >= want_low - 0.5 * span
-        and high <= want_high + 0.5 * span
-    ):
+    if _fits(values, scheme):
         return None
     name = chain[-1].name if chain else model.name
+    low, high = float(np.min(values)), float(np.max(values))
+    want_low, want_high = _RANGES[scheme]
+    if chain and _fits(inputs, scheme):
+        return (
+            f"the images reach {name!r} with values in [{low:.3g}, {high:.3g}], but its "
+            f"preprocessing ({scheme!r}) gives values in [{want_low:g}, {want_high:g}]: they "
+            "were preprocessed twice, once before the model and once by its own layers in "
+            f"front of {name!r} (e.g. Rescaling). Remove preprocess= (command line: "
+            "--preprocess) and feed display-range images"
+        )
     return (
         f"the images reach {name!r} with values in [{low:.3g}, {high:.3g}], but its "
         f"preprocessing ({scheme!r}) gives values in [{want_low:g}, {want_high:g}]: the "
         "explanation is likely of a wrong class. Pass the model's preprocessing, e.g. "
         "preprocess=keras.applications.<family>.preprocess_input (command line: "
         f"--preprocess {scheme})"
+    )
+
+
+def _fits(values: np.ndarray, scheme: str) -> bool:
+    """Whether ``values`` look like the output of preprocessing ``scheme`` (a constant image
+    always does: it tells nothing)."""
+    low, high = float(np.min(values)), float(np.max(values))
+    want_low, want_high = _RANGES[scheme]
+    span = want_high - want_low
+    return high == low or (
+        high - low >= 0.05 * span
+        and low >= want_low - 0.5 * span
+        and high <= want_high + 0.5 * span
     )
 
 

@@ -60,11 +60,6 @@ METHODS: dict[str, Method] = {
 }
 
 
-def method_list() -> str:
-    """The method names, quoted, for messages and docstrings."""
-    return ", ".join(f'"{name}"' for name in METHODS)
-
-
 PER_MODEL = 8  # explainers kept per model (least recently used dropped first)
 
 _cache: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()

@@ -6,7 +6,9 @@ Each returns a ``ZooModel``: the Keras model, the function that maps display-ran
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+import io
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -141,11 +143,19 @@ def keras_application(name: str, weights: str | Path | None = "imagenet") -> Zoo
     constructor = getattr(keras.applications, name, None)
     if constructor is None or not callable(constructor):
         raise ValueError(f"keras.applications has no model named {name!r}")
-    if weights not in (None, "imagenet") and not Path(weights).is_file():
-        raise FileNotFoundError(f"weights file not found: {weights}")
+    if weights not in (None, "imagenet"):
+        if not Path(weights).is_file():
+            raise FileNotFoundError(f"weights file not found: {weights}")
+        with open(weights, "rb") as file:
+            if not file.read(8).startswith(_SIGNATURES[".h5"]):
+                raise ValueError(
+                    f"weights file {weights} is not an HDF5 file: give the .weights.h5 (or .h5) "
+                    f"file of {name}'s weights, as model.save_weights writes it"
+                )
     module = importlib.import_module(constructor.__module__)
     try:
-        model = constructor(weights=str(weights) if weights else None)
+        with contextlib.redirect_stdout(io.StringIO()):  # Keras' "Downloading data from ..."
+            model = constructor(weights=str(weights) if weights else None)
     except Exception as error:  # a download that fails raises a bare Exception in Keras
         if weights != "imagenet":
             raise ValueError(f"cannot build {name} with weights {weights}: {error}") from None
