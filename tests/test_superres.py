@@ -116,6 +116,22 @@ def test_super_resolution_recovers_detail_finer_than_the_feature_map(observation
     assert errors[32] < errors[4] < bilinear_error, (errors, bilinear_error)
 
 
+@pytest.mark.parametrize("observation, ratio", [("area", 0.4), ("gaussian", 0.55)])
+def test_super_resolve_recovers_each_observation_model_at_its_own_defaults(observation, ratio):
+    """The stand-alone function at its defaults (only the observation model named): 32 copies
+    of 14x14 maps of the synthetic, against bilinear upsampling of one; measured 0.32 (area)
+    and 0.49 (gaussian), where the fusion's Augmented Score-CAM defaults gave 0.61 and 0.72."""
+    truth = _truth()
+    _, single = _observe(truth, 1, observation)
+    bilinear = tf.image.resize(single[0][None, ..., None], (HR, HR)).numpy()[0, ..., 0]
+    transforms, low = _observe(truth, 32, observation)
+    options = {} if observation == "area" else {"observation": observation}
+    fused = superres.super_resolve(low, transforms, (HR, HR), **options)
+    assert _relative_error(fused, truth) < ratio * _relative_error(bilinear, truth)
+    with pytest.raises(MemoryError, match=r"super_resolve with 32 maps of 14x14 on a 224x224"):
+        superres.super_resolve(low, transforms, (HR, HR), grid=None, memory_budget=2**20)
+
+
 def test_one_copy_without_total_variation_is_the_upsampled_map():
     low = np.random.default_rng(3).random((1, 7, 7))
     identity = augment.random_transforms(1, (28, 28))
@@ -166,7 +182,14 @@ def test_the_fixed_schedule_solver_reaches_the_exact_minimiser(prior):
     low = rng.random((3, 3, 3))
     transforms = augment.random_transforms(3, (12, 12), 0.3, 2, seed=1)
     fused = superres.super_resolve(
-        low, transforms, (12, 12), prior=prior, sigma=0.8, tv_weight=0.05, energy_weight=1e-3
+        low,
+        transforms,
+        (12, 12),
+        observation="gaussian",
+        prior=prior,
+        sigma=0.8,
+        tv_weight=0.05,
+        energy_weight=1e-3,
     )
     exact = _exact_fusion(low, transforms, 12, 0.8, prior, 0.05, 1e-3)
     np.testing.assert_allclose(fused, exact, atol=2e-3 * np.abs(exact).max())

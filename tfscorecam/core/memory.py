@@ -12,6 +12,7 @@ import resource
 from pathlib import Path
 
 GIB = 2**30
+DEFAULT_BUDGET = 3 * GIB  # what one image's views and fusion may take by default
 
 
 def available_bytes() -> int | None:

@@ -12,7 +12,7 @@ import tensorflow as tf
 
 from tfscorecam.core.explainer import Request
 from tfscorecam.core.maps import score_cam_maps, weighted_sum
-from tfscorecam.core.memory import GIB, check_fits
+from tfscorecam.core.memory import DEFAULT_BUDGET, check_fits
 from tfscorecam.core.progress import Progress
 from tfscorecam.core.validation import non_negative, positive_int
 from tfscorecam.methods.augmented.augment import (
@@ -42,7 +42,6 @@ ROTATIONS = 16  # copies of views="rotations" unless num_augmentations says othe
 MAX_ANGLE = 0.1  # radians
 AUTHORS_ANGLE = 0.5
 AUTHORS_SHIFT_AT_224 = 30.0  # the authors' +-30 px at 224 px
-MEMORY_BUDGET = 3 * GIB  # the default budget of one image's views and fusion
 
 
 class AugmentedScoreCAM(ScoreCAM):
@@ -146,7 +145,7 @@ class AugmentedScoreCAM(ScoreCAM):
         tv_weight: float = TV_WEIGHT,
         energy_weight: float = ENERGY_WEIGHT,
         subcells: int | None = SUBCELLS,
-        memory_budget: int = MEMORY_BUDGET,
+        memory_budget: int = DEFAULT_BUDGET,
         **options: Any,
     ) -> None:
         super().__init__(model, layer, **options)

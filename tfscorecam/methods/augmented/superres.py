@@ -44,6 +44,7 @@ import scipy.sparse as sp
 import tensorflow as tf
 import tensorflow.experimental.numpy as tnp
 
+from tfscorecam.core.memory import DEFAULT_BUDGET, check_fits
 from tfscorecam.core.validation import non_negative, positive_int
 from tfscorecam.methods.augmented.augment import check_transforms, warp_matrix
 
@@ -497,27 +498,55 @@ def _graph_conjugate_gradients(matvec, rhs, x, diagonal, steps: int) -> tf.Tenso
     return x
 
 
+# ``super_resolve``'s own defaults, for its documented use (recover a map from exact
+# observations of its warps): on 32 copies of 14x14 maps of a synthetic at 224 px
+# (tests/test_superres.py), these reach 0.32 of bilinear upsampling's error for area
+# observations (0.61 with the fusion's defaults, tuned for Augmented Score-CAM's noisy maps).
+STANDALONE = {"observation": "area", "tv_weight": 5e-4, "energy_weight": 1e-5}
+STANDALONE_SUBCELLS = 8
+
+
 def super_resolve(
     low_res: object,
     transforms: object,
     output_shape: tuple[int, int],
+    *,
+    memory_budget: int = DEFAULT_BUDGET,
     **options: Any,
 ) -> np.ndarray:
     """Recover the (H, W) map whose warps, observed on the (h, w) grid, best match ``low_res``.
 
     ``low_res`` (K, h, w): copy k observes ``warp(hr, transforms[k])``. Returns (H, W) float32,
-    not normalised; ``options`` as ``SuperResolver``. The default ``grid`` is the one
-    ``AugmentedScoreCAM`` solves on: ``SUBCELLS`` pixels per feature cell (at most (H, W)),
-    resized bilinearly to (H, W); ``grid=None`` solves at (H, W) itself (minutes for
-    224 x 224).
+    not normalised; ``options`` as ``SuperResolver``. Its defaults suit that use, exact
+    observations of a map, and differ from Augmented Score-CAM's (tuned for its noisy
+    views): ``observation="area"`` (each cell averages the pixels it covers, as Augmented
+    Grad-CAM models it; pass ``"gaussian"`` for maps that observe a blur), a light prior
+    (``tv_weight=5e-4``, ``energy_weight=1e-5`` per feature cell) and a working ``grid`` of
+    ``STANDALONE_SUBCELLS`` (8) pixels per feature cell (at most (H, W)), resized bilinearly
+    to (H, W); ``grid=None`` solves at (H, W) itself (seconds for area observations of
+    224 x 224, a minute for Gaussian ones). Measured on a synthetic map (32 rotated and
+    shifted copies of 14x14 at 224 px): 0.32 of bilinear upsampling's error for area
+    observations, 0.49 for Gaussian ones. What does not fit ``memory_budget`` bytes (or half
+    the memory available) is refused before it is allocated (``core.memory``).
     """
     maps = np.asarray(low_res)
     if maps.ndim != 3 or 0 in maps.shape:
         raise ValueError(f"low_res must be (K, h, w) maps, got shape {maps.shape}")
     check_transforms(transforms, len(maps))
+    options = {**STANDALONE, **options}
     if "grid" not in options and len(output_shape) == 2:
         options["grid"] = tuple(
-            min(int(size), cells * SUBCELLS)
+            min(int(size), cells * STANDALONE_SUBCELLS)
             for size, cells in zip(output_shape, maps.shape[1:], strict=True)
         )
+    grid = options["grid"] if options["grid"] is not None else tuple(output_shape)
+    check_fits(
+        fusion_bytes(
+            len(maps), maps.shape[1:], grid, options["observation"], options.get("sigma", SIGMA)
+        ),
+        memory_budget,
+        f"super_resolve with {len(maps)} maps of {maps.shape[1]}x{maps.shape[2]} on a "
+        f"{grid[0]}x{grid[1]} grid",
+        "pass fewer maps, a coarser grid= or a larger memory_budget=",
+    )
     return SuperResolver(transforms, maps.shape[1:], output_shape, **options)(maps)
