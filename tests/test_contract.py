@@ -12,6 +12,7 @@ from conftest import SIZE, build_classifier, images
 
 import tfscorecam as tsc
 from tfscorecam import methods
+from tfscorecam.core import progress
 from tfscorecam.core.explainer import Explainer
 from tfscorecam.core.maps import score_cam_maps
 from tfscorecam.methods import METHODS, Method, method_class
@@ -27,7 +28,9 @@ def _explainer(model, method: str, **options):
 
 
 @pytest.mark.parametrize("method", list(METHODS))
-def test_maps_are_finite_in_range_and_independent_of_batching_and_chunks(model, method):
+def test_maps_are_finite_in_range_and_independent_of_batching_and_chunks(
+    model, method, monkeypatch, capsys
+):
     x = images(3)
     cam = _explainer(model, method)
     maps = cam(x)
@@ -39,8 +42,12 @@ def test_maps_are_finite_in_range_and_independent_of_batching_and_chunks(model, 
         np.testing.assert_allclose(cam(x[i]), maps[i], atol=1e-5)
     chunked = _explainer(model, method, batch_size=1)
     np.testing.assert_allclose(chunked(x), maps, atol=1e-5)
-    shown = method_class(method)(model, verbose=1, batch_size=1)  # chunks counted on a bar
+    shown = method_class(method)(model, verbose=1, batch_size=1)
     np.testing.assert_allclose(shown(x), maps, atol=1e-5)
+    assert capsys.readouterr().out == ""  # not a terminal: no bar
+    monkeypatch.setattr(progress, "interactive", lambda: True)  # as on a terminal
+    np.testing.assert_allclose(shown(x), maps, atol=1e-5)  # chunks counted on a bar
+    assert capsys.readouterr().out
     chosen = [cam(x[i], c) for i, c in enumerate([4, 0, 2])]
     np.testing.assert_allclose(cam(x, [4, 0, 2]), chosen, atol=1e-5)
 

@@ -35,6 +35,17 @@ def test_the_error_catalogue_is_current():
     )
 
 
+def test_the_method_lists_are_the_registry():
+    script = SCRIPT.parent / "registry_snippets.py"
+    spec = importlib.util.spec_from_file_location("snippets", script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    for name, text in module.snippets().items():
+        assert (module.SNIPPETS / name).read_text() == text, (
+            "the registry changed: run python docs/scripts/registry_snippets.py"
+        )
+
+
 def test_every_raise_in_the_package_is_on_the_troubleshooting_page():
     page = _troubleshooting_text()
     found = _catalogue_module().messages()

@@ -8,7 +8,7 @@ import importlib
 
 from tfscorecam.methods import METHODS
 
-__version__ = "0.1.0"
+__version__ = "0.4.0"
 
 _CLASSES = {
     **{method.class_name: method.module for method in METHODS.values()},

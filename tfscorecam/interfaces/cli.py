@@ -16,7 +16,7 @@ from tfscorecam import __version__
 from tfscorecam.core.preprocessing import PREPROCESS
 from tfscorecam.methods import METHODS, method_options
 
-CLI_PASSES = 1280  # masked passes the N-pass methods get by default (one Score-CAM of 1280)
+CLI_PASSES = 1280  # masked passes above which the cost is noted (one Score-CAM of 1280 channels)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -181,9 +181,10 @@ def _method_options(args) -> dict:
     return options
 
 
-def _budget(model, method: str, layer, options: dict) -> str | None:
-    """For a method with several passes per channel and no --max-channels: limit the channels
-    to about ``CLI_PASSES`` masked passes in all; returns the line that says so."""
+def _cost_note(model, method: str, layer, options: dict) -> str | None:
+    """For a method with several passes per channel over more than ``CLI_PASSES`` passes in
+    all and no --max-channels, the line that says what it costs and how to cut it. The
+    command line runs the method as Python does (every channel, as the authors' code)."""
     accepted = method_options(method)
     if "num_samples" not in accepted or "max_channels" in options:
         return None
@@ -191,18 +192,16 @@ def _budget(model, method: str, layer, options: dict) -> str | None:
     from tfscorecam.methods.scorecam import ScoreCAM
 
     explainer = cached_explainer(model, method, layer, **{**options, "verbose": 0})
-    if not isinstance(explainer, ScoreCAM):
+    if not isinstance(explainer, ScoreCAM) or explainer.num_channels is None:
         return None
-    channels = explainer.num_channels
-    samples = explainer.scorer.masking.samples
-    chosen = max(1, CLI_PASSES // samples)
-    if channels is None or chosen >= channels:
+    channels, samples = explainer.num_channels, explainer.scorer.masking.samples
+    if channels * samples <= CLI_PASSES:
         return None
-    options["max_channels"] = chosen
+    cut = max(1, CLI_PASSES // samples)
     return (
-        f"tfscorecam: {method} scores the {chosen} of {channels} channels with the largest "
-        f"spatial variation, {samples} passes each ({chosen * samples} masked passes, about "
-        "one Score-CAM); --max-channels and --num-samples change this"
+        f"tfscorecam: {method} scores all {channels} channels with {samples} masked passes "
+        f"each ({channels * samples} passes, {samples} times one Score-CAM); --max-channels "
+        f"{cut} scores only the {cut} with the largest spatial variation (about one Score-CAM)"
     )
 
 
@@ -312,7 +311,7 @@ def _run_explain(args) -> int:
         if args.class_ or args.top_k:
             raise ValueError("give --target, or --class / --top-k, not both")
         target = regression(*args.target)
-    note = _budget(zoo_model.model, args.method, args.layer, options)
+    note = _cost_note(zoo_model.model, args.method, args.layer, options)
     if note:
         print(note, file=sys.stderr)
     failures = 0
@@ -345,12 +344,13 @@ def _run_explain(args) -> int:
             print(f"tfscorecam: error: {error}", file=sys.stderr)
             failures += 1
             continue
-        seconds = time.perf_counter() - start
-        for result in results:
+        seconds = f" ({time.perf_counter() - start:.1f} s)"
+        for result in results:  # the time once per image: its classes share the passes
             name = overlay_name(stem, args.method, output, result.class_index, result.class_name)
             replaced = " (replaced an earlier file)" if (out / name).exists() else ""
             result.save(out / name)
-            print(f"{path}: {result.label} ({seconds:.1f} s) -> {out / name}{replaced}")
+            print(f"{path}: {result.label}{seconds} -> {out / name}{replaced}")
+            seconds = ""
     if failures and len(args.images) > 1:
         print(f"tfscorecam: error: {failures} of {len(args.images)} images failed", file=sys.stderr)
     return 1 if failures else 0
@@ -365,7 +365,7 @@ def _run_demo(args) -> int:
 
     zoo_model = zoo.efficientnet_lite0()
     options = {**_method_options(args), "verbose": 0 if args.quiet else 1}
-    note = _budget(zoo_model.model, args.method, args.layer, options)
+    note = _cost_note(zoo_model.model, args.method, args.layer, options)
     if note:
         print(note, file=sys.stderr)
     start = time.perf_counter()
