@@ -287,14 +287,14 @@ class Explainer:
     def feature_size(self, size: tuple[int, int] | None = None) -> tuple[int, int]:
         """(h, w) of the feature map for inputs of (H, W) ``size`` (default: the model's input
         size), from one forward pass of zeros, remembered per size."""
-        size = tuple(self.input_shape[1:3]) if size is None else tuple(int(s) for s in size)
-        if None in size:
+        shape = tuple(self.input_shape[1:3]) if size is None else tuple(int(s) for s in size)
+        if None in shape:
             raise ValueError("the model's input size is variable: its feature size depends on it")
-        if size not in self._feature_sizes:
-            zeros = np.zeros((1, *size, *self.input_shape[3:]), np.float32)
+        if shape not in self._feature_sizes:
+            zeros = np.zeros((1, *shape, *self.input_shape[3:]), np.float32)
             activations, _ = self.forward(zeros)
-            self._feature_sizes[size] = (int(activations.shape[1]), int(activations.shape[2]))
-        return self._feature_sizes[size]
+            self._feature_sizes[shape] = (int(activations.shape[1]), int(activations.shape[2]))
+        return self._feature_sizes[shape]
 
     def predict_probabilities(self, images: object) -> np.ndarray:
         """Class probabilities (N, num_classes) of the explained output for ``images``."""

@@ -539,10 +539,14 @@ def super_resolve(
             min(int(size), cells * STANDALONE_SUBCELLS)
             for size, cells in zip(output_shape, maps.shape[1:], strict=True)
         )
-    grid = options["grid"] if options["grid"] is not None else tuple(output_shape)
+    grid = tuple(options["grid"] if options["grid"] is not None else output_shape)
     check_fits(
         fusion_bytes(
-            len(maps), maps.shape[1:], grid, options["observation"], options.get("sigma", SIGMA)
+            len(maps),
+            (maps.shape[1], maps.shape[2]),
+            (int(grid[0]), int(grid[1])),
+            options["observation"],
+            options.get("sigma", SIGMA),
         ),
         memory_budget,
         f"super_resolve with {len(maps)} maps of {maps.shape[1]}x{maps.shape[2]} on a "
