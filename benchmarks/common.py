@@ -220,4 +220,9 @@ def explainers(n: int) -> dict:
         "xgradcam": ("XGrad-CAM", lambda m: tsc.XGradCAM(m, verbose=0)),
         "eigencam": ("EigenCAM", lambda m: tsc.EigenCAM(m, verbose=0)),
         "ablationcam": ("Ablation-CAM", lambda m: tsc.AblationCAM(m, verbose=0)),
+        "reciprocam": ("Recipro-CAM", lambda m: tsc.ReciproCAM(m, verbose=0)),
+        "reciprocam-gaussian": (
+            "Recipro-CAM, 3x3 Gaussian spread",
+            lambda m: tsc.ReciproCAM(m, gaussian=True, verbose=0),
+        ),
     }

@@ -7,6 +7,8 @@ committed tables).
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import resource
 import sys
@@ -89,3 +91,18 @@ def rss_mib(field: str = "VmHWM") -> float:
     if field == "VmHWM":
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return float("nan")
+
+
+@contextlib.contextmanager
+def bar_shown():
+    """Progress bars shown as on a terminal (a benchmark's output is not one), drawn into a
+    buffer that is thrown away: the bar's cost is measured, its text is not printed."""
+    from tfscorecam.core import progress
+
+    before = progress.interactive
+    progress.interactive = lambda: True
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            yield
+    finally:
+        progress.interactive = before

@@ -123,17 +123,25 @@ def test_cli_passes_method_options_and_checks_them(tmp_path, capsys):
     assert cli.main([*argv, "--method", "iscam", "--num-samples", "2"]) == 0
 
 
-def test_cli_limits_the_passes_of_n_pass_methods_and_says_so(tmp_path, backbone, capsys):
+def test_cli_runs_n_pass_methods_as_python_does_and_says_what_they_cost(
+    tmp_path, backbone, capsys
+):
+    note = cli._cost_note(backbone, "sscam", None, {"num_samples": 40})
+    assert "sscam scores all 1280 channels with 40 masked passes each (51200 passes" in note
+    assert "--max-channels 32 scores only the 32" in note
+    assert cli._cost_note(backbone, "sscam", None, {"max_channels": 4}) is None
     path = tmp_path / "mobilenet.keras"
     backbone.save(path)
     photo = _save_photo(tmp_path / "p.png")
     argv = ["explain", photo, "--model", str(path), "--preprocess", "tf", "--quiet",
-            "--out", str(tmp_path / "o")]  # fmt: skip
-    assert cli.main([*argv, "--method", "sscam", "--num-samples", "40"]) == 0
-    err = capsys.readouterr().err
-    assert "sscam scores the 32 of 1280 channels" in err and "1280 masked passes" in err
-    assert cli.main([*argv, "--method", "iscam", "--max-channels", "4"]) == 0
-    assert "scores the" not in capsys.readouterr().err  # the user's choice is kept
+            "--out", str(tmp_path / "o"), "--method", "iscam", "--max-channels", "4"]  # fmt: skip
+    assert cli.main(argv) == 0
+    assert "masked passes" not in capsys.readouterr().err  # the user's choice is kept
+    written = next((tmp_path / "o").glob("p_iscam_*.png"))
+    python = tsc.explain(
+        backbone, photo, "iscam", preprocess=lambda v: v / 127.5 - 1, max_channels=4, verbose=0
+    )
+    np.testing.assert_array_equal(np.asarray(Image.open(written)), python.overlay())
 
 
 # 5. one line where the docs promise one line ----------------------------------------------

@@ -7,8 +7,7 @@ start without loading TensorFlow until it is needed.
 import importlib
 
 from tfscorecam.methods import METHODS
-
-__version__ = "0.4.0"
+from tfscorecam.version import __version__
 
 _CLASSES = {
     **{method.class_name: method.module for method in METHODS.values()},

@@ -5,11 +5,14 @@
         --steps 25 --curve-stride 3
 
 Every map explains the photo's true class (MobileNetV2, 224x224, the 227x227 photos resized
-and their boxes scaled). Per method: the energy-based pointing game (share of the map's energy
-inside the union of the class's boxes), box accuracy (the box of the largest region above 0.15
-of the maximum has IoU >= 0.5 with a true box), deletion and insertion AUC (50 steps), seconds
-per image, n, and 95% bootstrap intervals; then paired differences (the same photos) between
-Augmented Score-CAM and Score-CAM. Maps are kept in --cache, so adding a method does not
+and their boxes scaled). Per method: MaxBoxAccV2 (thresholds swept, one for the set: a rank
+measure that sharpening cannot move; its interval re-chooses the threshold in each of 2,000
+resamples), the energy-based pointing game (share of the map's energy inside the union of the
+class's boxes), box accuracy (the box of the largest region above 0.15 of the maximum has IoU
+>= 0.5 with a true box), deletion and insertion AUC (50 steps), ROAD's mean MoRF and LeRF
+probabilities (noisy linear imputation, 10-90% removed, every --road-stride-th photo),
+seconds per image, n, and 95% bootstrap intervals; then paired differences (the same photos).
+Maps are kept in --cache, so adding a method does not
 recompute the others; ``--parquet KEY=FOLDER`` reads a method's maps from an
 ``explain_dataset`` output instead (large runs on a cluster). ``KEY:K`` in --methods keeps
 every K-th photo for an expensive method; --curve-stride K computes deletion and insertion on
@@ -43,7 +46,8 @@ from benchmarks.common import (  # noqa: E402
 from benchmarks.report import RESULTS, bootstrap, cell, paired
 from tfscorecam import metrics  # noqa: E402
 
-COLUMNS = ("EPG", "box acc", "deletion", "insertion")
+COLUMNS = ("EPG", "box acc", "deletion", "insertion", "ROAD MoRF", "ROAD LeRF")
+RESAMPLES = 2000
 PAIRS = (  # (method, reference): paired differences reported
     ("asc-shared", "scorecam"),
     ("asc-shared", "gradcam"),
@@ -60,12 +64,18 @@ PAIRS = (  # (method, reference): paired differences reported
     ("xgradcam", "gradcam"),
     ("eigencam", "gradcam"),
     ("ablationcam", "gradcam"),
+    ("reciprocam", "faster"),
+    ("reciprocam", "ablationcam"),
+    ("reciprocam", "gradcam"),
+    ("reciprocam-gaussian", "reciprocam"),
 )
 
 
-def scores(model, x, classes, maps, boxes, steps: int, curves: np.ndarray) -> dict:
-    """Per-photo values of each column; deletion and insertion only where ``curves`` is true
-    (NaN elsewhere)."""
+def scores(
+    model, x, classes, maps, boxes, steps: int, curves: np.ndarray, roads: np.ndarray
+) -> dict:
+    """Per-photo values of each column; deletion and insertion only where ``curves`` is true,
+    ROAD only where ``roads`` is (NaN elsewhere)."""
     values = {
         "EPG": metrics.energy_pointing_game(maps, boxes),
         "box acc": metrics.box_accuracy(maps, boxes).astype(np.float64),
@@ -76,7 +86,19 @@ def scores(model, x, classes, maps, boxes, steps: int, curves: np.ndarray) -> di
             values[name][curves] = curve(
                 model, x[curves], maps[curves], classes[curves], steps=steps
             ).aucs
+    values["ROAD MoRF"], values["ROAD LeRF"] = np.full(len(x), np.nan), np.full(len(x), np.nan)
+    if roads.any():
+        road = metrics.road(model, x[roads], maps[roads].astype(np.float32), classes[roads])
+        values["ROAD MoRF"][roads] = road.morf.mean(axis=1)
+        values["ROAD LeRF"][roads] = road.lerf.mean(axis=1)
     return values
+
+
+def max_box_cell(accuracy, resamples: np.ndarray) -> str:
+    """MaxBoxAccV2 on all photos and its 95% interval over ``resamples`` (rows of photo
+    indices), the threshold re-chosen in each."""
+    low, high = np.percentile([accuracy.score(r) for r in resamples], [2.5, 97.5])
+    return f"{accuracy.value:.3f} [{low:.3f}, {high:.3f}]"
 
 
 def figure(photos, boxes, results, path: Path) -> None:
@@ -131,6 +153,9 @@ def main() -> None:
         default=1,
         help="deletion/insertion only on every K-th photo (they cost 2 x steps passes each)",
     )
+    parser.add_argument(
+        "--road-stride", type=int, default=8, help="ROAD on every K-th photo (0: none)"
+    )
     parser.add_argument("--n", type=int, default=0, help="first n photos (0: all)")
     parser.add_argument("--parquet", action="append", default=[], help="KEY=FOLDER")
     parser.add_argument("--cache", default=str(RESULTS / "localisation_cache"))
@@ -158,18 +183,21 @@ def main() -> None:
         row = method_maps(item, registry, model, x, labels, paths, parquet, cache, args)
         key, label, rows, maps, seconds = row.key, row.label, row.rows, row.maps, row.seconds
         curves = rows % args.curve_stride == 0
-        values = scores(
-            model, x[rows], labels[rows], maps, [boxes[i] for i in rows], args.steps, curves
-        )
+        roads = rows % args.road_stride == 0 if args.road_stride else np.zeros(len(rows), bool)
+        row_boxes = [boxes[i] for i in rows]
+        values = scores(model, x[rows], labels[rows], maps, row_boxes, args.steps, curves, roads)
+        accuracy = metrics.max_box_accuracy(maps, row_boxes)
+        resamples = np.random.default_rng(0).integers(0, len(rows), (RESAMPLES, len(rows)))
         results[key] = {
             "label": label,
             "rows": rows,
             "maps": maps,
             "values": values,
+            "max_box": max_box_cell(accuracy, resamples),
             "seconds": seconds,
         }
         print(
-            f"{label}: n={len(rows)} "
+            f"{label}: n={len(rows)} MaxBoxAccV2 {results[key]['max_box']} "
             + " ".join(f"{c} {cell(values[c])}" for c in COLUMNS)
             + f" ({time.perf_counter() - start:.0f} s)",
             flush=True,
@@ -179,13 +207,15 @@ def main() -> None:
         f"MobileNetV2, {len(x)} ImageNet validation photos with boxes ({args.boxes}); every map "
         "explains the true class; mean [95% bootstrap interval].",
         "",
-        "| method | n (with curves) | energy pointing game | box accuracy | deletion AUC (lower) | "
-        "insertion AUC (higher) | s / image |",
-        "|---|---|---|---|---|---|---|",
+        "| method | n (curves, ROAD) | MaxBoxAccV2 | energy pointing game | box accuracy | "
+        "deletion AUC (lower) | insertion AUC (higher) | ROAD MoRF (lower) | ROAD LeRF (higher) "
+        "| s / image |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in results.values():
+        counted = [int(np.sum(~np.isnan(r["values"][c]))) for c in ("deletion", "ROAD MoRF")]
         lines.append(
-            f"| {r['label']} | {len(r['rows'])} ({np.sum(~np.isnan(r['values']['deletion']))}) | "
+            f"| {r['label']} | {len(r['rows'])} ({counted[0]}, {counted[1]}) | {r['max_box']} | "
             + " | ".join(cell(r["values"][c]) for c in COLUMNS)
             + f" | {r['seconds']:.2f} |"
         )
@@ -193,8 +223,9 @@ def main() -> None:
         "",
         "Paired differences (method minus reference, the same photos):",
         "",
-        "| method | reference | n | EPG | box accuracy | deletion | insertion |",
-        "|---|---|---|---|---|---|---|",
+        "| method | reference | n | EPG | box accuracy | deletion | insertion | ROAD MoRF "
+        "| ROAD LeRF |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for key, ref in PAIRS:
         if key not in results or ref not in results:

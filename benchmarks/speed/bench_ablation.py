@@ -17,8 +17,9 @@ per ``batch_size`` ablated channels, and one unablated map each), all in one com
   pooled features, as Ablation-CAM's default ``score="logit"`` does. What remains between it
   and Ablation-CAM is building the ablated copies, and the map.
 
-Ablation-CAM runs silent (``verbose=0``: its compiled loop). Interleaved rounds, medians,
-after a tracing call of each.
+Ablation-CAM runs silent (``verbose=0``), and with a progress bar shown (the same compiled
+loop, advancing the bar after each chunk). Interleaved rounds, medians, after a tracing call
+of each.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ import tensorflow as tf
 
 import tfscorecam as tsc
 from benchmarks.common import DEFAULT_IMAGES, DEFAULT_WEIGHTS, dev_inputs, mobilenet_v2
-from benchmarks.report import best_of
+from benchmarks.report import bar_shown, best_of
 
 
 def main() -> None:
@@ -82,7 +83,16 @@ def main() -> None:
 
         return run
 
-    runs = {"Ablation-CAM": lambda: cam(x)} | {k: floor_run(p) for k, p in floors.items()}
+    shown = tsc.AblationCAM(
+        model, args.layer, max_channels=args.max_channels, batch_size=args.batch_size, verbose=1
+    )
+
+    def with_bar() -> None:
+        with bar_shown():
+            shown(x)
+
+    runs = {"Ablation-CAM": lambda: cam(x), "Ablation-CAM with a progress bar": with_bar}
+    runs |= {k: floor_run(p) for k, p in floors.items()}
     for run in runs.values():
         run()  # trace
     times = {name: [] for name in runs}
@@ -92,6 +102,9 @@ def main() -> None:
     print(f"MobileNetV2 {cam.layer_path}, {len(x)} photos, {np.mean(counts):.0f} channels ablated")
     for name, t in times.items():
         print(f"{name}: {np.median(t):.4f} s/image")
+    bar = "Ablation-CAM with a progress bar"
+    ratios = sorted(b / o for b, o in zip(times[bar], times["Ablation-CAM"], strict=True))
+    print(f"with a progress bar / silent, median of {args.rounds}: {ratios[len(ratios) // 2]:.3f}")
     for name in floors:
         ratios = sorted(o / f for o, f in zip(times["Ablation-CAM"], times[name], strict=True))
         print(

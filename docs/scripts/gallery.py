@@ -51,17 +51,19 @@ def main() -> None:
 
 
 def grid(explanations: list) -> matplotlib.figure.Figure:
-    """The photo and each method's overlay, three rows of four, titled with the class: labels
-    stay readable when the page shows the picture at its width (about 750 px)."""
+    """The photo and each method's overlay, rows of four, titled with the class: labels stay
+    readable when the page shows the picture at its width (about 750 px)."""
     import matplotlib.pyplot as plt
 
-    figure, axes = plt.subplots(3, 4, figsize=(9, 7.4))
     panels = [("photo", explanations[0].image)]
     panels += [(METHODS[e.method].title, e.overlay()) for e in explanations]
-    for axis, (title, picture) in zip(axes.flat, panels, strict=True):
+    rows = -(-len(panels) // 4)
+    figure, axes = plt.subplots(rows, 4, figsize=(9, 2.45 * rows + 0.05))
+    for axis in axes.flat:
+        axis.axis("off")
+    for axis, (title, picture) in zip(axes.flat, panels, strict=False):
         axis.imshow(picture)
         axis.set_title(title, fontsize=15)
-        axis.axis("off")
     figure.suptitle(f"MobileNetV2, {explanations[0].label}", fontsize=16)
     figure.tight_layout()
     return figure

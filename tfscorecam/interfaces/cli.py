@@ -12,9 +12,9 @@ import warnings
 from pathlib import Path
 from typing import NoReturn
 
-from tfscorecam import __version__
 from tfscorecam.core.preprocessing import PREPROCESS
 from tfscorecam.methods import METHODS, method_options
+from tfscorecam.version import __version__
 
 CLI_PASSES = 1280  # masked passes above which the cost is noted (one Score-CAM of 1280 channels)
 
@@ -206,7 +206,7 @@ def _cost_note(model, method: str, layer, options: dict) -> str | None:
 
 
 def _run_explain_dataset(args) -> int:
-    from tfscorecam import dataset
+    from tfscorecam.interfaces import dataset
 
     options = _method_options(args)
     if args.layer:
@@ -280,10 +280,10 @@ def _loaded(args):
     """The zoo model of --model / --weights / --preprocess, with --class-names."""
     from dataclasses import replace
 
-    from tfscorecam import zoo
     from tfscorecam.core.class_names import load_class_names
+    from tfscorecam.zoo import load
 
-    loaded = zoo.load(args.model, args.weights, args.preprocess or "none")
+    loaded = load(args.model, args.weights, args.preprocess or "none")
     names = load_class_names(args.class_names)
     return replace(loaded, class_names=names) if names else loaded
 
@@ -360,10 +360,10 @@ def _run_demo(args) -> int:
     import matplotlib
 
     matplotlib.use("Agg")
-    from tfscorecam import zoo
     from tfscorecam.interfaces.explanation import explain
+    from tfscorecam.zoo import DEMO_IMAGE, efficientnet_lite0
 
-    zoo_model = zoo.efficientnet_lite0()
+    zoo_model = efficientnet_lite0()
     options = {**_method_options(args), "verbose": 0 if args.quiet else 1}
     note = _cost_note(zoo_model.model, args.method, args.layer, options)
     if note:
@@ -371,7 +371,7 @@ def _run_demo(args) -> int:
     start = time.perf_counter()
     explained = explain(
         zoo_model,
-        zoo.DEMO_IMAGE,
+        DEMO_IMAGE,
         args.method,
         layer=args.layer,
         class_names=args.class_names,
@@ -382,7 +382,7 @@ def _run_demo(args) -> int:
     target = out / f"demo_{args.method}.png"
     result.plot().savefig(target, dpi=100)
     seconds = time.perf_counter() - start
-    print(f"{zoo.DEMO_IMAGE.name}: {result.label} ({seconds:.1f} s) -> {target}")
+    print(f"{DEMO_IMAGE.name}: {result.label} ({seconds:.1f} s) -> {target}")
     return 0
 
 

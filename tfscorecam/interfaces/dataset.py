@@ -198,10 +198,10 @@ def heatmap(row) -> np.ndarray:
 def _load_model(model: str, weights: str | None, preprocess: str | None, class_names):
     """(keras model, preprocess function, class names) for a saved model path, a zoo name or a
     keras.applications name (with ``weights``)."""
-    from tfscorecam import zoo
     from tfscorecam.core.class_names import load_class_names
+    from tfscorecam.zoo import load
 
-    loaded = zoo.load(model, weights, preprocess or "none")
+    loaded = load(model, weights, preprocess or "none")
     return loaded.model, loaded.preprocess, load_class_names(class_names) or loaded.class_names
 
 

@@ -57,6 +57,7 @@ METHODS: dict[str, Method] = {
     "xgradcam": Method("tfscorecam.methods.xgradcam:XGradCAM", "XGrad-CAM"),
     "eigencam": Method("tfscorecam.methods.eigencam:EigenCAM", "EigenCAM"),
     "ablationcam": Method("tfscorecam.methods.ablationcam:AblationCAM", "Ablation-CAM"),
+    "reciprocam": Method("tfscorecam.methods.reciprocam:ReciproCAM", "Recipro-CAM"),
 }
 
 

@@ -4,6 +4,16 @@ from __future__ import annotations
 
 import tensorflow as tf
 
+from tfscorecam.core.validation import positive_int
+
+
+def max_channels_option(max_channels: int | None, num_channels: int | None) -> int | None:
+    """The ``max_channels`` option (Faster Score-CAM: score only the channels of largest
+    spatial standard deviation; None: every channel), checked against the layer's channels."""
+    if max_channels is None:
+        return None
+    return positive_int(max_channels, "max_channels", num_channels)
+
 
 def select_channels(
     activations: object, max_channels: int | None = None, skip: str = "flat"

@@ -7,6 +7,7 @@ from typing import Any
 import keras
 import numpy as np
 
+from tfscorecam.methods.channels import max_channels_option
 from tfscorecam.methods.masking import Masking
 from tfscorecam.methods.scoring import ChannelScorer, ScoredChannels
 
@@ -57,7 +58,8 @@ class ScoreCAM(ScoredChannels):
         max_channels: int | None = None,
         **options: Any,
     ) -> None:
-        super().__init__(model, layer, score=score, max_channels=max_channels, **options)
+        super().__init__(model, layer, score=score, **options)
+        self.max_channels = max_channels_option(max_channels, self.num_channels)
         self.scorer = ChannelScorer(
             self.input_shape,
             self.batch_size,

@@ -1,11 +1,12 @@
 """The expensive step of the perturbation methods: a score per channel, in chunks.
 
-Everything per chunk of channels (for Score-CAM: masking, the forward pass, the score; for
-Ablation-CAM: zeroing the channels, the rest of the model, the score) runs in one
+Everything per chunk of units (for Score-CAM: masking, the forward pass, the score; for the
+tail methods: perturbing the feature map, the rest of the model, the score) runs in one
 ``tf.function``, so at most ``batch_size`` perturbed inputs exist at any time. The chunks of
-one image run in a ``tf.while_loop`` (one iteration at a time), compiled once for eager calls
-and traced into the graph of a SavedModel export; only with a progress bar shown do they run
-in a Python loop, which counts them. All three call the same compiled step.
+one image run in a ``tf.while_loop`` (one iteration at a time): compiled once for eager calls,
+and traced into the graph of a SavedModel export. A shown progress bar does not change that
+path: the eager loop advances it after each chunk through a ``tf.py_function`` (which a
+SavedModel cannot carry, so the export's loop has none).
 """
 
 from __future__ import annotations
@@ -21,9 +22,8 @@ import tensorflow as tf
 from tfscorecam.core.compiled import compiled
 from tfscorecam.core.explainer import Explainer, Request, Scoring
 from tfscorecam.core.head import SCORES, ScoringHead
-from tfscorecam.core.maps import score_cam_maps, weighted_sum
+from tfscorecam.core.maps import score_cam_maps
 from tfscorecam.core.progress import Progress
-from tfscorecam.core.validation import positive_int
 from tfscorecam.methods.channels import channel_weights, select_channels
 from tfscorecam.methods.masking import Masking
 
@@ -49,8 +49,7 @@ class ChunkedScorer:
     A subclass says which channels are scored (``selected``), what one chunk's scores are
     (``chunk``: traced into the compiled step) and how scores become weights
     (``to_weights``). ``graph_weights`` runs the chunks in a ``tf.while_loop``; ``weights``
-    runs that loop compiled, or, to count chunks on a progress bar, a Python loop over the
-    same step.
+    runs that loop compiled, counting the chunks on a shown progress bar.
     """
 
     def __init__(self, input_shape: tuple, chunk_size: int) -> None:
@@ -58,6 +57,7 @@ class ChunkedScorer:
         self.chunk_size = chunk_size
         self._steps: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
         self._loops: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+        self._progress: Progress | None = None  # the bar the running eager loop advances
 
     def selected(self, activations: object) -> tf.Tensor:
         """The channels scored for one image's feature map (h, w, C)."""
@@ -71,9 +71,19 @@ class ChunkedScorer:
         target's scoring would never be freed."""
         raise NotImplementedError
 
-    def to_weights(self, scores: object, selected: tf.Tensor, num_channels: object) -> tf.Tensor:
-        """Channel weights (C, K) from the selected channels' scores (n, K); 0 elsewhere."""
-        return channel_weights(scores, selected, num_channels)
+    def to_weights(self, scores: object, selected: tf.Tensor, num_units: object) -> tf.Tensor:
+        """Weights (units, K) from the selected units' scores (n, K); 0 elsewhere."""
+        return channel_weights(scores, selected, num_units)
+
+    def num_units(self, activations: object) -> tf.Tensor | int:
+        """How many units one image's feature map (h, w, C) has: its channels."""
+        return tf.shape(activations)[-1]
+
+    def low_map(self, activations: object, weights: object) -> tf.Tensor:
+        """The low-resolution maps (h, w, K) float64 of one image's feature map and its
+        units' weights (units, K): the channels' weighted sum."""
+        acts, weights = tf.cast(activations, tf.float64), tf.cast(weights, tf.float64)
+        return tf.tensordot(acts, weights, axes=1)
 
     def num_chunks(self, activations: np.ndarray) -> int:
         """How many chunks ``weights`` runs for one image's feature map."""
@@ -98,17 +108,25 @@ class ChunkedScorer:
             )
         return self._steps[scoring]
 
-    def loop(self, scoring: Scoring) -> tf.types.experimental.PolymorphicFunction:
-        """The compiled ``graph_weights`` of ``scoring``: (image, acts, params, k) -> weights."""
-        if scoring not in self._loops:
+    def loop(self, scoring: Scoring, counted: bool) -> tf.types.experimental.PolymorphicFunction:
+        """The compiled ``graph_weights`` of ``scoring``: (image, acts, params, k) -> weights;
+        ``counted`` advances the running call's progress bar after each chunk."""
+        loops = self._loops.setdefault(scoring, {})
+        if counted not in loops:
             step = self.step(scoring)
-            self._loops[scoring] = compiled(
-                lambda image, acts, params, k: self._chunks(step, image, acts, params, k),
+            tick = self._tick if counted else None
+            loops[counted] = compiled(
+                lambda image, acts, params, k: self._chunks(step, image, acts, params, k, tick),
                 input_signature=self._signature(
                     tf.TensorSpec((None,), tf.int32), tf.TensorSpec((), tf.int32)
                 ),
             )
-        return self._loops[scoring]
+        return loops[counted]
+
+    def _tick(self) -> None:
+        """One chunk done: advance the bar of the running call (``tf.py_function``)."""
+        if self._progress is not None:
+            self._progress.add()
 
     def weights(
         self,
@@ -119,21 +137,19 @@ class ChunkedScorer:
         k: int,
         progress: Progress | None = None,
     ) -> np.ndarray:
-        """Channel weights (C, k) for one image (H, W, C_in) and its feature map (h, w, C);
-        unscored channels weigh 0. A shown ``progress`` bar counts the chunks."""
-        image_t, acts_t = tf.constant(image), tf.constant(activations)
-        params_t = tf.constant(params, tf.int32)
-        if progress is None or not progress.shown:
-            return self.loop(scoring)(image_t, acts_t, params_t, tf.constant(k)).numpy()
-        selected = self.selected(activations).numpy()
-        step = self.step(scoring)
-        chunks = []
-        for start in range(0, len(selected), self.chunk_size):
-            channels = tf.constant(selected[start : start + self.chunk_size], tf.int32)
-            chunks.append(step(image_t, acts_t, channels, params_t).numpy())
-            progress.add()
-        scores = np.concatenate(chunks) if chunks else np.zeros((0, k), np.float32)
-        return self.to_weights(scores, selected, activations.shape[-1]).numpy()
+        """Unit weights (units, k) for one image (H, W, C_in) and its feature map (h, w, C);
+        unscored units weigh 0. A shown ``progress`` bar counts the chunks."""
+        counted = progress is not None and progress.shown
+        self._progress = progress if counted else None
+        try:
+            return self.loop(scoring, counted)(
+                tf.constant(image),
+                tf.constant(activations),
+                tf.constant(params, tf.int32),
+                tf.constant(k),
+            ).numpy()
+        finally:
+            self._progress = None
 
     def graph_weights(
         self,
@@ -154,18 +170,21 @@ class ChunkedScorer:
         acts: tf.Tensor,
         params: tf.Tensor,
         k: int | tf.Tensor,
+        tick: Callable[[], None] | None = None,
     ) -> tf.Tensor:
-        """The while loop of ``step`` over the selected channels' chunks, then the weights.
+        """The while loop of ``step`` over the selected units' chunks, then the weights.
         One chunk runs at a time (``parallel_iterations=1``): at most ``chunk_size`` perturbed
-        inputs exist at once."""
+        inputs exist at once. ``tick`` runs (eagerly, through ``tf.py_function``) after each
+        chunk."""
         selected = self.selected(acts)
         count = tf.size(selected)
 
         def body(start, scores):
-            channels = selected[start : start + self.chunk_size]
-            return start + self.chunk_size, tf.concat(
-                [scores, step(image, acts, channels, params)], axis=0
-            )
+            chunk = step(image, acts, selected[start : start + self.chunk_size], params)
+            if tick is not None:
+                with tf.control_dependencies([chunk]):
+                    tf.py_function(tick, [], [])
+            return start + self.chunk_size, tf.concat([scores, chunk], axis=0)
 
         _, scores = tf.while_loop(
             lambda start, _: start < count,
@@ -174,7 +193,7 @@ class ChunkedScorer:
             shape_invariants=(tf.TensorShape([]), tf.TensorShape([None, None])),
             parallel_iterations=1,
         )
-        return self.to_weights(scores, selected, tf.shape(acts)[-1])
+        return self.to_weights(scores, selected, self.num_units(acts))
 
 
 class ChannelScorer(ChunkedScorer):
@@ -227,13 +246,12 @@ class ChannelScorer(ChunkedScorer):
 
 
 class ScoredChannels(Explainer):
-    """The explainers whose channel weights come from a ``ChunkedScorer`` (``self.scorer``,
-    set by the subclass): map = ReLU(Up(sum_k w_k A_k)), eagerly and in a graph.
+    """The explainers whose unit weights come from a ``ChunkedScorer`` (``self.scorer``, set
+    by the subclass): map = ReLU(Up(low map)), the low map being the channels' weighted sum
+    (or, for position units, the scores themselves), eagerly and in a graph.
 
     Args:
-        score: the class score a channel changes: ``"probability"`` or ``"logit"``.
-        max_channels: score only this many channels, those of largest spatial standard
-            deviation (Faster Score-CAM); None: every channel the scorer selects.
+        score: the class score a unit changes: ``"probability"`` or ``"logit"``.
     """
 
     progress_unit = "chunk"
@@ -245,18 +263,12 @@ class ScoredChannels(Explainer):
         layer: str | keras.layers.Layer | None = None,
         *,
         score: str = "probability",
-        max_channels: int | None = None,
         **options: Any,
     ) -> None:
         if score not in SCORES:
             raise ValueError(f"score must be one of {SCORES}, got {score!r}")
         self.score = score
         super().__init__(model, layer, **options)
-        self.max_channels = (
-            None
-            if max_channels is None
-            else positive_int(max_channels, "max_channels", self.num_channels)
-        )
 
     def scored_head(self) -> ScoringHead | None:
         return self.class_head(self.score)
@@ -287,7 +299,9 @@ class ScoredChannels(Explainer):
     ) -> np.ndarray:
         low = np.stack(
             [
-                weighted_sum(acts, self.channel_weights(image, acts, request, i, progress))
+                self.scorer.low_map(
+                    acts, self.channel_weights(image, acts, request, i, progress)
+                ).numpy()
                 for i, (image, acts) in enumerate(zip(images, activations, strict=True))
             ]
         )  # (N, h, w, K)
@@ -296,14 +310,15 @@ class ScoredChannels(Explainer):
     def graph_weights(
         self, image: tf.Tensor, activations: tf.Tensor, class_index: tf.Tensor
     ) -> tf.Tensor:
-        """Channel weights (C,) of one image for one class, inside a graph."""
+        """Unit weights (units,) of one image for one class, inside a graph."""
         scoring, params = self.classes_scoring(), class_index[None]
         return self.scorer.graph_weights(image, activations, scoring, params, 1)[:, 0]
 
     def graph_maps(self, images, activations, classes):
         def one(args):
             image, acts, class_index = args
-            return tf.tensordot(acts, self.graph_weights(image, acts, class_index), axes=1)
+            weights = self.graph_weights(image, acts, class_index)[:, None]
+            return tf.cast(self.scorer.low_map(acts, weights)[..., 0], tf.float32)
 
         low = tf.map_fn(
             one,

@@ -1,0 +1,76 @@
+"""Recipro-CAM (Byun & Lee, CVPR-W 2024, arXiv 2209.14074): the class probability with only
+one position of the feature map kept, at each position."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from tfscorecam.core.maps import minmax, score_cam_maps
+from tfscorecam.methods.tail import TailCAM
+
+# the authors' 3 x 3 spread of a kept position onto its neighbours
+GAUSSIAN = np.array([[1, 2, 1], [2, 4, 2], [1, 2, 1]], np.float32) / 16
+
+
+def keep_positions(acts: tf.Tensor, positions: tf.Tensor, gaussian: bool = False) -> tf.Tensor:
+    """(c, h, w, C): zeros but for one of ``positions`` (row-major) in each, which keeps its
+    vector of the feature map (h, w, C); with ``gaussian`` that vector is also spread onto the
+    3 x 3 neighbours, weighted by ``GAUSSIAN`` (the authors' option: the centre's vector, not
+    the neighbours' own)."""
+    shape = tf.shape(acts)
+    masks = tf.reshape(tf.one_hot(positions, shape[0] * shape[1]), (-1, shape[0], shape[1], 1))
+    kept = masks * acts[None]
+    if not gaussian:
+        return kept
+    spread = tf.tile(tf.constant(GAUSSIAN)[:, :, None, None], tf.stack([1, 1, shape[2], 1]))
+    return tf.nn.depthwise_conv2d(kept, spread, (1, 1, 1, 1), "SAME")
+
+
+class ReciproCAM(TailCAM):
+    """Recipro-CAM: one forward pass to the target layer; then for each of its h x w
+    positions, the feature map with only that position's vector kept (zero elsewhere) runs
+    through the rest of the model, and the class's softmax probability there is the map's
+    value at that position. Min-max scaled at the layer's resolution, then upsampled
+    bilinearly (and scaled to [0, 1], as every map). All classes come from the same h x w
+    passes; only the model after the target layer runs for them (``tail.TailScorer`` with
+    positions as its units), so the target must be a layer every path to the output goes
+    through, with a (batch, h, w, C) output. Defaults follow the official code
+    (sybyun/ReciproCAM, ``src/recipro_cam.py``).
+
+    Args:
+        gaussian: spread each kept vector onto its 3 x 3 neighbours with the authors'
+            Gaussian weights (1/4 centre, 1/8 sides, 1/16 corners); False (the official
+            code's default) keeps the one position alone.
+        score: ``"probability"`` (the official code: softmax of the class output) or
+            ``"logit"``. A ``target`` gets the raw output.
+
+    ``model``, ``layer``, ``batch_size``, ``head``, ``output``, ``verbose``: as
+    ``Explainer`` (``batch_size``: feature maps per pass of the rest of the model).
+    """
+
+    def __init__(
+        self,
+        model: keras.Model,
+        layer: str | keras.layers.Layer | None = None,
+        *,
+        gaussian: bool = False,
+        score: str = "probability",
+        **options: Any,
+    ) -> None:
+        super().__init__(model, layer, score=score, **options)
+        self.gaussian = bool(gaussian)
+        self.scorer = self.tail_scorer(
+            "position",
+            lambda acts, positions: keep_positions(acts, positions, self.gaussian),
+            lambda acts: tf.range(tf.shape(acts)[0] * tf.shape(acts)[1]),
+            relative=False,
+        )
+
+    def upsampled(self, low: object, size: object) -> tf.Tensor:
+        """Up(minmax(scores)): min-max at the layer's resolution, as the official code."""
+        low = tf.transpose(tf.cast(low, tf.float32), (0, 3, 1, 2))  # (N, K, h, w)
+        return score_cam_maps(tf.transpose(minmax(low), (0, 2, 3, 1)), size)

@@ -1,0 +1,127 @@
+"""The tail engine: methods that run only the model after the target layer, on feature maps
+perturbed one *unit* at a time, where a unit is a channel (Ablation-CAM zeroes it) or a
+position of the feature map (Recipro-CAM keeps only it).
+
+``TailScorer`` is a ``scoring.ChunkedScorer`` whose chunk perturbs ``batch_size`` units of one
+image's feature map, runs the rest of the model on them and scores the result; ``TailCAM`` is
+the base class of such methods, holding the rest of the model (``model_graph.after``, built
+once per kind of head).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import keras
+import tensorflow as tf
+
+from tfscorecam.core.explainer import Scoring
+from tfscorecam.core.model_graph import after
+from tfscorecam.methods.scoring import ChunkedScorer, ScoredChannels
+
+UNITS = ("channel", "position")
+
+Perturb = Callable[[tf.Tensor, tf.Tensor], tf.Tensor]  # (acts (h, w, C), units (c,)) -> (c, ...)
+
+
+class TailScorer(ChunkedScorer):
+    """Each selected unit's score from the rest of the model (``rest``: a scoring -> the
+    model from the target layer's output to the scored output) on the feature map perturbed
+    at that unit.
+
+    Args:
+        unit: ``"channel"`` (scores weigh channels: the map is their weighted sum) or
+            ``"position"`` (a score per cell of the feature map: the scores are the map).
+        perturb: the perturbed feature maps (c, h, w, C) of one image's map (h, w, C) for
+            ``c`` units.
+        select: the units scored for one image's map (int32 indices: channels, or positions
+            in row-major order).
+        relative: score the relative drop (y - y_u) / y from the unperturbed score y
+            (Ablation-CAM), instead of the perturbed score y_u itself (Recipro-CAM).
+    """
+
+    def __init__(
+        self,
+        input_shape: tuple,
+        batch_size: int,
+        rest: Callable[[Scoring], keras.Model],
+        *,
+        unit: str,
+        perturb: Perturb,
+        select: Callable[[tf.Tensor], tf.Tensor],
+        relative: bool,
+    ) -> None:
+        if unit not in UNITS:
+            raise ValueError(f"unit must be one of {UNITS}, got {unit!r}")
+        super().__init__(input_shape, batch_size)
+        self.rest, self.unit, self.perturb = rest, unit, perturb
+        self.select, self.relative = select, relative
+
+    def selected(self, activations: object) -> tf.Tensor:
+        return self.select(tf.convert_to_tensor(activations, tf.float32))
+
+    def num_units(self, activations: object) -> tf.Tensor:
+        shape = tf.shape(activations)
+        return shape[-1] if self.unit == "channel" else shape[0] * shape[1]
+
+    def low_map(self, activations: object, weights: object) -> tf.Tensor:
+        if self.unit == "channel":
+            return super().low_map(activations, weights)
+        shape = tf.shape(activations)
+        return tf.reshape(tf.cast(weights, tf.float64), (shape[0], shape[1], -1))
+
+    def chunk(self, scoring: Scoring) -> Callable:  # built once per scoring (``step``)
+        rest, score = self.rest(scoring), scoring.fn
+
+        def chunk(image, acts, units, params):
+            perturbed = score(rest(self.perturb(acts, units), training=False), params)
+            if not self.relative:
+                return perturbed
+            full = score(rest(acts[None], training=False), params)  # (1, K)
+            return tf.math.divide_no_nan(full - perturbed, full)
+
+        return chunk
+
+
+class TailCAM(ScoredChannels):
+    """Base of the methods on ``TailScorer``: the target must be a (batch, h, w, C) feature map
+    that every path to the output goes through (a clear error otherwise); only the model
+    after it runs for the perturbed maps.
+
+    ``model``, ``layer``, ``batch_size``, ``head``, ``output``, ``verbose``, ``score``: as
+    ``ScoredChannels``.
+    """
+
+    def __init__(
+        self, model: keras.Model, layer: str | keras.layers.Layer | None = None, **options: Any
+    ) -> None:
+        super().__init__(model, layer, **options)
+        if len(self._tapped.outputs[0].shape) != 4 or self._reshape is not None:
+            raise ValueError(
+                f"{type(self).__name__} perturbs a (batch, h, w, C) feature map; layer "
+                f"{self.layer_path!r} outputs {tuple(self._tapped.outputs[0].shape)}: choose a "
+                "conv layer"
+            )
+        self._rest: dict[bool, keras.Model] = {}
+        self.rest_of_model(self.class_scoring)  # a model it cannot split fails here
+
+    def rest_of_model(self, scoring: Scoring | None) -> keras.Model:
+        """The model from the target layer's output to what ``scoring`` scores (built once
+        for the stripped and once for the whole head, whatever the number of targets)."""
+        stripped = scoring is not None and scoring.stripped
+        if stripped not in self._rest:
+            self._rest[stripped] = after(self.view, self.chain, stripped)
+        return self._rest[stripped]
+
+    def tail_scorer(self, unit: str, perturb: Perturb, select: Callable, relative: bool):
+        """This explainer's ``TailScorer`` for ``unit``."""
+        return TailScorer(
+            self.input_shape,
+            self.batch_size,
+            self.rest_of_model,
+            unit=unit,
+            perturb=perturb,
+            select=select,
+            relative=relative,
+        )
