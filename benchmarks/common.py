@@ -67,7 +67,7 @@ def load_box_photos(folder: str | Path, size: int = 224):
     true classes (N,) and each photo's boxes (B_i, 4) scaled to ``size``."""
     import csv
 
-    from tfscorecam.core.images import resize
+    from tfscorecam.interfaces.images import resize
 
     folder = Path(folder)
     if not (folder / "boxes.csv").is_file():

@@ -13,8 +13,8 @@ from PIL import Image
 
 import tfscorecam as tsc
 from tfscorecam import zoo
-from tfscorecam.core.images import display_image
 from tfscorecam.interfaces import cli
+from tfscorecam.interfaces.images import display_image
 from tfscorecam.zoo import pth
 
 CATS = range(281, 286)  # tabby, tiger cat, Persian, Siamese, Egyptian cat

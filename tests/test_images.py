@@ -1,4 +1,5 @@
-"""Reading images (core/images.py): 16-bit files, [0, 1] floats and tiny images, in every path."""
+"""Reading images (interfaces/images.py): 16-bit files, [0, 1] floats and tiny images, in
+every path."""
 
 import numpy as np
 import pytest
@@ -6,8 +7,8 @@ from conftest import build_classifier
 from PIL import Image
 
 import tfscorecam as tsc
-from tfscorecam.core.images import display_image
 from tfscorecam.interfaces import cli
+from tfscorecam.interfaces.images import display_image
 
 
 def _photo(height=24, width=20, seed=0) -> np.ndarray:

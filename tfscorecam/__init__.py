@@ -21,7 +21,7 @@ _CLASSES = {
 _MODULES = {  # public name -> module
     "augment": "tfscorecam.methods.augmented.augment",
     "dataset": "tfscorecam.interfaces.dataset",
-    "images": "tfscorecam.core.images",
+    "images": "tfscorecam.interfaces.images",
     "maps": "tfscorecam.core.maps",
     "methods": "tfscorecam.methods",
     "metrics": "tfscorecam.metrics",

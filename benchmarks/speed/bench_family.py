@@ -6,7 +6,9 @@
 
 IS-CAM and SS-CAM score N masked inputs per channel (N = 10 and 35), built inside the compiled
 step; their seconds per image over Score-CAM's with the same channels is their cost in
-Score-CAMs (ideal: N). Best of --repeat calls after a tracing call.
+Score-CAMs (ideal: N). Then the methods that need no masked input passes (Grad-CAM and its
+family, EigenCAM, Ablation-CAM and Recipro-CAM, both running only the layers after the target)
+and, with --all-channels, Score-CAM over all channels. Best of --repeat calls after a tracing call.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=1, help="photos")
     parser.add_argument("--repeat", type=int, default=2)
     parser.add_argument("--max-channels", type=int, default=64)
+    parser.add_argument("--all-channels", action="store_true", help="also Score-CAM, all")
     args = parser.parse_args()
 
     model = mobilenet_v2(args.weights)
@@ -44,7 +47,11 @@ def main() -> None:
         "HiResCAM": (tsc.HiResCAM(model, verbose=0), None),
         "XGrad-CAM": (tsc.XGradCAM(model, verbose=0), None),
         "EigenCAM": (tsc.EigenCAM(model, verbose=0), None),
+        "Ablation-CAM": (tsc.AblationCAM(model, verbose=0), None),
+        "Recipro-CAM": (tsc.ReciproCAM(model, verbose=0), None),
     }
+    if args.all_channels:
+        explainers["Score-CAM, all channels"] = (tsc.ScoreCAM(model, verbose=0), None)
     seconds = {}
     for name, (explainer, _) in explainers.items():
         explainer(x[:1])  # trace

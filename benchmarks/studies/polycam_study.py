@@ -54,7 +54,8 @@ def level_maps(cams: list[tsc.ScoreCAM], image: np.ndarray, label: int) -> list[
 
 def resize(one: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     """A 2-D map resized bilinearly without antialiasing, as the official code's
-    ``F.interpolate`` (``core.images.resize`` antialiases, which changes LNorm's local means)."""
+    ``F.interpolate`` (``interfaces.images.resize`` antialiases, which changes LNorm's local
+    means)."""
     return tf.image.resize(one[..., None], shape, "bilinear").numpy()[..., 0]
 
 

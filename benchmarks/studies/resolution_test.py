@@ -31,8 +31,8 @@ import tfscorecam as tsc
 from benchmarks.common import DEFAULT_BOXES, DEFAULT_WEIGHTS, load_box_photos, mobilenet_v2
 from benchmarks.report import RESULTS
 from benchmarks.studies.polycam_study import LEVELS, level_maps, polycam
-from tfscorecam.core.images import resize
 from tfscorecam.core.maps import minmax, score_cam_maps
+from tfscorecam.interfaces.images import resize
 
 OFFSETS = np.arange(0, 32, 4)
 DISTANCES = (40, 48, 64, 80)

@@ -18,7 +18,7 @@ PACKAGE = ROOT / "tfscorecam"
 OUT = ROOT / "docs" / "snippets" / "errors.md"
 
 GROUPS = {  # module path prefix -> section title, in page order
-    "core/images": "Images and inputs",
+    "interfaces/images": "Images and inputs",
     "core/validation": "Images and inputs",
     "core/preprocessing": "Images and inputs",
     "core/model_graph": "Models and layers",

@@ -150,7 +150,7 @@ def regression(index: int = 0, negate: bool = False) -> Regression:
     return Regression(index, negate)
 
 
-def box_iou(boxes: tf.Tensor, box: np.ndarray) -> tf.Tensor:
+def _ious(boxes: tf.Tensor, box: np.ndarray) -> tf.Tensor:
     """Intersection over union of ``boxes`` (..., 4) with one box (4,), all (x0, y0, x1, y1)."""
     x0 = tf.maximum(boxes[..., 0], box[0])
     y0 = tf.maximum(boxes[..., 1], box[1])
@@ -225,7 +225,7 @@ class Detection:
             )
         output = tf.cast(output, tf.float32)
         scores = activate(output[..., 4:], self.activation)[..., self.class_index]
-        overlap = box_iou(output[..., :4], self.box)
+        overlap = _ious(output[..., :4], self.box)
         eligible = overlap >= self.iou
         key = scores if self.match == "score" else overlap
         best = tf.argmax(tf.where(eligible, key, -np.inf), axis=1)

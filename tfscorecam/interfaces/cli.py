@@ -258,7 +258,7 @@ def _classes(args, names: list | None) -> list | None:
 
 def _image(path: str):
     """One display image from a path, with the fix for a folder."""
-    from tfscorecam.core.images import display_image
+    from tfscorecam.interfaces.images import display_image
 
     if Path(path).is_dir():
         raise ValueError(
@@ -291,10 +291,10 @@ def _loaded(args):
 def _run_explain(args) -> int:
     import numpy as np
 
-    from tfscorecam.core.images import resize
     from tfscorecam.core.targets import regression
     from tfscorecam.interfaces.explanation import explain
     from tfscorecam.interfaces.filenames import distinct_stems, overlay_name
+    from tfscorecam.interfaces.images import resize
     from tfscorecam.methods import cached_explainer
 
     out = _out_folder(args.out)

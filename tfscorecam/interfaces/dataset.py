@@ -207,7 +207,7 @@ def _load_model(model: str, weights: str | None, preprocess: str | None, class_n
 
 def _decode(batch: dict, size: tuple[int, int]) -> dict:
     """Ray task: read, convert to RGB and resize each image; a failure becomes its error."""
-    from tfscorecam.core.images import display_image, resize
+    from tfscorecam.interfaces.images import display_image, resize
 
     count = len(batch["path"])
     images = np.zeros((count, *size, 3), np.float32)
@@ -297,8 +297,8 @@ class _BatchExplainer:
         self.explainer, self.class_index = job.explainer(self.model, self.class_names)
 
     def __call__(self, batch: dict) -> dict:
-        from tfscorecam.core.images import check_size
         from tfscorecam.interfaces.explanation import input_warnings
+        from tfscorecam.interfaces.images import check_size
 
         count = len(batch["path"])
         out = {
@@ -686,9 +686,9 @@ def write_overlays(
 ) -> int:
     """Overlay PNGs of the explained rows under ``out`` (into ``folder``, default
     ``out/overlays``), from the stored heatmaps: nothing is recomputed. Returns the count."""
-    from tfscorecam.core.images import display_image, resize
     from tfscorecam.interfaces.explanation import Explanation
     from tfscorecam.interfaces.filenames import distinct_stems, overlay_name
+    from tfscorecam.interfaces.images import display_image, resize
 
     table = read_results(out)
     settings = Path(out) / "settings.json"

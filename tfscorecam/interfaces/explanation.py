@@ -15,11 +15,11 @@ import numpy as np
 from PIL import Image
 
 from tfscorecam.core.class_names import IMAGENET_CLASSES, load_class_names, named_classes
-from tfscorecam.core.images import check_size, image_list, resize
 from tfscorecam.core.legacy import as_keras3
 from tfscorecam.core.maps import image_boxes, renormalise_in_boxes, upsample
 from tfscorecam.core.targets import Regression
 from tfscorecam.interfaces.advice import InputWarning, confidence_advice, range_advice
+from tfscorecam.interfaces.images import check_size, image_list, resize
 from tfscorecam.methods import METHODS, cached_explainer
 from tfscorecam.zoo import ZooModel, imagenet_class_names
 
