@@ -13,6 +13,10 @@ from tfscorecam.methods import METHODS, make_explainer
 # rounding in the weakest of its cells
 TOLERANCE = {"mixed_float16": (0.02, 2e-3), "mixed_bfloat16": (0.1, 2e-3)}
 SAMPLED = {"iscam", "sscam", "augmented"}  # several passes per channel: a few channels
+# Recipro-CAM's map is the min-max of the class probability with one cell kept: on this random
+# model those probabilities differ between cells by about one 16-bit step, which the scaling
+# magnifies (measured: mean 0.007 under float16, 0.053 under bfloat16)
+RECIPRO_TOLERANCE = {"mixed_float16": (0.05, 0.015), "mixed_bfloat16": (0.3, 0.1)}
 
 
 def _built_under(policy: str, weights: list) -> keras.Model:
@@ -31,8 +35,8 @@ def test_every_method_explains_a_mixed_precision_model(policy):
     model = _built_under(policy, reference.get_weights())
     assert model.get_layer("target").compute_dtype != "float32"
     x, classes = images(3), [0, 1, 2]
-    worst, mean = TOLERANCE[policy]
     for name in METHODS:
+        worst, mean = (RECIPRO_TOLERANCE if name == "reciprocam" else TOLERANCE)[policy]
         options = {"verbose": 0, **({"max_channels": 3} if name in SAMPLED else {})}
         expected = make_explainer(reference, name, "target", **options)(x, class_index=classes)
         maps = make_explainer(model, name, "target", **options)(x, class_index=classes)

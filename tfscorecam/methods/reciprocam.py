@@ -50,6 +50,11 @@ class ReciproCAM(TailCAM):
 
     ``model``, ``layer``, ``batch_size``, ``head``, ``output``, ``verbose``: as
     ``Explainer`` (``batch_size``: feature maps per pass of the rest of the model).
+
+    Under a mixed-precision policy the rest of the model runs in 16 bits; where the class
+    probability changes little from one kept cell to the next, the min-max scaling magnifies
+    that rounding (a random tiny model: mean difference to float32 0.007 under float16, 0.05
+    under bfloat16, where the gradient methods differ by 0.0001 and 0.001).
     """
 
     def __init__(
