@@ -77,6 +77,7 @@ def test_images_smaller_than_the_feature_map_are_refused_in_every_path(tmp_path,
                      "--out", str(tmp_path / "out")])  # fmt: skip
     errors = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
     assert code == 1 and len(errors) == 1 and "smaller than the 8x8 feature map" in errors[0]
+    assert f"{path} is 1x1 pixels" in errors[0]  # the file, not "image 0"
 
 
 def test_a_variable_size_model_refuses_an_image_with_a_one_cell_map():

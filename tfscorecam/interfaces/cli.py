@@ -341,7 +341,7 @@ def _run_explain(args) -> int:
                 text = text if path in text else f"{path}: {text}"
                 print(f"tfscorecam: warning: {text}", file=sys.stderr)
         except (ValueError, TypeError, OSError, KeyError, MemoryError) as error:
-            print(f"tfscorecam: error: {error}", file=sys.stderr)
+            print(f"tfscorecam: error: {str(error).replace('image 0', path)}", file=sys.stderr)
             failures += 1
             continue
         seconds = f" ({time.perf_counter() - start:.1f} s)"

@@ -275,7 +275,8 @@ class AugmentedScoreCAM(ScoreCAM):
                 f"{grid[0]}x{grid[1]} grid",
                 "use fewer views (num_augmentations=, zoom_crops=), a coarser grid "
                 "(subcells=), a later layer with a smaller map, or, where the machine has the "
-                "memory, a larger memory_budget=",
+                "memory, a larger memory_budget= (command line: --num-augmentations N, "
+                "--option KEY=VALUE)",
             )
             self._resolvers[key] = SuperResolver(
                 transforms,
