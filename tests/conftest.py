@@ -38,6 +38,24 @@ def build_classifier(
     return model
 
 
+def subclassed_net(library) -> object:
+    """A built subclassed model (conv, global pool) of ``library``: ``keras`` or ``tf_keras``;
+    such a model has no graph of layers to explain."""
+
+    class Net(library.Model):
+        def __init__(self):
+            super().__init__()
+            self.conv = library.layers.Conv2D(2, 3)
+            self.pool = library.layers.GlobalAveragePooling2D()
+
+        def call(self, x):
+            return self.pool(self.conv(x))
+
+    net = Net()
+    net(np.zeros((1, SIZE, SIZE, 3), np.float32))
+    return net
+
+
 def build_retinanet(size: int = 256, classes: int = 4) -> keras.Model:
     """keras_hub's RetinaNet from its config: a small ResNet, pyramid levels P3-P5, random
     weights. Its box head's output conv is scaled down so that boxes stay near their anchors

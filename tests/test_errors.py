@@ -3,7 +3,7 @@
 import keras
 import numpy as np
 import pytest
-from conftest import SIZE, build_classifier, images
+from conftest import SIZE, build_classifier, images, subclassed_net
 
 import tfscorecam as tsc
 
@@ -108,19 +108,8 @@ def test_models_we_cannot_handle():
     with pytest.raises(ValueError, match="1 inputs and 2 outputs"):
         tsc.ScoreCAM(two_outputs)
 
-    class Subclassed(keras.Model):
-        def __init__(self):
-            super().__init__()
-            self.conv = keras.layers.Conv2D(2, 3)
-            self.pool = keras.layers.GlobalAveragePooling2D()
-
-        def call(self, x):
-            return self.pool(self.conv(x))
-
-    sub = Subclassed()
-    sub(images(1))
     with pytest.raises(TypeError, match="subclassed keras.Model.*functional or Sequential"):
-        tsc.ScoreCAM(sub)
+        tsc.ScoreCAM(subclassed_net(keras))
 
     with pytest.raises(ValueError, match="has not been built"):
         tsc.ScoreCAM(keras.Sequential([keras.layers.Conv2D(2, 3)]))

@@ -5,6 +5,7 @@ import warnings
 import keras
 import numpy as np
 import pytest
+from conftest import subclassed_net
 from PIL import Image
 
 import tfscorecam as tsc
@@ -69,16 +70,6 @@ def test_the_cli_loads_a_keras2_h5_file_as_explain_loads_the_model(tmp_path, cap
 
 
 def test_a_subclassed_keras2_model_is_told_what_to_do():
-    class Net(tf_keras.Model):
-        def __init__(self):
-            super().__init__()
-            self.conv = tf_keras.layers.Conv2D(3, 3)
-            self.pool = tf_keras.layers.GlobalAveragePooling2D()
-
-        def call(self, x):
-            return self.pool(self.conv(x))
-
-    net = Net()
-    net(np.zeros((1, 16, 16, 3), np.float32))
+    net = subclassed_net(tf_keras)
     with pytest.raises(TypeError, match=r"Net is a subclassed Keras 2 \(tf_keras\) model.*set_w"):
         tsc.explain(net, np.zeros((16, 16, 3), np.uint8), verbose=0)

@@ -76,14 +76,12 @@ def saved_by_keras2(path: str | Path) -> bool:
     return version.startswith("2.")
 
 
-def load_keras2_h5(path: str | Path, mend_in_place: bool = False) -> keras.Model:
+def load_keras2_h5(path: str | Path) -> keras.Model:
     """A Keras 3 model from a ``.h5`` model file saved by Keras 2: its config mended
-    (``_readable``) in a temporary copy (in ``path`` itself with ``mend_in_place``), then read
-    by Keras 3 with its weights."""
+    (``_readable``) in a temporary copy, then read by Keras 3 with its weights."""
     with tempfile.TemporaryDirectory() as folder:
-        mended = Path(path) if mend_in_place else Path(folder) / "model.h5"
-        if not mend_in_place:
-            shutil.copyfile(path, mended)
+        mended = Path(folder) / "model.h5"
+        shutil.copyfile(path, mended)
         with h5py.File(mended, "r+") as file:
             saved = json.loads(file.attrs["model_config"])
             file.attrs["model_config"] = json.dumps(_readable(saved))
@@ -110,7 +108,7 @@ def as_keras3(model: Any) -> Any:
             with warnings.catch_warnings():  # tf_keras calls its own .h5 format legacy
                 warnings.simplefilter("ignore", UserWarning)
                 model.save(path)
-            copy = load_keras2_h5(path, mend_in_place=True)
+            copy = load_keras2_h5(path)
         except Exception as error:  # whatever either Keras raises for a layer it cannot carry
             first = str(error).strip().splitlines()[0][:300] if str(error).strip() else ""
             raise TypeError(

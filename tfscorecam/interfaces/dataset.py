@@ -297,8 +297,7 @@ class _BatchExplainer:
         self.explainer, self.class_index = job.explainer(self.model, self.class_names)
 
     def __call__(self, batch: dict) -> dict:
-        from tfscorecam.interfaces.explanation import input_warnings
-        from tfscorecam.interfaces.images import check_size
+        from tfscorecam.interfaces.explanation import check_sizes, input_warnings
 
         count = len(batch["path"])
         out = {
@@ -317,9 +316,8 @@ class _BatchExplainer:
             start = time.perf_counter()
             path = str(batch["path"][i])
             try:
-                grid = self.explainer.feature_size()
                 shape = (int(batch["image_height"][i]), int(batch["image_width"][i]))
-                check_size(shape, grid, self.explainer.layer_path, path)
+                check_sizes(self.explainer, [shape], [path])
                 x = np.asarray(self.preprocess(batch["image"][i : i + 1].copy()), np.float32)
                 explained = self.explainer.explain_batch(x, self.class_index)
                 found = input_warnings(

@@ -194,10 +194,8 @@ def model_input(
     each checked against the target layer's feature map (``images.check_size``), resized
     (bilinear, no crop) to the model's input size, then preprocessed. ``what`` names each
     image in errors."""
+    check_sizes(explainer, [image.shape[:2] for image in images], what)
     size = tuple(explainer.input_shape[1:3])
-    for image, name in zip(images, what, strict=True):
-        grid = explainer.feature_size(image.shape[:2] if None in size else size)
-        check_size(image.shape, grid, explainer.layer_path, name)
     if None in size:
         if len({i.shape for i in images}) > 1:
             raise ValueError("images of different sizes need a model with a fixed input size")
@@ -205,6 +203,16 @@ def model_input(
     else:
         batch = np.stack([resize(i, size) for i in images])
     return np.asarray(preprocess(batch.copy()) if preprocess else batch, np.float32)
+
+
+def check_sizes(explainer: Any, shapes: Sequence[tuple[int, int]], what: Sequence[str]) -> None:
+    """Refuse an image of (H, W) in ``shapes`` too small for the target layer
+    (``images.check_size``): against the feature map at the model's input size, or, for a
+    model of variable input size, at the image's own size. ``what`` names each image."""
+    size = tuple(explainer.input_shape[1:3])
+    for shape, name in zip(shapes, what, strict=True):
+        grid = explainer.feature_size(shape if None in size else size)
+        check_size(shape, grid, explainer.layer_path, name)
 
 
 def input_warnings(

@@ -5,8 +5,8 @@ tail methods: perturbing the feature map, the rest of the model, the score) runs
 ``tf.function``, so at most ``batch_size`` perturbed inputs exist at any time. The chunks of
 one image run in a ``tf.while_loop`` (one iteration at a time): compiled once for eager calls,
 and traced into the graph of a SavedModel export. A shown progress bar does not change that
-path: the eager loop advances it after each chunk through a ``tf.py_function`` (which a
-SavedModel cannot carry, so the export's loop has none).
+path: the eager loop advances it through a ``tf.py_function`` about ``REPORTS`` times per
+image (which a SavedModel cannot carry, so the export's loop has none).
 """
 
 from __future__ import annotations
@@ -123,7 +123,7 @@ class ChunkedScorer:
 
     def loop(self, scoring: Scoring, counted: bool) -> tf.types.experimental.PolymorphicFunction:
         """The compiled ``graph_weights`` of ``scoring``: (image, acts, params, k) -> weights;
-        ``counted`` advances the running call's progress bar after each chunk."""
+        ``counted`` advances the running call's progress bar from inside the loop."""
         loops = self._loops.setdefault(scoring, {})
         if counted not in loops:
             step = self.step(scoring)
@@ -157,7 +157,7 @@ class ChunkedScorer:
         """Unit weights (units, k) for one image (H, W, C_in) and its feature map (h, w, C);
         unscored units weigh 0. A shown ``progress`` bar counts the chunks."""
         counted = progress is not None and progress.shown
-        self._progress, self._reported = (progress if counted else None), 0
+        self._progress, self._reported = progress, 0
         try:
             return self.loop(scoring, counted)(
                 tf.constant(image),

@@ -146,12 +146,11 @@ def keras_application(name: str, weights: str | Path | None = "imagenet") -> Zoo
     if weights not in (None, "imagenet"):
         if not Path(weights).is_file():
             raise FileNotFoundError(f"weights file not found: {weights}")
-        with open(weights, "rb") as file:
-            if not file.read(8).startswith(_SIGNATURES[".h5"]):
-                raise ValueError(
-                    f"weights file {weights} is not an HDF5 file: give the .weights.h5 (or .h5) "
-                    f"file of {name}'s weights, as model.save_weights writes it"
-                )
+        if not _has_signature(Path(weights), ".h5"):
+            raise ValueError(
+                f"weights file {weights} is not an HDF5 file: give the .weights.h5 (or .h5) "
+                f"file of {name}'s weights, as model.save_weights writes it"
+            )
     module = importlib.import_module(constructor.__module__)
     try:
         with contextlib.redirect_stdout(io.StringIO()):  # Keras' "Downloading data from ..."
@@ -178,11 +177,15 @@ def _default_class_names(model: keras.Model) -> list[str]:
 _SIGNATURES = {".keras": b"PK\x03\x04", ".h5": b"\x89HDF\r\n\x1a\n"}
 
 
+def _has_signature(path: Path, kind: str) -> bool:
+    """Whether the file at ``path`` starts as a ``kind`` (".keras" or ".h5") file does."""
+    with open(path, "rb") as file:
+        return file.read(8).startswith(_SIGNATURES[kind])
+
+
 def _load_model_file(path: Path) -> keras.Model:
     """A saved Keras model, or a clear error for a file that is not one."""
-    with open(path, "rb") as file:
-        head = file.read(8)
-    if not head.startswith(_SIGNATURES[path.suffix]):
+    if not _has_signature(path, path.suffix):
         kind = "a zip archive" if path.suffix == ".keras" else "an HDF5 file"
         raise ValueError(
             f"cannot load model {path}: it is not {kind}, so not a saved Keras model (a "

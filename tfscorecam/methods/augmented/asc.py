@@ -282,7 +282,7 @@ class AugmentedScoreCAM(ScoreCAM):
                 transforms,
                 feature_size,
                 image_size,
-                None if self.subcells is None else grid,
+                grid,
                 **self.fusion,
             )
         return self._resolvers[key]
