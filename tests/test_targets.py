@@ -10,7 +10,7 @@ from conftest import SIZE, build_classifier, images, reference_weights, resize_b
 
 import tfscorecam as tsc
 from tfscorecam import targets
-from tfscorecam.core.explainer import TARGET_CACHE_SIZE
+from tfscorecam.core.request import TARGET_CACHE_SIZE
 from tfscorecam.methods import method_class
 
 TOL = 1e-4
@@ -130,7 +130,7 @@ def test_compiled_steps_of_dropped_targets_are_freed(method):
     for c in range(TARGET_CACHE_SIZE + 4):
         cam(x, target=lambda output, c=c: output[:, c % 5])  # a new object each time
     gc.collect()
-    assert len(cam._target_scorings) == TARGET_CACHE_SIZE
+    assert len(cam.scorings.targets) == TARGET_CACHE_SIZE
     assert len(cam.scorer._steps) == len(cam.scorer._loops) == TARGET_CACHE_SIZE
 
 

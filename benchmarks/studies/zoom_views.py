@@ -79,7 +79,7 @@ def photo_views(cam: tsc.ScoreCAM, image: np.ndarray, label: int) -> dict:
     transforms = view_transforms(image.shape[0], acts.shape[:2])
     view_acts, view_outputs = cam.forward(augment.warp(image, transforms))
     low = np.maximum(np.stack([weighted_sum(a, weights)[..., 0] for a in view_acts]), 0.0)
-    probabilities = cam.probabilities.transform(view_outputs).numpy()
+    probabilities = cam.probability_head.transform(view_outputs).numpy()
     return {
         "weights": weights[:, 0].astype(np.float32),
         "low": low.astype(np.float32),

@@ -1,105 +1,31 @@
-"""The base of every explainer: model, layer, images, what to explain, progress and output.
+"""The base of every explainer: the template of one call, and its path inside a graph.
 
 ``Explainer`` (``CAM`` in v0.2, still an alias) resolves the output and the target layer, taps
-the model, checks images, runs the forward pass, resolves classes or targets, shows the progress
-bar and shapes the output. A method is a subclass that says only how it builds maps
-(``_maps``) and how much work that is (``_work``).
+the model, checks images, runs the forward pass, has the call's classes or targets resolved
+into a ``core.request.Request``, shows the progress bar and shapes the output. A method is a
+subclass that says only how it builds maps (``_maps``, and ``graph_maps`` in a graph) and how
+much work that is (``_work``). Its options are recorded and shown by ``core.options``.
 """
 
 from __future__ import annotations
 
-import difflib
-import functools
-import inspect
-from collections import OrderedDict
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 import keras
 import numpy as np
 import tensorflow as tf
 
 from tfscorecam.core.compiled import compiled
-from tfscorecam.core.head import HEAD_KINDS, ScoringHead, scoring_head
+from tfscorecam.core.head import HEAD_KINDS, ScoringHead, gradient_head, scoring_head
 from tfscorecam.core.maps import minmax
 from tfscorecam.core.model_graph import resolve_layer, select_output, tap
+from tfscorecam.core.options import Recorded
 from tfscorecam.core.progress import Progress
-from tfscorecam.core.targets import Classes
+from tfscorecam.core.request import Request, Scorings
 from tfscorecam.core.tokens import Reshape
-from tfscorecam.core.validation import as_image_batch, class_matrix, positive_int
+from tfscorecam.core.validation import as_image_batch, positive_int
 
-TARGET_CACHE_SIZE = 16  # compiled scoring steps kept per explainer, one per target object
 BATCH_SIZE = 64  # the default most images (or masked images) per forward pass, every method
-
-
-@dataclass(frozen=True, eq=False)
-class Scoring:
-    """A model that inputs go through, and how its output becomes scores.
-
-    ``fn(output, params)`` returns (batch, K) float32 scores; ``params`` are class indices,
-    (K,) for every row or (batch, K) per row, and are ignored by targets.
-    """
-
-    model: keras.Model
-    fn: Callable[[tf.Tensor, tf.Tensor], tf.Tensor]
-    stripped: bool = False  # ``model`` is the explained model without its final layer
-
-
-def class_scoring(head: ScoringHead) -> Scoring:
-    """The scores of a class head's classes (``ScoringHead.scores``)."""
-    return Scoring(head.model, head.scores, head.stripped)
-
-
-def target_scoring(model: keras.Model, target: Callable) -> Scoring:
-    """The scores of a target on the raw output of ``model``, as (batch, K) float32."""
-
-    def fn(output: tf.Tensor, _: tf.Tensor) -> tf.Tensor:
-        scores = tf.cast(target(output), tf.float32)
-        return scores[:, None] if scores.shape.rank == 1 else scores
-
-    return Scoring(model, fn)
-
-
-def target_values(target: object, outputs: np.ndarray) -> np.ndarray:
-    """``target`` run on raw outputs: float32 (batch,) or (batch, K), or a clear error."""
-    if not callable(target):
-        raise TypeError(f"a target must be a callable of the model's output, got {target!r}")
-    try:
-        scores = target(tf.constant(outputs))
-    except (ValueError, TypeError) as error:
-        raise ValueError(f"the target failed on the model's output: {error}") from None
-    shape = tuple(getattr(scores, "shape", ()))
-    if len(shape) not in (1, 2) or shape[0] != len(outputs):
-        raise ValueError(
-            f"a target must return one score per image (batch,) or K scores per image "
-            f"(batch, K); for a batch of {len(outputs)} it returned shape {shape}"
-        )
-    values = np.asarray(scores, np.float32)
-    if not np.all(np.isfinite(values)):
-        raise ValueError("the target returned NaN or infinite scores")
-    return values
-
-
-@dataclass(frozen=True)
-class Request:
-    """What one call explains, resolved against the unmasked images.
-
-    Exactly one of ``classes`` ((N, K) int32 class indices) and ``targets`` (one target per
-    image; one object repeated when shared) is set. ``scores`` (N, K) are the scores on the
-    unmasked images: class probabilities, or the targets' values.
-    """
-
-    classes: np.ndarray | None
-    targets: tuple | None
-    per_class_axis: bool
-    scores: np.ndarray
-
-    def params(self, index: int) -> np.ndarray:
-        """The scoring parameters of image ``index``: its classes, or nothing for a target."""
-        if self.classes is not None:
-            return self.classes[index]
-        return np.zeros((0,), np.int32)
 
 
 @dataclass(frozen=True)
@@ -118,42 +44,7 @@ class Explained:
         return maps[0] if self.single else maps
 
 
-def _recording(init: Callable) -> Callable:
-    """``init``, recording the options the outermost ``__init__`` was given (``__repr__``)."""
-
-    @functools.wraps(init)
-    def recorded(self, model, layer=None, **options: Any) -> None:
-        if "_options" not in vars(self):
-            _check_names(type(self), options)
-            self._options = options
-        init(self, model, layer, **options)
-
-    return recorded
-
-
-def _check_names(cls: type, options: dict) -> None:
-    """Refuse an option ``cls`` does not take, with the closest name it does take."""
-    accepted = list(cls.option_defaults())  # type: ignore[attr-defined]
-    for name in options:
-        if name not in accepted:
-            close = difflib.get_close_matches(name, accepted, n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise TypeError(
-                f"{cls.__name__} has no option {name!r}{hint}; its options: {', '.join(accepted)}"
-            )
-
-
-def _same(value: object, default: object) -> bool:
-    """Whether an option's value is its default (arrays compared by value)."""
-    if value is default:
-        return True
-    try:
-        return bool(np.all(value == default))
-    except (TypeError, ValueError):
-        return False
-
-
-class Explainer:
+class Explainer(Recorded):
     """Base class of the explainers.
 
     Args:
@@ -171,45 +62,15 @@ class Explainer:
         head: ``"auto"`` (read from the output's last layer), ``"softmax"``, ``"sigmoid"`` or
             ``"logits"``: what a class output is. Unused by targets.
         batch_size: the most images per forward pass; bounds memory.
-        verbose: 1 shows a progress bar; 0 is silent. The perturbation methods count
-            chunks of channels on it, each in a Python call; silent, they run an image's
-            chunks in one compiled loop, which is faster where a chunk is short (Ablation-CAM
-            at MobileNetV2's last conv layer takes 1.7x as long with the bar).
+        verbose: 1 shows a progress bar (on a terminal or in a notebook); 0 is silent. Both
+            run the same compiled steps: the perturbation methods report their chunks from
+            inside their compiled loop, about five times per image.
     """
 
     progress_unit = "batch"
+    score = "probability"  # the class score a method uses: "probability", "logit", "gradient"
     served_tolerance = 1e-5  # a SavedModel's maps equal the eager ones to this (absolute)
 
-    def __init_subclass__(cls, **kwargs) -> None:
-        super().__init_subclass__(**kwargs)
-        if "__init__" in vars(cls):
-            setattr(cls, "__init__", _recording(vars(cls)["__init__"]))  # noqa: B010
-
-    @classmethod
-    def option_defaults(cls) -> dict[str, object]:
-        """Every keyword option after ``model`` and ``layer``, with its default: those the
-        class passes on to its base classes first, then its own."""
-        levels: list[list[inspect.Parameter]] = []
-        for klass in cls.__mro__:
-            if "__init__" not in vars(klass):
-                continue
-            parameters = list(inspect.signature(vars(klass)["__init__"]).parameters.values())
-            levels.append([p for p in parameters[3:] if p.kind is not p.VAR_KEYWORD])
-            if not any(p.kind is p.VAR_KEYWORD for p in parameters):
-                break
-        return {p.name: p.default for level in reversed(levels) for p in level}
-
-    def __repr__(self) -> str:
-        """The class, its layer and every option set to other than its default."""
-        defaults = self.option_defaults()
-        changed = [
-            f"{name}={value!r}"
-            for name, value in getattr(self, "_options", {}).items()
-            if not _same(value, defaults.get(name, inspect.Parameter.empty))
-        ]
-        return f"{type(self).__name__}({', '.join([f'layer={self.layer_path!r}', *changed])})"
-
-    @_recording  # its subclasses' own __init__ are wrapped by __init_subclass__
     def __init__(
         self,
         model: keras.Model,
@@ -238,28 +99,21 @@ class Explainer:
             self._forward_pass,
             input_signature=[tf.TensorSpec((None, *self.input_shape[1:]), tf.float32)],
         )
-        self._target_scorings: OrderedDict = OrderedDict()
         self._feature_sizes: dict[tuple[int, ...], tuple[int, int]] = {}
-        self.probabilities = self.class_head("probability")
-        scored = self.scored_head()
-        self.class_scoring = class_scoring(scored) if scored is not None else None
+        self.probability_head = self.class_head("probability")
+        self.scorings = Scorings(self.view, self.class_head(self.score), self.probability_head)
 
     # the model ------------------------------------------------------------------------------
 
-    @property
-    def has_class_output(self) -> bool:
-        """Whether the explained output is class scores (batch, num_classes)."""
-        return len(self.output_shape) == 2 and self.output_shape[-1] is not None
-
     def class_head(self, score: str) -> ScoringHead | None:
-        """The class head for ``score`` ("probability" or "logit"); None without class output."""
-        if not self.has_class_output:
+        """The class head for ``score`` ("probability", "logit" or "gradient": the logit where
+        it can be recovered, see ``head.gradient_head``); None for an output that is not class
+        scores (batch, num_classes)."""
+        if len(self.output_shape) != 2 or self.output_shape[-1] is None:
             return None
+        if score == "gradient":
+            return gradient_head(self.view, self.head)
         return scoring_head(self.view, self.head, score)
-
-    def scored_head(self) -> ScoringHead | None:
-        """The class head whose scores a method uses (default: the probabilities)."""
-        return self.probabilities
 
     def to_grid(self, activations: tf.Tensor) -> tf.Tensor:
         """The target layer's output as a float32 (batch, h, w, C) feature map."""
@@ -298,95 +152,18 @@ class Explainer:
 
     def predict_probabilities(self, images: object) -> np.ndarray:
         """Class probabilities (N, num_classes) of the explained output for ``images``."""
-        if self.probabilities is None:
+        if self.probability_head is None:
             raise ValueError(f"the explained output has shape {self.output_shape}, not classes")
-        batch, _ = self.check_images(images)
+        batch, _ = as_image_batch(images, self.input_shape)
         _, outputs = self.forward(batch)
-        return self.probabilities.transform(tf.constant(outputs)).numpy()
-
-    def check_images(self, images: object) -> tuple[np.ndarray, bool]:
-        """(float32 batch (N, H, W, C), whether one image was given), or a clear error."""
-        return as_image_batch(images, self.input_shape)
-
-    # what to explain ------------------------------------------------------------------------
-
-    def classes_scoring(self) -> Scoring:
-        """How a class output is scored, or a clear error for an output without classes."""
-        if self.class_scoring is None:
-            raise ValueError(
-                "this output has no classes to explain: pass a target "
-                "(tfscorecam.targets.segmentation(...), regression(...) or detection(...))"
-            )
-        return self.class_scoring
-
-    def scoring(self, request: Request, index: int) -> Scoring:
-        """How image ``index`` of ``request`` is scored: ``class_scoring`` or its target's."""
-        if request.targets is None:
-            return self.classes_scoring()
-        target = request.targets[index]
-        if target not in self._target_scorings:
-            self._target_scorings[target] = target_scoring(self.view, target)
-            if len(self._target_scorings) > TARGET_CACHE_SIZE:
-                self._target_scorings.popitem(last=False)
-        self._target_scorings.move_to_end(target)
-        return self._target_scorings[target]
+        return self.probability_head.transform(tf.constant(outputs)).numpy()
 
     def resolve(
         self, class_index: object, target: object, outputs: np.ndarray, single: bool
     ) -> Request:
-        """Resolve ``class_index`` or ``target`` for images whose raw outputs are ``outputs``."""
-        if isinstance(target, Classes):
-            if class_index is not None:
-                raise ValueError("pass class_index or target, not both")
-            class_index, target = target.index, None
-        if target is None:
-            return self._resolve_classes(class_index, outputs, single)
-        if class_index is not None:
-            raise ValueError("pass class_index or target, not both")
-        return self._resolve_targets(target, outputs)
-
-    def _resolve_classes(self, class_index: object, outputs: np.ndarray, single: bool) -> Request:
-        if self.probabilities is None:
-            raise ValueError(
-                f"the explained output has shape {self.output_shape}; class_index needs class "
-                "scores (batch, num_classes). Pass target= (e.g. "
-                "tfscorecam.targets.segmentation(...), regression(...), detection(...) or a "
-                "function of the output), or output= to choose another output"
-            )
-        probabilities = self.probabilities.transform(tf.constant(outputs)).numpy()
-        classes, per_class_axis = class_matrix(
-            class_index,
-            len(outputs),
-            self.probabilities.num_classes,
-            single,
-            top1=np.argmax(probabilities, axis=-1),
-        )
-        scores = np.take_along_axis(probabilities, classes, axis=1).astype(np.float32)
-        return Request(classes, None, per_class_axis, scores)
-
-    def _resolve_targets(self, target: object, outputs: np.ndarray) -> Request:
-        if isinstance(target, (list, tuple)):
-            if len(target) != len(outputs):
-                raise ValueError(
-                    f"got {len(target)} targets for {len(outputs)} images: pass one target, "
-                    "or a list with one per image"
-                )
-            targets = tuple(target)
-        else:
-            targets = (target,) * len(outputs)
-        scores = np.zeros((len(outputs), 0), np.float32)
-        ranks = set()
-        for one in dict.fromkeys(targets):  # each distinct target once, on its images
-            rows = [i for i, t in enumerate(targets) if t is one]
-            values = target_values(one, outputs[rows])
-            ranks.add(values.ndim)
-            values = values.reshape(len(rows), -1)
-            if scores.shape[1] == 0:
-                scores = np.zeros((len(outputs), values.shape[1]), np.float32)
-            if values.shape[1] != scores.shape[1] or len(ranks) > 1:
-                raise ValueError("every image's target must give scores of the same shape")
-            scores[rows] = values
-        return Request(None, targets, ranks.pop() == 2, scores)
+        """Resolve ``class_index`` or ``target`` for images whose raw outputs are ``outputs``
+        (see ``Scorings.resolve``)."""
+        return self.scorings.resolve(class_index, target, outputs, single)
 
     # explaining -----------------------------------------------------------------------------
 
@@ -414,18 +191,15 @@ class Explainer:
         self, images: object, class_index: object = None, *, target: object = None
     ) -> Explained:
         """As ``__call__``, with the classes and scores of what was explained."""
-        batch, single = self.check_images(images)
+        batch, single = as_image_batch(images, self.input_shape)
         activations, outputs = self.forward(batch)
         request = self.resolve(class_index, target, outputs, single)
         work = self._work(activations, request) if self.verbose else 0  # counted for a bar
         progress = Progress(work, self.verbose, self.progress_unit)
         maps = minmax(self._maps(batch, activations, request, progress)).numpy()
-        classes = (
-            request.classes
-            if request.classes is not None
-            else np.full_like(request.scores, -1, dtype=np.int32)
+        return Explained(
+            maps, request.class_matrix(), request.scores, request.per_class_axis, single
         )
-        return Explained(maps, classes, request.scores, request.per_class_axis, single)
 
     def _work(self, activations: np.ndarray, request: Request) -> int:
         """Units of work ``_maps`` reports to the progress bar."""
@@ -442,16 +216,17 @@ class Explainer:
     def graph_explain(self, images: tf.Tensor, classes: tf.Tensor | None = None) -> dict:
         """The explanation inside a graph: ``maps`` (N, H, W) in [0, 1] of ``classes`` (N,)
         int32 (None: each image's top-1), the ``classes`` and their probabilities ``scores``."""
-        if self.probabilities is None:
+        head = self.probability_head
+        if head is None:
             raise ValueError(
                 f"the explained output has shape {self.output_shape}; a SavedModel explains "
                 "class scores (batch, num_classes): choose a class output with output="
             )
         activations, outputs = self._forward_pass(images)
-        probabilities = self.probabilities.transform(outputs)
+        probabilities = head.transform(outputs)
         if classes is None:
             classes = tf.argmax(probabilities, axis=-1, output_type=tf.int32)
-        tf.debugging.assert_less(classes, self.probabilities.num_classes, "class_index too large")
+        tf.debugging.assert_less(classes, head.num_classes, "class_index too large")
         tf.debugging.assert_non_negative(classes, "class_index must be >= 0")
         maps = minmax(self.graph_maps(images, activations, classes))
         scores = tf.gather(probabilities, classes, axis=1, batch_dims=1)

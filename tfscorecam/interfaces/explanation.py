@@ -174,7 +174,7 @@ def plot_comparison(explanations: Sequence[Explanation], alpha: float = 0.4, col
 
 def _refuse_one_linear_unit(explainer) -> None:
     """A class output of one linear unit is ambiguous: ask what it is (``head`` or a target)."""
-    head = explainer.probabilities
+    head = explainer.probability_head
     if explainer.head == "auto" and head and head.num_classes == 1 and head.kind == "logits":
         raise ValueError(
             "the explained output is one linear unit: a regression, or the logit of a binary "
@@ -230,11 +230,11 @@ def input_warnings(
     all-zero map (with why and what to do)."""
     batch_wide = range_advice(model, x)
     found: list[list[str]] = [[batch_wide] if batch_wide else [] for _ in what]
-    top1 = top1 and target is None and explainer.probabilities is not None
+    top1 = top1 and target is None and explainer.probability_head is not None
     for n, name in enumerate(what):
         if top1:
             text = confidence_advice(
-                float(explained.scores[n, 0]), explainer.probabilities.num_classes, name
+                float(explained.scores[n, 0]), explainer.probability_head.num_classes, name
             )
             found[n].extend([text] if text else [])
         for k in range(explained.maps.shape[1]):

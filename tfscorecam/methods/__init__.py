@@ -49,7 +49,7 @@ METHODS: dict[str, Method] = {
         "tfscorecam.methods.augmented.asc:AugmentedScoreCAM", "Augmented Score-CAM"
     ),
     "gradcam": Method("tfscorecam.methods.gradcam:GradCAM", "Grad-CAM"),
-    "gradcam++": Method("tfscorecam.methods.gradcam:GradCAMPlusPlus", "Grad-CAM++"),
+    "gradcam++": Method("tfscorecam.methods.gradcampp:GradCAMPlusPlus", "Grad-CAM++"),
     "iscam": Method("tfscorecam.methods.iscam:ISCAM", "IS-CAM"),
     "sscam": Method("tfscorecam.methods.sscam:SSCAM", "SS-CAM"),
     "layercam": Method("tfscorecam.methods.layercam:LayerCAM", "LayerCAM"),

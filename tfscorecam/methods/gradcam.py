@@ -1,34 +1,17 @@
-"""Gradient baselines: Grad-CAM (Selvaraju et al. 2017) and Grad-CAM++ (Chattopadhay et al. 2018).
-
-Both differentiate the class's pre-activation score, the logit: for a softmax (or sigmoid)
-head it is recovered from the last ``Dense`` or ``Softmax``/``Activation`` layer (inside a
-nested backbone too), exactly as ``ScoreCAM(score="logit")`` does, so the gradient is never
-damped by the softmax. A probability head whose logit cannot be recovered (it ends in another
-layer) is differentiated as the log-probability (``head.gradient_head``). A ``target``
-is differentiated as it is, on the raw output. Maps are formed at the target layer's
-resolution, ReLU'd, upsampled bilinearly to the input size and min-max scaled to [0, 1] (the
-order of the Grad-CAM authors' code).
-"""
+"""Grad-CAM (Selvaraju et al., ICCV 2017): channel weights are the spatial mean of the gradient."""
 
 from __future__ import annotations
 
-import weakref
-from typing import Any
-
-import keras
-import numpy as np
 import tensorflow as tf
 
-from tfscorecam.core.compiled import compiled
-from tfscorecam.core.explainer import Explainer, Request, Scoring
-from tfscorecam.core.head import ScoringHead, gradient_head
-from tfscorecam.core.maps import upsample
-from tfscorecam.core.model_graph import tap
-from tfscorecam.core.progress import Progress
+from tfscorecam.methods.gradients import GradientCAM
 
 
-class GradCAM(Explainer):
-    """Grad-CAM: channel weights are the spatial mean of the score's gradient.
+class GradCAM(GradientCAM):
+    """Grad-CAM: w_k = mean_ij dS/dA_k,ij; map = ReLU(sum_k w_k A_k).
+
+    S is the class's logit (a ``target`` is differentiated as it is; see
+    ``methods.gradients``).
 
     ``model``, ``layer``, ``batch_size``, ``head``, ``output``, ``reshape``, ``verbose``:
     as ``Explainer`` (``batch_size``: images per gradient pass).
@@ -36,107 +19,6 @@ class GradCAM(Explainer):
     Call it as ``cam(images, class_index=None, target=None)``; see ``Explainer.__call__``.
     """
 
-    def __init__(
-        self,
-        model: keras.Model,
-        layer: str | keras.layers.Layer | None = None,
-        **options: Any,
-    ) -> None:
-        super().__init__(model, layer, **options)
-        self._steps: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-
-    def scored_head(self) -> ScoringHead | None:
-        if not self.has_class_output:
-            return None
-        return gradient_head(self.view, self.head)
-
-    def gradients(self, scoring: Scoring, k: int):
-        """The compiled step (images, params) -> feature maps (n, h, w, C) and the gradients
-        of the ``k`` scores with respect to them (n, k, h, w, C)."""
-        steps = self._steps.setdefault(scoring, {})
-        if k not in steps:
-            tapped = tap(self.view, self.chain, scoring.stripped)
-
-            def step(images: tf.Tensor, params: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-                with tf.GradientTape(persistent=True) as tape:
-                    acts, output = tapped(images, training=False)
-                    per_score = tf.unstack(scoring.fn(output, params), num=k, axis=1)
-                grads = [self.to_grid(tape.gradient(s, acts)) for s in per_score]
-                return self.to_grid(acts), tf.stack(grads, axis=1)
-
-            steps[k] = compiled(step)
-        return steps[k]
-
     def channel_weights(self, acts: tf.Tensor, grads: tf.Tensor) -> tf.Tensor:
         """Weights (n, K, C) from feature maps (n, h, w, C) and gradients (n, K, h, w, C)."""
         return tf.reduce_mean(grads, axis=(2, 3))
-
-    def low_maps(self, acts: tf.Tensor, grads: tf.Tensor) -> tf.Tensor:
-        """Maps (n, h, w, K) at the layer's resolution: ReLU(sum_C weights * acts)."""
-        weights = self.channel_weights(acts, grads)
-        return tf.nn.relu(tf.einsum("nhwc,nkc->nhwk", acts, weights))
-
-    def batch_maps(self, images: tf.Tensor, params: tf.Tensor, scoring: Scoring, k: int):
-        """Maps (n, K, H, W), not scaled, of images whose scores come from ``scoring``."""
-        acts, grads = self.gradients(scoring, k)(images, params)
-        low = self.low_maps(tf.cast(acts, tf.float64), tf.cast(grads, tf.float64))
-        return tf.transpose(upsample(low, tf.shape(images)[1:3]), (0, 3, 1, 2))
-
-    def maps_step(self, scoring: Scoring, k: int) -> tf.types.experimental.PolymorphicFunction:
-        """``batch_maps`` of ``scoring`` compiled whole, (images, params) -> maps, so that an
-        eager call runs one graph, as the exported one does."""
-        steps = self._steps.setdefault(scoring, {})
-        if ("maps", k) not in steps:
-            steps[("maps", k)] = compiled(
-                lambda images, params: self.batch_maps(images, params, scoring, k)
-            )
-        return steps[("maps", k)]
-
-    def _batches(self, request: Request) -> list[np.ndarray]:
-        """Image index batches that share one scoring (all of them, for classes)."""
-        n = len(request.scores)
-        same = [0] + [
-            i
-            for i in range(1, n)
-            if request.targets is not None and request.targets[i] is not request.targets[i - 1]
-        ]
-        groups = np.split(np.arange(n), same[1:])
-        return [
-            g[s : s + self.batch_size] for g in groups for s in range(0, len(g), self.batch_size)
-        ]
-
-    def _work(self, activations: np.ndarray, request: Request) -> int:
-        return len(self._batches(request))
-
-    def _maps(
-        self, images: np.ndarray, activations: np.ndarray, request: Request, progress: Progress
-    ) -> np.ndarray:
-        k = request.scores.shape[1]
-        maps = np.zeros((len(images), k, *images.shape[1:3]), np.float32)
-        for rows in self._batches(request):
-            scoring = self.scoring(request, int(rows[0]))
-            params = tf.constant(np.stack([request.params(int(i)) for i in rows]), tf.int32)
-            maps[rows] = self.maps_step(scoring, k)(tf.constant(images[rows]), params).numpy()
-            progress.add()
-        return maps
-
-    def graph_maps(self, images, activations, classes):
-        return self.batch_maps(images, classes[:, None], self.classes_scoring(), 1)[:, 0]
-
-
-class GradCAMPlusPlus(GradCAM):
-    """Grad-CAM++ with the closed-form alpha for an exponential of the score.
-
-    With g = d logit / dA (the network piecewise linear in A), the closed form of
-    Chattopadhay et al. (2018) for S = exp(logit) is
-    alpha = g^2 / (2 g^2 + sum_ab A_ab g^3) (0 where the denominator is 0), and the channel
-    weight is sum_ab alpha ReLU(g); the common factor exp(logit) > 0 of every weight is dropped,
-    as it cancels in the min-max scaling.
-    """
-
-    def channel_weights(self, acts: tf.Tensor, grads: tf.Tensor) -> tf.Tensor:
-        """Weights (n, K, C) from feature maps (n, h, w, C) and gradients (n, K, h, w, C)."""
-        g2, g3 = grads**2, grads**3
-        spatial_sum = tf.reduce_sum(acts, axis=(1, 2))[:, None, None, None, :]  # (n,1,1,1,C)
-        alpha = tf.math.divide_no_nan(g2, 2 * g2 + spatial_sum * g3)
-        return tf.reduce_sum(alpha * tf.nn.relu(grads), axis=(2, 3))

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from tfscorecam.methods.gradcam import GradCAM
+from tfscorecam.methods.gradients import GradientCAM
 
 
-class HiResCAM(GradCAM):
+class HiResCAM(GradientCAM):
     """HiResCAM: map = ReLU(sum_k dS/dA_k * A_k), element-wise at the layer's resolution.
 
     Grad-CAM averages each channel's gradient over space before weighing; HiResCAM keeps it

@@ -8,13 +8,13 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tfscorecam.core.explainer import Request
 from tfscorecam.core.progress import Progress
+from tfscorecam.core.request import Request
 from tfscorecam.core.validation import non_negative
-from tfscorecam.methods.gradcam import GradCAM
+from tfscorecam.methods.gradients import GradientCAM
 
 
-class LayerCAM(GradCAM):
+class LayerCAM(GradientCAM):
     """LayerCAM: map = ReLU(sum_k ReLU(dS/dA_k) * A_k), element-wise, at the layer's resolution.
 
     S is the class's logit (as Grad-CAM; a ``target`` is differentiated as it is); the map is

@@ -20,10 +20,11 @@ import numpy as np
 import tensorflow as tf
 
 from tfscorecam.core.compiled import compiled
-from tfscorecam.core.explainer import Explainer, Request, Scoring
-from tfscorecam.core.head import SCORES, ScoringHead
+from tfscorecam.core.explainer import Explainer
+from tfscorecam.core.head import SCORES
 from tfscorecam.core.maps import score_cam_maps
 from tfscorecam.core.progress import Progress
+from tfscorecam.core.request import Request, Scoring
 from tfscorecam.methods.channels import channel_weights, select_channels
 from tfscorecam.methods.masking import Masking
 
@@ -294,9 +295,6 @@ class ScoredChannels(Explainer):
         self.score = score
         super().__init__(model, layer, **options)
 
-    def scored_head(self) -> ScoringHead | None:
-        return self.class_head(self.score)
-
     def channel_weights(
         self,
         image: np.ndarray,
@@ -306,13 +304,9 @@ class ScoredChannels(Explainer):
         progress: Progress | None = None,
     ) -> np.ndarray:
         """Channel weights (C, K) of image ``index`` of ``request``, scored on ``image``."""
+        scoring, params = request.scored(index)
         return self.scorer.weights(
-            image,
-            activations,
-            self.scoring(request, index),
-            request.params(index),
-            request.scores.shape[1],
-            progress,
+            image, activations, scoring, params, request.num_scores, progress
         )
 
     def _work(self, activations: np.ndarray, request: Request) -> int:
@@ -335,7 +329,7 @@ class ScoredChannels(Explainer):
         self, image: tf.Tensor, activations: tf.Tensor, class_index: tf.Tensor
     ) -> tf.Tensor:
         """Unit weights (units,) of one image for one class, inside a graph."""
-        scoring, params = self.classes_scoring(), class_index[None]
+        scoring, params = self.scorings.of_classes(), class_index[None]
         return self.scorer.graph_weights(image, activations, scoring, params, 1)[:, 0]
 
     def graph_maps(self, images, activations, classes):

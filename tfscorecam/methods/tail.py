@@ -16,8 +16,8 @@ from typing import Any
 import keras
 import tensorflow as tf
 
-from tfscorecam.core.explainer import Scoring
 from tfscorecam.core.model_graph import after
+from tfscorecam.core.request import Scoring
 from tfscorecam.methods.scoring import ChunkedScorer, ScoredChannels
 
 UNITS = ("channel", "position")
@@ -104,7 +104,7 @@ class TailCAM(ScoredChannels):
                 "conv layer"
             )
         self._rest: dict[bool, keras.Model] = {}
-        self.rest_of_model(self.class_scoring)  # a model it cannot split fails here
+        self.rest_of_model(self.scorings.classes)  # a model it cannot split fails here
 
     def rest_of_model(self, scoring: Scoring | None) -> keras.Model:
         """The model from the target layer's output to what ``scoring`` scores (built once

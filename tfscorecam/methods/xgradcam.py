@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from tfscorecam.methods.gradcam import GradCAM
+from tfscorecam.methods.gradients import GradientCAM
 
 
-class XGradCAM(GradCAM):
+class XGradCAM(GradientCAM):
     """XGrad-CAM: w_k = sum_ij (A_k,ij / sum_ab A_k,ab) dS/dA_k,ij; map = ReLU(sum_k w_k A_k).
 
     The weights are the ones that satisfy the paper's two axioms (sensitivity and

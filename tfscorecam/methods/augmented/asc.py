@@ -10,10 +10,10 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tfscorecam.core.explainer import Request
 from tfscorecam.core.maps import score_cam_maps, weighted_sum
 from tfscorecam.core.memory import DEFAULT_BUDGET, check_fits
 from tfscorecam.core.progress import Progress
+from tfscorecam.core.request import Request
 from tfscorecam.core.validation import non_negative, positive_int
 from tfscorecam.methods.augmented.augment import (
     ZOOM_SCALES,
