@@ -95,6 +95,14 @@ def test_every_registered_class_is_a_public_name():
         assert getattr(tsc, method.class_name) is method_class(name)
 
 
+def test_a_registered_pass_count_is_an_integer_option_of_its_method():
+    """The command line's cost note reads the passes per channel from the registry."""
+    counted = {name for name, method in METHODS.items() if method.passes}
+    assert counted == {"iscam", "sscam"}
+    for name in counted:
+        assert isinstance(method_class(name).option_defaults()[METHODS[name].passes], int)
+
+
 class MeanActivation(Explainer):
     """A test-only method: ReLU of the target layer's mean channel, upsampled (no class)."""
 

@@ -123,9 +123,7 @@ def test_cli_passes_method_options_and_checks_them(tmp_path, capsys):
     assert cli.main([*argv, "--method", "iscam", "--num-samples", "2"]) == 0
 
 
-def test_cli_runs_n_pass_methods_as_python_does_and_says_what_they_cost(
-    tmp_path, backbone, capsys
-):
+def test_cli_runs_n_pass_methods_as_python_does_and_says_what_they_cost(tmp_path, backbone, capsys):
     note = cli._cost_note(backbone, "sscam", None, {"num_samples": 40})
     assert "sscam scores all 1280 channels with 40 masked passes each (51200 passes" in note
     assert "--max-channels 32 scores only the 32" in note

@@ -141,6 +141,23 @@ def test_classes_target_equals_class_index():
     np.testing.assert_array_equal(cam(x, target=targets.classes([2, 4])), cam(x, [2, 4]))
 
 
+def test_top_k_explains_each_images_most_probable_classes_in_order():
+    model = build_classifier("softmax")
+    x = images(3)
+    cam = tsc.GradCAM(model, verbose=0)
+    order = np.argsort(-model.predict(x, verbose=0), axis=1)[:, :2]
+    explained = cam.explain_batch(x, target=targets.top_k(2))
+    np.testing.assert_array_equal(explained.classes, order)
+    np.testing.assert_allclose(explained.maps, cam(x, order), atol=1e-6)
+    one = cam.explain_batch(x[0], target=targets.top_k(5))
+    assert one.output().shape == (5, SIZE, SIZE)  # one image: (K, H, W)
+    with pytest.raises(ValueError, match="top_k=6 but the model has 5 classes"):
+        cam(x, target=targets.top_k(6))
+    for bad in (0, 2.0, True):
+        with pytest.raises(ValueError, match="top_k takes a positive int"):
+            targets.top_k(bad)
+
+
 @pytest.mark.parametrize(
     "kwargs, call, message",
     [

@@ -19,6 +19,7 @@ OUT = ROOT / "docs" / "snippets" / "errors.md"
 
 GROUPS = {  # module path prefix -> section title, in page order
     "interfaces/images": "Images and inputs",
+    "interfaces/pipeline": "Images and inputs",
     "core/validation": "Images and inputs",
     "core/preprocessing": "Images and inputs",
     "core/model_graph": "Models and layers",
@@ -27,6 +28,8 @@ GROUPS = {  # module path prefix -> section title, in page order
     "core/head": "Classes, heads and targets",
     "core/class_names": "Classes, heads and targets",
     "core/explainer": "Classes, heads and targets",
+    "core/request": "Classes, heads and targets",
+    "core/options": "Method options",
     "core/targets": "Classes, heads and targets",
     "core/detectors": "Classes, heads and targets",
     "core/maps": "Boxes and maps",

@@ -75,7 +75,7 @@ class Scorings:
         probabilities: ScoringHead | None,
     ) -> None:
         self.view = view
-        self.probabilities = probabilities
+        self.probability_head = probabilities
         self.classes = (
             None if classes is None else Scoring(classes.model, classes.scores, classes.stripped)
         )
@@ -105,18 +105,21 @@ class Scorings:
         self, class_index: object, target: object, outputs: np.ndarray, single: bool
     ) -> Request:
         """Resolve ``class_index`` or ``target`` for images whose raw outputs are ``outputs``."""
+        top_k = None
         if isinstance(target, Classes):
             if class_index is not None:
                 raise ValueError("pass class_index or target, not both")
-            class_index, target = target.index, None
+            class_index, top_k, target = target.index, target.top_k, None
         if target is None:
-            return self._classes(class_index, outputs, single)
+            return self._classes(class_index, outputs, single, top_k)
         if class_index is not None:
             raise ValueError("pass class_index or target, not both")
         return self._targets(target, outputs)
 
-    def _classes(self, class_index: object, outputs: np.ndarray, single: bool) -> Request:
-        if self.probabilities is None:
+    def _classes(
+        self, class_index: object, outputs: np.ndarray, single: bool, top_k: int | None
+    ) -> Request:
+        if self.probability_head is None:
             shape = tuple(self.view.outputs[0].shape)
             raise ValueError(
                 f"the explained output has shape {shape}; class_index needs class "
@@ -124,11 +127,16 @@ class Scorings:
                 "tfscorecam.targets.segmentation(...), regression(...), detection(...) or a "
                 "function of the output), or output= to choose another output"
             )
-        probabilities = self.probabilities.transform(tf.constant(outputs)).numpy()
+        probabilities = self.probability_head.transform(tf.constant(outputs)).numpy()
+        if top_k is not None:
+            num_classes = probabilities.shape[1]
+            if top_k > num_classes:
+                raise ValueError(f"top_k={top_k} but the model has {num_classes} classes")
+            class_index = np.argsort(-probabilities, axis=1, kind="stable")[:, :top_k]
         classes, per_class_axis = class_matrix(
             class_index,
             len(outputs),
-            self.probabilities.num_classes,
+            self.probability_head.num_classes,
             single,
             top1=np.argmax(probabilities, axis=-1),
         )

@@ -29,14 +29,25 @@ MATCHES = ("score", "iou")  # how a detection target picks its box
 @dataclass(frozen=True, eq=False)
 class Classes:
     """Class scores, resolved by the explainer as its ``class_index`` argument (the default
-    target): probabilities (or logits with ``score="logit"``) of the model's class output."""
+    target): probabilities (or logits with ``score="logit"``) of the model's class output.
+    ``top_k``: instead of ``index``, each image's K most probable classes."""
 
     index: object = None
+    top_k: int | None = None
 
 
 def classes(index: object = None) -> Classes:
     """The explainer's class scores for ``index``: None (top-1), an int, N ints or (N, K)."""
     return Classes(index)
+
+
+def top_k(k: int) -> Classes:
+    """Each image's ``k`` most probable classes, most probable first, from the same forward
+    pass that the explanation starts with (maps (N, k, H, W); ``explain()`` gives k results
+    per image)."""
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+        raise ValueError(f"top_k takes a positive int, got {k!r}")
+    return Classes(None, int(k))
 
 
 def activate(output: tf.Tensor, activation: str | None) -> tf.Tensor:

@@ -182,20 +182,18 @@ def _method_options(args) -> dict:
 
 
 def _cost_note(model, method: str, layer, options: dict) -> str | None:
-    """For a method with several passes per channel over more than ``CLI_PASSES`` passes in
-    all and no --max-channels, the line that says what it costs and how to cut it. The
-    command line runs the method as Python does (every channel, as the authors' code)."""
-    accepted = method_options(method)
-    if "num_samples" not in accepted or "max_channels" in options:
+    """For a method with several passes per channel (its registry entry's ``passes`` option)
+    over more than ``CLI_PASSES`` passes in all and no --max-channels, the line that says what
+    it costs and how to cut it. The command line runs the method as Python does (every
+    channel, as the authors' code)."""
+    passes = METHODS[method].passes
+    if passes is None or "max_channels" in options:
         return None
-    from tfscorecam.methods import cached_explainer
-    from tfscorecam.methods.scorecam import ScoreCAM
+    from tfscorecam.methods import cached_explainer, method_class
 
-    explainer = cached_explainer(model, method, layer, **{**options, "verbose": 0})
-    if not isinstance(explainer, ScoreCAM) or explainer.num_channels is None:
-        return None
-    channels, samples = explainer.num_channels, explainer.scorer.masking.samples
-    if channels * samples <= CLI_PASSES:
+    samples = int(options.get(passes, method_class(method).option_defaults()[passes]))
+    channels = cached_explainer(model, method, layer, **options).num_channels
+    if channels is None or channels * samples <= CLI_PASSES:
         return None
     cut = max(1, CLI_PASSES // samples)
     return (
@@ -289,13 +287,9 @@ def _loaded(args):
 
 
 def _run_explain(args) -> int:
-    import numpy as np
-
-    from tfscorecam.core.targets import regression
+    from tfscorecam.core.targets import regression, top_k
     from tfscorecam.interfaces.explanation import explain
     from tfscorecam.interfaces.filenames import distinct_stems, overlay_name
-    from tfscorecam.interfaces.images import resize
-    from tfscorecam.methods import cached_explainer
 
     out = _out_folder(args.out)
     zoo_model = _loaded(args)
@@ -311,6 +305,8 @@ def _run_explain(args) -> int:
         if args.class_ or args.top_k:
             raise ValueError("give --target, or --class / --top-k, not both")
         target = regression(*args.target)
+    elif args.top_k:
+        target = top_k(args.top_k)
     note = _cost_note(zoo_model.model, args.method, args.layer, options)
     if note:
         print(note, file=sys.stderr)
@@ -319,10 +315,6 @@ def _run_explain(args) -> int:
         try:
             image = _image(path)
             class_index = _classes(args, zoo_model.class_names)
-            if args.top_k:
-                x = zoo_model.preprocess(resize(image, zoo_model.input_size)[None])
-                cam = cached_explainer(zoo_model.model, args.method, args.layer, **options)
-                class_index = [np.argsort(-cam.predict_probabilities(x)[0])[: args.top_k]]
             start = time.perf_counter()
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")

@@ -297,7 +297,8 @@ class _BatchExplainer:
         self.explainer, self.class_index = job.explainer(self.model, self.class_names)
 
     def __call__(self, batch: dict) -> dict:
-        from tfscorecam.interfaces.explanation import check_sizes, input_warnings
+        from tfscorecam.interfaces.explanation import input_warnings
+        from tfscorecam.interfaces.pipeline import check_sizes, preprocessed
 
         count = len(batch["path"])
         out = {
@@ -318,7 +319,7 @@ class _BatchExplainer:
             try:
                 shape = (int(batch["image_height"][i]), int(batch["image_width"][i]))
                 check_sizes(self.explainer, [shape], [path])
-                x = np.asarray(self.preprocess(batch["image"][i : i + 1].copy()), np.float32)
+                x = preprocessed(batch["image"][i : i + 1], self.preprocess)
                 explained = self.explainer.explain_batch(x, self.class_index)
                 found = input_warnings(
                     self.model, self.explainer, x, explained, [path], top1=self.class_index is None

@@ -17,9 +17,10 @@ from PIL import Image
 from tfscorecam.core.class_names import IMAGENET_CLASSES, load_class_names, named_classes
 from tfscorecam.core.legacy import as_keras3
 from tfscorecam.core.maps import image_boxes, renormalise_in_boxes, upsample
-from tfscorecam.core.targets import Regression
+from tfscorecam.core.targets import Classes, Regression
 from tfscorecam.interfaces.advice import InputWarning, confidence_advice, range_advice
-from tfscorecam.interfaces.images import check_size, image_list, resize
+from tfscorecam.interfaces.images import image_list
+from tfscorecam.interfaces.pipeline import model_input
 from tfscorecam.methods import METHODS, cached_explainer
 from tfscorecam.zoo import ZooModel, imagenet_class_names
 
@@ -184,37 +185,6 @@ def _refuse_one_linear_unit(explainer) -> None:
         )
 
 
-def model_input(
-    explainer: Any,
-    images: Sequence[np.ndarray],
-    preprocess: Callable[[np.ndarray], np.ndarray] | None,
-    what: Sequence[str],
-) -> np.ndarray:
-    """The model input (N, H, W, C) float32 of display images (``images.display_image``):
-    each checked against the target layer's feature map (``images.check_size``), resized
-    (bilinear, no crop) to the model's input size, then preprocessed. ``what`` names each
-    image in errors."""
-    check_sizes(explainer, [image.shape[:2] for image in images], what)
-    size = tuple(explainer.input_shape[1:3])
-    if None in size:
-        if len({i.shape for i in images}) > 1:
-            raise ValueError("images of different sizes need a model with a fixed input size")
-        batch = np.stack(images)
-    else:
-        batch = np.stack([resize(i, size) for i in images])
-    return np.asarray(preprocess(batch.copy()) if preprocess else batch, np.float32)
-
-
-def check_sizes(explainer: Any, shapes: Sequence[tuple[int, int]], what: Sequence[str]) -> None:
-    """Refuse an image of (H, W) in ``shapes`` too small for the target layer
-    (``images.check_size``): against the feature map at the model's input size, or, for a
-    model of variable input size, at the image's own size. ``what`` names each image."""
-    size = tuple(explainer.input_shape[1:3])
-    for shape, name in zip(shapes, what, strict=True):
-        grid = explainer.feature_size(shape if None in size else size)
-        check_size(shape, grid, explainer.layer_path, name)
-
-
 def input_warnings(
     model: keras.Model,
     explainer: Any,
@@ -301,7 +271,8 @@ def explain(
         layer: the target layer, as for ``ScoreCAM``.
         class_index: as for ``ScoreCAM``: None explains the top-1 class; class names (from
             ``class_names``) may stand for indices, e.g. ``"tabby"`` or ``["tabby", 285]``.
-        target: instead of ``class_index``, a target (see ``tfscorecam.targets``).
+        target: instead of ``class_index``, a target (see ``tfscorecam.targets``), e.g.
+            ``tfscorecam.targets.top_k(3)`` for each image's three most probable classes.
         class_names: names for the class indices: a list, or a JSON or text file (see
             ``class_names.load_class_names``). Not given: a zoo model's own names; for a
             model with 1000 classes, the ImageNet names; otherwise none.
@@ -332,7 +303,7 @@ def explain(
     if class_names is None and explainer.output_shape[-1] == IMAGENET_CLASSES:
         class_names = imagenet_class_names()
     class_index = named_classes(class_index, class_names)
-    if target is None:
+    if target is None or isinstance(target, Classes):
         _refuse_one_linear_unit(explainer)
     images, single = image_list(image)
     what = [

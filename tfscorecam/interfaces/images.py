@@ -14,6 +14,7 @@ What is taken as what (the same for ``explain()``, the command line, ``explain_d
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -99,27 +100,15 @@ def image_list(images: object) -> tuple[list[np.ndarray], bool]:
     return [display_image(array)], True
 
 
-def check_size(shape: tuple[int, ...], grid: tuple[int, int], layer: str, what: str) -> None:
-    """Refuse an image of ``shape`` (H, W, ...) smaller on a side than the target layer's
-    feature map ``grid`` (h, w), or one whose feature map is a single cell: such an image has
-    nothing to localise, and its map would only be the upsampled blur of a few pixels."""
-    height, width = shape[:2]
-    if height < grid[0] or width < grid[1]:
-        raise ValueError(
-            f"{what} is {height}x{width} pixels, smaller than the {grid[0]}x{grid[1]} feature "
-            f"map of layer {layer!r}: too small to explain; give an image of at least "
-            f"{grid[0]}x{grid[1]} pixels (better, the model's input size)"
-        )
-    if grid[0] * grid[1] == 1:
-        raise ValueError(
-            f"{what} ({height}x{width} pixels) gives layer {layer!r} a 1x1 feature map, which "
-            "cannot localise anything: give a larger image or an earlier layer"
-        )
+def resize_op(images: tf.Tensor, size: Sequence[int] | tf.Tensor) -> tf.Tensor:
+    """``images`` (H, W, C) or (N, H, W, C) as float32 resized to ``size`` (H, W): bilinear,
+    antialiased, no crop (the aspect ratio may change)."""
+    return tf.image.resize(tf.cast(images, tf.float32), size, "bilinear", antialias=True)
 
 
 def resize(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """Bilinear, antialiased resize of a display image to (H, W) (no crop: the aspect ratio
-    may change)."""
+    """``resize_op`` on a display image (or a heatmap (H, W, 1)), as NumPy; an image already
+    of ``size`` is returned as it is."""
     if image.shape[:2] == tuple(size):
         return image
-    return tf.image.resize(image, size, method="bilinear", antialias=True).numpy()
+    return resize_op(image, size).numpy()

@@ -33,6 +33,7 @@ import tensorflow as tf
 
 from tfscorecam.core.explainer import Explainer
 from tfscorecam.core.preprocessing import PREPROCESS
+from tfscorecam.interfaces.pipeline import decode_in_graph
 
 
 def _preprocessing(preprocess: object, input_shape: tuple) -> Callable | None:
@@ -99,16 +100,7 @@ class _ServedExplainer(tf.Module):
         size = self.cam.input_shape[1:3]
 
         def decode(data: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-            # JPEG with the accurate integer DCT, as PIL decodes for tsc.explain (TensorFlow's
-            # default, the fast DCT, moves pixels by up to 13 levels and scores by ~0.01)
-            image = tf.cond(
-                tf.io.is_jpeg(data),
-                lambda: tf.io.decode_jpeg(data, channels=3, dct_method="INTEGER_ACCURATE"),
-                lambda: tf.io.decode_image(data, channels=3, expand_animations=False),
-            )
-            image.set_shape((None, None, 3))
-            resized = tf.image.resize(tf.cast(image, tf.float32), size, "bilinear", antialias=True)
-            return resized, tf.shape(image)[:2]
+            return decode_in_graph(data, size)
 
         images, sizes = tf.map_fn(
             decode,
@@ -118,7 +110,7 @@ class _ServedExplainer(tf.Module):
                 tf.TensorSpec((2,), tf.int32),
             ),
         )
-        x = tf.cast(preprocess(images), tf.float32)
+        x = tf.cast(preprocess(images), tf.float32)  # as pipeline.preprocessed, in a graph
         result = self.cam.graph_explain(x)
         return {**result, "image_height": sizes[:, 0], "image_width": sizes[:, 1]}
 

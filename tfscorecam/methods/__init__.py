@@ -2,7 +2,9 @@
 them.
 
 ``METHODS`` is the one list of methods: its name (the slug ``explain()``, the command line,
-``explain_dataset`` and the tests use), its class and its display name. Classes are
+``explain_dataset`` and the tests use), its class, its display name and, for a method that
+scores each channel with several masked passes, the option that counts them (the command
+line's cost note reads it). Classes are
 named as ``"module:Class"`` and imported on first use, so ``import tfscorecam`` reads this
 module without loading NumPy or TensorFlow. Adding a method is its own module, one line here,
 and its own reference test; ``tests/test_contract.py`` runs every method listed here through
@@ -33,6 +35,7 @@ class Method(NamedTuple):
 
     path: str  # "module:Class"
     title: str  # display name
+    passes: str | None = None  # the option that counts masked passes per channel, if any
 
     @property
     def class_name(self) -> str:
@@ -50,8 +53,8 @@ METHODS: dict[str, Method] = {
     ),
     "gradcam": Method("tfscorecam.methods.gradcam:GradCAM", "Grad-CAM"),
     "gradcam++": Method("tfscorecam.methods.gradcampp:GradCAMPlusPlus", "Grad-CAM++"),
-    "iscam": Method("tfscorecam.methods.iscam:ISCAM", "IS-CAM"),
-    "sscam": Method("tfscorecam.methods.sscam:SSCAM", "SS-CAM"),
+    "iscam": Method("tfscorecam.methods.iscam:ISCAM", "IS-CAM", passes="num_samples"),
+    "sscam": Method("tfscorecam.methods.sscam:SSCAM", "SS-CAM", passes="num_samples"),
     "layercam": Method("tfscorecam.methods.layercam:LayerCAM", "LayerCAM"),
     "hirescam": Method("tfscorecam.methods.hirescam:HiResCAM", "HiResCAM"),
     "xgradcam": Method("tfscorecam.methods.xgradcam:XGradCAM", "XGrad-CAM"),
