@@ -9,9 +9,9 @@ from PIL import Image
 
 import tfscorecam as tsc
 from tfscorecam.core.explainer import Explainer
-from tfscorecam.core.preprocessing import PREPROCESS
 from tfscorecam.interfaces import cli, dataset, pipeline, serving
 from tfscorecam.interfaces.images import display_image
+from tfscorecam.zoo.preprocessing import PREPROCESS
 
 
 @pytest.fixture

@@ -12,9 +12,9 @@ import warnings
 from pathlib import Path
 from typing import NoReturn
 
-from tfscorecam.core.preprocessing import PREPROCESS
 from tfscorecam.methods import METHODS, method_options
 from tfscorecam.version import __version__
+from tfscorecam.zoo.preprocessing import PREPROCESS
 
 CLI_PASSES = 1280  # masked passes above which the cost is noted (one Score-CAM of 1280 channels)
 
@@ -245,7 +245,7 @@ def _run_explain_dataset(args) -> int:
 
 def _classes(args, names: list | None) -> list | None:
     """class_index for one image: from --class (indices or class names), else None."""
-    from tfscorecam.core.class_names import class_index_of
+    from tfscorecam.zoo.class_names import class_index_of
 
     if args.class_ and args.top_k:
         raise ValueError("give --class or --top-k, not both")
@@ -278,8 +278,8 @@ def _loaded(args):
     """The zoo model of --model / --weights / --preprocess, with --class-names."""
     from dataclasses import replace
 
-    from tfscorecam.core.class_names import load_class_names
-    from tfscorecam.zoo import load
+    from tfscorecam.zoo.class_names import load_class_names
+    from tfscorecam.zoo.models import load
 
     loaded = load(args.model, args.weights, args.preprocess or "none")
     names = load_class_names(args.class_names)
@@ -300,7 +300,7 @@ def _run_explain(args) -> int:
         options["output"] = output
     if args.head != "auto":
         options["head"] = args.head
-    target = None
+    target: object = None
     if args.target is not None:
         if args.class_ or args.top_k:
             raise ValueError("give --target, or --class / --top-k, not both")
@@ -353,7 +353,7 @@ def _run_demo(args) -> int:
 
     matplotlib.use("Agg")
     from tfscorecam.interfaces.explanation import explain
-    from tfscorecam.zoo import DEMO_IMAGE, efficientnet_lite0
+    from tfscorecam.zoo.models import DEMO_IMAGE, efficientnet_lite0
 
     zoo_model = efficientnet_lite0()
     options = {**_method_options(args), "verbose": 0 if args.quiet else 1}

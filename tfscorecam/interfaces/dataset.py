@@ -198,8 +198,8 @@ def heatmap(row) -> np.ndarray:
 def _load_model(model: str, weights: str | None, preprocess: str | None, class_names):
     """(keras model, preprocess function, class names) for a saved model path, a zoo name or a
     keras.applications name (with ``weights``)."""
-    from tfscorecam.core.class_names import load_class_names
-    from tfscorecam.zoo import load
+    from tfscorecam.zoo.class_names import load_class_names
+    from tfscorecam.zoo.models import load
 
     loaded = load(model, weights, preprocess or "none")
     return loaded.model, loaded.preprocess, load_class_names(class_names) or loaded.class_names
@@ -248,8 +248,8 @@ class _Job:
 
     def explainer(self, keras_model, names):
         """A new explainer and the class index it explains (None: top-1)."""
-        from tfscorecam.core.class_names import named_classes
         from tfscorecam.methods import make_explainer
+        from tfscorecam.zoo.class_names import named_classes
 
         explainer = make_explainer(keras_model, self.method, **{"verbose": 0, **self.options})
         return explainer, named_classes(self.class_index, names)
@@ -461,8 +461,8 @@ def explain_dataset(
     """
     ray = _require("ray")
     _require("pyarrow")
-    from tfscorecam.core.preprocessing import PREPROCESS
     from tfscorecam.methods import METHODS
+    from tfscorecam.zoo.preprocessing import PREPROCESS
 
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")

@@ -14,7 +14,6 @@ import matplotlib
 import numpy as np
 from PIL import Image
 
-from tfscorecam.core.class_names import IMAGENET_CLASSES, load_class_names, named_classes
 from tfscorecam.core.legacy import as_keras3
 from tfscorecam.core.maps import image_boxes, renormalise_in_boxes, upsample
 from tfscorecam.core.targets import Classes, Regression
@@ -22,7 +21,8 @@ from tfscorecam.interfaces.advice import InputWarning, confidence_advice, range_
 from tfscorecam.interfaces.images import image_list
 from tfscorecam.interfaces.pipeline import model_input
 from tfscorecam.methods import METHODS, cached_explainer
-from tfscorecam.zoo import ZooModel, imagenet_class_names
+from tfscorecam.zoo.class_names import IMAGENET_CLASSES, load_class_names, named_classes
+from tfscorecam.zoo.models import ZooModel, imagenet_class_names
 
 
 @dataclass(frozen=True, repr=False)

@@ -32,8 +32,8 @@ import keras
 import tensorflow as tf
 
 from tfscorecam.core.explainer import Explainer
-from tfscorecam.core.preprocessing import PREPROCESS
 from tfscorecam.interfaces.pipeline import decode_in_graph
+from tfscorecam.zoo.preprocessing import PREPROCESS
 
 
 def _preprocessing(preprocess: object, input_shape: tuple) -> Callable | None:
@@ -123,7 +123,7 @@ def export(
     """Write ``explainer`` (any tfscorecam explainer) as a SavedModel at ``path``.
 
     ``preprocess`` adds the ``explain_image_bytes`` signature: a name the command line knows
-    (``tfscorecam.core.preprocessing.PREPROCESS``: "mobilenet_v2", "tf", "torch", "caffe", ...), a
+    (``tfscorecam.zoo.preprocessing.PREPROCESS``: "mobilenet_v2", "tf", "torch", "caffe", ...), a
     Keras layer, or a function of TensorFlow operations from display-range RGB (0-255, float32)
     to the model's input. Load the result with ``tf.saved_model.load(path)`` and call
     ``.signatures["serving_default"]``, or serve it with TensorFlow Serving (see the docs page
