@@ -172,3 +172,33 @@ def sigmoid(z: np.ndarray) -> np.ndarray:
 @pytest.fixture
 def softmax_model() -> keras.Model:
     return build_classifier("softmax")
+
+
+BACKBONE_SIDE = 96  # the input side of the ``backbone`` fixture
+
+
+def random_photo(height: int = 40, width: int = 50, seed: int = 0) -> np.ndarray:
+    """A uint8 RGB photo of random pixels."""
+    return np.random.default_rng(seed).integers(0, 256, (height, width, 3)).astype(np.uint8)
+
+
+def save_random_photo(path, seed: int = 0, fmt: str | None = None) -> str:
+    """``random_photo`` written to ``path`` (the format from its suffix, or ``fmt``)."""
+    from PIL import Image
+
+    Image.fromarray(random_photo(seed=seed)).save(path, format=fmt)
+    return str(path)
+
+
+def stderr_lines(capsys) -> list[str]:
+    """The non-blank lines written to stderr since the last read."""
+    return [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+
+
+@pytest.fixture(scope="module")
+def backbone() -> keras.Model:
+    """A random-weight MobileNetV2 (alpha 0.35) at ``BACKBONE_SIDE`` pixels."""
+    keras.utils.set_random_seed(1)
+    return keras.applications.MobileNetV2(
+        weights=None, alpha=0.35, input_shape=(BACKBONE_SIDE, BACKBONE_SIDE, 3)
+    )

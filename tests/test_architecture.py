@@ -62,3 +62,13 @@ def test_every_import_in_the_package_is_allowed_by_the_table():
             elif home is not None and _package_of(imported, allowed) not in allowed[home]:
                 wrong.append(f"{where} (not in the table for {home})")
     assert not wrong, "\n".join(wrong)
+
+
+def test_the_tests_mirror_the_package():
+    """tests/<folder>/ exists only for a package folder tfscorecam/<folder>/; the suites that
+    cross packages (contract, docs, examples, errors...) stay at the top."""
+    tests = ROOT / "tests"
+    folders = [p for p in tests.rglob("*") if p.is_dir() and p.name != "__pycache__"]
+    assert folders, "tests/ has no package folders"
+    for folder in folders:
+        assert (PACKAGE / folder.relative_to(tests)).is_dir(), f"{folder} mirrors no package"

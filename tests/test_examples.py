@@ -30,6 +30,9 @@ from PIL import Image
 from tfscorecam import zoo
 
 ROOT = Path(__file__).resolve().parents[1]
+# one worker runs this file: its Python examples (a module fixture) run once, before the shell
+# commands that use what they wrote
+pytestmark = pytest.mark.xdist_group("examples")
 README = ROOT / "README.md"
 
 
@@ -149,25 +152,35 @@ def _no_range_warning(caught) -> None:
     assert not wrong, wrong
 
 
-def test_python_examples_run_as_written(folder, monkeypatch):
+@pytest.fixture(scope="module")
+def python_examples(folder):
+    """Run every Python block in order, in ``folder``; the shell commands then use what they
+    wrote (the SavedModels the serving page exports). Returns the folder."""
     import matplotlib
 
     matplotlib.use("Agg")
-    monkeypatch.chdir(folder)
-    namespace = _namespace(folder)
-    namespace["labels"] = None  # set below from the model, once the API block defined it
-    for page, block in _blocks("python"):
-        if "labels" in block and "model" in namespace:
-            probabilities = namespace["model"].predict(namespace["x"], verbose=0)
-            namespace["labels"] = probabilities.argmax(axis=1)
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            exec(compile(block, str(page), "exec"), namespace)  # noqa: S102
-        _no_range_warning(caught)
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        monkeypatch.chdir(folder)
+        namespace = _namespace(folder)
+        namespace["labels"] = None  # set below from the model, once the API block defined it
+        for page, block in _blocks("python"):
+            if "labels" in block and "model" in namespace:
+                probabilities = namespace["model"].predict(namespace["x"], verbose=0)
+                namespace["labels"] = probabilities.argmax(axis=1)
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                exec(compile(block, str(page), "exec"), namespace)  # noqa: S102
+            _no_range_warning(caught)
+    return folder
+
+
+def test_python_examples_run_as_written(python_examples):
+    assert (python_examples / "models" / "asc" / "1" / "saved_model.pb").is_file()
 
 
 @pytest.mark.parametrize("command", _commands())
-def test_shell_commands_run_as_written(folder, command):
+def test_shell_commands_run_as_written(python_examples, command):
+    folder = python_examples
     env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
     words = shlex.split(command)
     if words[0] == "python":

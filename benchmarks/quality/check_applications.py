@@ -9,7 +9,7 @@ table that the docs' "Choosing a layer" page includes (a few minutes).
 
 Prints, per model, the default layer and whether Grad-CAM and Score-CAM (max_channels=4) give
 finite maps scaled to [0, 1] (or all zero: a random model's Grad-CAM may weigh every cell
-below 0); exits 1 if any fails. Random weights, seeded per model. (tests/test_applications.py
+below 0); exits 1 if any fails. Random weights, seeded per model. (tests/core/test_applications.py
 runs one model per family in CI; this runs all of them, about 15 minutes on 2 cores.)
 """
 

@@ -302,29 +302,15 @@ def _rebuild(model: keras.Model, call) -> tuple:
     return clone.inputs[0], clone.outputs[0] if structure is None else structure
 
 
-def tap(
-    model: keras.Model, chain: Sequence[keras.layers.Layer], strip_final: bool = False
-) -> keras.Model:
-    """A model with the same input returning ``[chain[-1] activations, model predictions]``;
-    with ``strip_final`` the predictions are the input of the innermost final layer (see
-    ``without_final_layer``)."""
-    return _rewire(model, list(chain), strip_final)
-
-
-def input_of(model: keras.Model, chain: Sequence[keras.layers.Layer]) -> keras.Model:
-    """A model with the same input returning what chain[-1] receives (the values that reach a
-    nested backbone, after the wrapper's own preprocessing layers). Only the layers in front
-    of chain[-1] run: the rest of the graph is not part of it."""
-    tapped = _rewire(model, list(chain), False, tap_input=True)
-    return keras.Model(tapped.inputs[0], tapped.outputs[0])
-
-
-def _rewire(
+def _rerun(
     model: keras.Model, chain: list, strip_final: bool, tap_input: bool = False
-) -> keras.Model:
-    """``model`` re-run with chain[-1]'s output (or with ``tap_input`` its input) tapped (if
-    ``chain``) and its innermost final layer skipped (if ``strip_final``), descending into
-    nested models on the way."""
+) -> tuple[object, object, object]:
+    """The one re-run of ``model``'s graph on a new input, layers (and weights) shared, with
+    its taps: what chain[-1] outputs (or, with ``tap_input``, receives) is captured, and with
+    ``strip_final`` the innermost final layer is skipped (its input is the output).
+    Descends into the nested models on ``chain`` and into a nested final model. Returns
+    (input, captured or None without ``chain``, output); a layer called more than once on the
+    way is refused."""
     head, rest = (chain[0], chain[1:]) if chain else (None, [])
     final = final_layer(model) if strip_final else None
     captured = []
@@ -336,7 +322,7 @@ def _rewire(
             captured.append(args[0] if tap_input else out)
             return out
         if tapped or (stripped and isinstance(layer, keras.Model)):
-            inner = _rewire(layer, rest if tapped else [], stripped, tap_input)
+            inner = _as_model(*_rerun(layer, rest if tapped else [], stripped, tap_input))
             out = inner(*args, **kwargs)
             if tapped:
                 captured.append(out[0])
@@ -345,14 +331,34 @@ def _rewire(
         return args[0] if stripped else layer(*args, **kwargs)
 
     inputs, outputs = _rebuild(model, call)
-    if not chain:
-        return keras.Model(inputs, outputs)
-    if len(captured) != 1:
+    if chain and len(captured) != 1:
         raise ValueError(
             f"layer {chain[-1].name!r} is called {len(captured)} times in the model; "
             "choose a layer that is used once"
         )
-    return keras.Model(inputs, [captured[0], outputs])
+    return inputs, captured[0] if chain else None, outputs
+
+
+def _as_model(inputs: object, captured: object, outputs: object) -> keras.Model:
+    """A re-run as a model: [captured, outputs], or outputs alone without a tap."""
+    return keras.Model(inputs, outputs if captured is None else [captured, outputs])
+
+
+def tap(
+    model: keras.Model, chain: Sequence[keras.layers.Layer], strip_final: bool = False
+) -> keras.Model:
+    """A model with the same input returning ``[chain[-1] activations, model predictions]``;
+    with ``strip_final`` the predictions are the input of the innermost final layer (see
+    ``without_final_layer``)."""
+    return _as_model(*_rerun(model, list(chain), strip_final))
+
+
+def input_of(model: keras.Model, chain: Sequence[keras.layers.Layer]) -> keras.Model:
+    """A model with the same input returning what chain[-1] receives (the values that reach a
+    nested backbone, after the wrapper's own preprocessing layers). Only the layers in front
+    of chain[-1] run: the rest of the graph is not part of it."""
+    inputs, captured, _ = _rerun(model, list(chain), False, tap_input=True)
+    return keras.Model(inputs, captured)
 
 
 def after(
@@ -360,34 +366,16 @@ def after(
 ) -> keras.Model:
     """The part of ``model`` that follows the target layer: a model from chain[-1]'s output to
     the model's output (with ``strip_final``, to the input of its innermost final layer, as
-    ``without_final_layer``), over the same layers. Descends into nested models; a clear error
+    ``without_final_layer``), over the same layers. It is the re-run with the outermost
+    model on the chain tapped, cut at that tap, after the same cut inside it; a clear error
     when some path reaches the output without passing through the target layer."""
     head, rest = chain[0], list(chain[1:])
-    final = final_layer(model) if strip_final else None
-    captured = []
-
-    def call(layer, *args, **kwargs):
-        if layer is final and layer is not head and isinstance(layer, keras.Model):
-            out = without_final_layer(layer)(*args, **kwargs)
-        elif layer is final and layer is not head:
-            out = args[0]
-        else:
-            out = layer(*args, **kwargs)
-        if layer is head:
-            captured.append(out)
-        return out
-
-    _, outputs = _rebuild(model, call)
-    if len(captured) != 1:
-        raise ValueError(
-            f"layer {head.name!r} is called {len(captured)} times in the model; "
-            "choose a layer that is used once"
-        )
-    inner = after(head, rest, strip_final and head is final) if rest else None
+    _, captured, outputs = _rerun(model, [head], strip_final)
+    inner = after(head, rest, strip_final and head is final_layer(model)) if rest else None
     outer = None
-    if outputs is not captured[0]:
+    if outputs is not captured:
         try:
-            outer = keras.Model(captured[0], outputs)
+            outer = keras.Model(captured, outputs)
         except ValueError:
             raise ValueError(
                 f"the model's output is reached without passing through {chain[-1].name!r} "
@@ -414,4 +402,4 @@ def innermost_final_layer(model: keras.Model) -> keras.layers.Layer:
 def without_final_layer(model: keras.Model) -> keras.Model:
     """The model up to the input of its innermost final layer (e.g. the logits before a
     softmax), descending into a nested model that produces the output."""
-    return _rewire(model, [], True)
+    return _as_model(*_rerun(model, [], True))

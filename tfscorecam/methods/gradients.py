@@ -66,7 +66,7 @@ class GradientCAM(Explainer):
         of the ``k`` scores with respect to them (n, k, h, w, C)."""
         steps = self._steps.setdefault(scoring, {})
         if k not in steps:
-            tapped = tap(self.view, self.chain, scoring.stripped)
+            tapped = tap(self.view, self.chain, True) if scoring.stripped else self._tapped
 
             def step(images: tf.Tensor, params: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
                 with tf.GradientTape(persistent=True) as tape:

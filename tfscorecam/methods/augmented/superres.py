@@ -500,8 +500,9 @@ def _graph_conjugate_gradients(matvec, rhs, x, diagonal, steps: int) -> tf.Tenso
 
 # ``super_resolve``'s own defaults, for its documented use (recover a map from exact
 # observations of its warps): on 32 copies of 14x14 maps of a synthetic at 224 px
-# (tests/test_superres.py), these reach 0.32 of bilinear upsampling's error for area
-# observations (0.61 with the fusion's defaults, tuned for Augmented Score-CAM's noisy maps).
+# (tests/methods/augmented/test_superres.py), these reach 0.32 of bilinear upsampling's error
+# for area observations (0.61 with the fusion's defaults, tuned for Augmented Score-CAM's
+# noisy maps).
 STANDALONE = {"observation": "area", "tv_weight": 5e-4, "energy_weight": 1e-5}
 STANDALONE_SUBCELLS = 8
 

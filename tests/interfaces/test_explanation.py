@@ -1,5 +1,6 @@
 """explain(), Explanation, the offline zoo model, the .pth reader and the command line."""
 
+import logging
 import os
 import pickle
 import subprocess
@@ -8,11 +9,11 @@ import sys
 import keras
 import numpy as np
 import pytest
-from conftest import SIZE, build_classifier
+from conftest import SIZE, build_classifier, random_photo
 from PIL import Image
 
 import tfscorecam as tsc
-from tfscorecam import zoo
+from tfscorecam import methods, zoo
 from tfscorecam.interfaces import cli
 from tfscorecam.interfaces.images import display_image
 from tfscorecam.zoo import pth
@@ -271,3 +272,24 @@ def test_cli_explains_a_named_output_of_a_two_output_model(tmp_path, capsys):
     assert len(printed) == 2
     assert cli.main(argv) == 1
     assert "pass output=" in capsys.readouterr().err  # and --output, test_cli.py
+
+
+def test_a_loop_over_methods_and_layers_prints_no_retracing_warning(caplog):
+    model = build_classifier("softmax", flat_channel=False)
+    small = {"num_augmentations": 2, "num_samples": 2}
+    with caplog.at_level(logging.WARNING, logger="tensorflow"):
+        for layer in ("target", "conv1"):
+            for method in methods.METHODS:
+                options = {k: v for k, v in small.items() if k in methods.method_options(method)}
+                for photo in (random_photo(seed=1), random_photo(seed=2)):
+                    tsc.explain(model, photo, method, layer=layer, verbose=0, **options)
+    assert "retracing" not in caplog.text
+
+
+def test_explanation_repr_is_short_and_explain_lists_every_method():
+    model = build_classifier("softmax", flat_channel=False)
+    result = tsc.explain(model, random_photo(), class_names=list("abcde"), verbose=0)
+    text = repr(result)
+    assert len(text) < 200 and "heatmap=<40x50 float32>" in text and "image=<40x50x3 uint8>" in text
+    for method in methods.METHODS:
+        assert f'"{method}"' in tsc.explain.__doc__

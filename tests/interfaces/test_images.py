@@ -1,9 +1,10 @@
 """Reading images (interfaces/images.py): 16-bit files, [0, 1] floats and tiny images, in
 every path."""
 
+import keras
 import numpy as np
 import pytest
-from conftest import build_classifier
+from conftest import SIZE, build_classifier, images
 from PIL import Image
 
 import tfscorecam as tsc
@@ -90,3 +91,14 @@ def test_a_variable_size_model_refuses_an_image_with_a_one_cell_map():
     with pytest.raises(ValueError, match="1x1 feature map"):
         tsc.explain(model, _photo(4, 4), "gradcam", verbose=0)
     assert tsc.explain(model, _photo(9, 9), "gradcam", verbose=0).heatmap.shape == (9, 9)
+
+
+def test_greyscale_images_without_a_channel_axis():
+    inp = keras.Input((SIZE, SIZE, 1))
+    x = keras.layers.Conv2D(4, 3, strides=2, padding="same", activation="relu")(inp)
+    out = keras.layers.Dense(3, activation="softmax")(keras.layers.GlobalAveragePooling2D()(x))
+    cam = tsc.ScoreCAM(keras.Model(inp, out), verbose=0)
+    batch = images(2)[..., 0]
+    np.testing.assert_array_equal(cam(batch[0]), cam(batch[0][..., None]))
+    np.testing.assert_array_equal(cam(batch), cam(batch[..., None]))
+    assert cam(batch).shape == (2, SIZE, SIZE)

@@ -9,7 +9,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import SIZE, build_classifier, images
+from conftest import SIZE, build_classifier, images, random_photo
 from PIL import Image
 
 import tfscorecam as tsc
@@ -134,3 +134,20 @@ def test_the_savedmodel_runs_in_a_tf1_session_as_tf_serving_loads_it(tmp_path):
         signature = meta.signature_def["serving_default"]
         maps = session.run(signature.outputs["maps"].name, {signature.inputs["images"].name: x})
     np.testing.assert_allclose(maps, cam(x), atol=1e-5)
+
+
+def test_served_jpeg_scores_equal_eager_ones(tmp_path):
+    model = build_classifier("softmax", flat_channel=False)
+    photo = random_photo(64, 48, seed=3)
+    buffer = io.BytesIO()
+    Image.fromarray(photo).save(buffer, format="JPEG", quality=80)
+    path = tmp_path / "p.jpg"
+    path.write_bytes(buffer.getvalue())
+    cam = tsc.GradCAM(model, verbose=0)
+    tsc.serving.export(cam, tmp_path / "served", preprocess="tf")
+    served = tf.saved_model.load(str(tmp_path / "served")).signatures["explain_image_bytes"]
+    out = served(image_bytes=tf.constant([buffer.getvalue()]))
+    eager = tsc.explain(model, path, "gradcam", preprocess=lambda v: v / 127.5 - 1, verbose=0)
+    assert float(out["scores"][0]) == pytest.approx(eager.score, rel=1e-5)
+    small = tsc.images.resize(eager.heatmap[..., None], (SIZE, SIZE))[..., 0]
+    assert np.corrcoef(small.ravel(), out["maps"][0].numpy().ravel())[0, 1] > 0.99

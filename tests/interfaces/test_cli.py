@@ -3,9 +3,10 @@
 import keras
 import numpy as np
 import pytest
-from conftest import SIZE, build_classifier
+from conftest import SIZE, build_classifier, save_random_photo, stderr_lines
 from PIL import Image
 
+import tfscorecam as tsc
 from tfscorecam.interfaces import cli
 from tfscorecam.interfaces.filenames import distinct_stems, overlay_name
 
@@ -140,3 +141,102 @@ def test_preprocessing_twice_is_told_to_remove_preprocess(tmp_path):
     twice = keras.applications.mobilenet_v2.preprocess_input
     with pytest.warns(InputWarning, match=r"preprocessed twice.*Remove preprocess="):
         tsc.explain(wrapped, photo, "gradcam", preprocess=twice, verbose=0)
+
+
+def test_cli_passes_method_options_and_checks_them(tmp_path, capsys):
+    model = build_classifier("softmax", flat_channel=False)
+    path = tmp_path / "tiny.keras"
+    model.save(path)
+    photo = save_random_photo(tmp_path / "p.png")
+    argv = ["explain", photo, "--model", str(path), "--quiet", "--out", str(tmp_path / "o"),
+            "--class", "1"]  # fmt: skip
+    assert cli.main([*argv, "--option", "score=logit", "--max-channels", "3"]) == 0
+    written = next((tmp_path / "o").glob("p_scorecam_1_*.png"))
+    expected = tsc.explain(model, photo, class_index=1, score="logit", max_channels=3)
+    np.testing.assert_array_equal(np.asarray(Image.open(written)), expected.overlay())
+    for bad, message in (
+        (["--option", "colour=red"], "scorecam has no option 'colour'; its options: batch_size"),
+        (["--option", "score"], "--option takes KEY=VALUE"),
+        (["--num-samples", "3"], "scorecam has no option 'num_samples'"),
+    ):
+        assert cli.main([*argv, *bad]) == 1
+        errors = stderr_lines(capsys)
+        assert len(errors) == 1 and message in errors[0], errors
+    assert cli.main([*argv, "--method", "iscam", "--num-samples", "2"]) == 0
+
+
+def test_cli_runs_n_pass_methods_as_python_does_and_says_what_they_cost(tmp_path, backbone, capsys):
+    note = cli._cost_note(backbone, "sscam", None, {"num_samples": 40})
+    assert "sscam scores all 1280 channels with 40 masked passes each (51200 passes" in note
+    assert "--max-channels 32 scores only the 32" in note
+    assert cli._cost_note(backbone, "sscam", None, {"max_channels": 4}) is None
+    path = tmp_path / "mobilenet.keras"
+    backbone.save(path)
+    photo = save_random_photo(tmp_path / "p.png")
+    argv = ["explain", photo, "--model", str(path), "--preprocess", "tf", "--quiet",
+            "--out", str(tmp_path / "o"), "--method", "iscam", "--max-channels", "4"]  # fmt: skip
+    assert cli.main(argv) == 0
+    assert "masked passes" not in capsys.readouterr().err  # the user's choice is kept
+    written = next((tmp_path / "o").glob("p_iscam_*.png"))
+    python = tsc.explain(
+        backbone, photo, "iscam", preprocess=lambda v: v / 127.5 - 1, max_channels=4, verbose=0
+    )
+    np.testing.assert_array_equal(np.asarray(Image.open(written)), python.overlay())
+
+
+def test_a_failed_weights_download_is_one_line(tmp_path, capsys, monkeypatch):
+    from keras.src.utils import file_utils
+
+    def offline(*args, **kwargs):
+        raise Exception("URL fetch failure on https://storage.example: None -- no network")
+
+    monkeypatch.setattr(file_utils, "get_file", offline)
+    argv = ["explain", save_random_photo(tmp_path / "p.png"), "--model", "MobileNetV2", "--quiet"]
+    assert cli.main(argv) == 1
+    errors = stderr_lines(capsys)
+    assert len(errors) == 1 and "cannot download the ImageNet weights of MobileNetV2" in errors[0]
+    assert "--weights PATH" in errors[0]
+
+
+def test_cli_messages_say_what_is_wrong(tmp_path, capsys):
+    photo = save_random_photo(tmp_path / "p.png")
+    (tmp_path / "folder").mkdir()
+    corrupt = tmp_path / "model.keras"
+    corrupt.write_bytes(b"garbage")
+    cases = [
+        (["explain", str(tmp_path / "folder"), "--method", "gradcam"], "is a folder: explain"),
+        (["explain", photo, "--model", str(corrupt)], "it is not a zip archive"),
+        (["explain", photo, "--out", photo], "is a file; give a folder"),
+    ]
+    for argv, message in cases:
+        assert cli.main([*argv, "--quiet"]) == 1
+        errors = stderr_lines(capsys)
+        assert len(errors) == 1 and message in errors[0], errors
+        assert "File not found" not in errors[0]
+    with pytest.raises(SystemExit) as stopped:
+        cli.main(["explain", photo, "--top-k", "0"])
+    assert stopped.value.code == 2
+    assert "--top-k: must be at least 1, got 0" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as stopped:
+        cli.main(["--version"])
+    assert stopped.value.code == 0 and capsys.readouterr().out.strip() == (
+        f"tfscorecam {tsc.__version__}"
+    )
+
+
+def test_cli_explains_every_readable_image_and_fails_at_the_end(tmp_path, capsys):
+    first = save_random_photo(tmp_path / "cat.png", 1)
+    last = save_random_photo(tmp_path / "dog.png", 2)
+    missing = str(tmp_path / "missing.png")
+    code = cli.main(
+        ["explain", first, missing, last, "--method", "gradcam", "--quiet",
+         "--out", str(tmp_path / "out")]
+    )  # fmt: skip
+    assert code == 1
+    printed = capsys.readouterr()
+    assert [line.split(":")[0] for line in printed.out.splitlines()] == [first, last]
+    errors = [line for line in printed.err.splitlines() if " error: " in line]
+    assert errors == [
+        f"tfscorecam: error: image file not found: {missing}",
+        "tfscorecam: error: 1 of 3 images failed",
+    ]

@@ -5,10 +5,12 @@ import warnings
 import keras
 import numpy as np
 import pytest
-from conftest import subclassed_net
+import tensorflow as tf
+from conftest import SIZE, images, random_photo, subclassed_net
 from PIL import Image
 
 import tfscorecam as tsc
+from tfscorecam import methods
 from tfscorecam.core.legacy import as_keras3, saved_by_keras2
 from tfscorecam.interfaces import cli
 from tfscorecam.interfaces.advice import InputWarning
@@ -73,3 +75,55 @@ def test_a_subclassed_keras2_model_is_told_what_to_do():
     net = subclassed_net(tf_keras)
     with pytest.raises(TypeError, match=r"Net is a subclassed Keras 2 \(tf_keras\) model.*set_w"):
         tsc.explain(net, np.zeros((16, 16, 3), np.uint8), verbose=0)
+
+
+def _small_net(library):
+    """One architecture in either Keras (tf_keras and Keras 3 spell it alike)."""
+    return library.Sequential(
+        [
+            library.Input((SIZE, SIZE, 3)),
+            library.layers.Rescaling(1 / 255.0),
+            library.layers.Conv2D(8, 3, padding="same", activation="relu"),
+            library.layers.DepthwiseConv2D(3, padding="same", name="target"),
+            library.layers.GlobalAveragePooling2D(),
+            library.layers.Dense(4, activation="softmax"),
+        ]
+    )
+
+
+def test_keras2_models_are_explained_through_their_keras3_copy():
+    tf_keras = pytest.importorskip("tf_keras")
+    tf_keras.utils.set_random_seed(0)
+    legacy = _small_net(tf_keras)
+    same = _small_net(keras)
+    same.set_weights(legacy.get_weights())
+    x = images(2) * 50 + 128
+    for method in ("scorecam", "gradcam"):
+        ours = methods.make_explainer(legacy, method, "target", verbose=0)(x)
+        np.testing.assert_allclose(
+            ours, methods.make_explainer(same, method, "target", verbose=0)(x), atol=1e-5
+        )
+    result = tsc.explain(legacy, random_photo(), "gradcam", verbose=0)
+    assert result.heatmap.shape == (40, 50)
+    assert (
+        tsc.explain(legacy, random_photo(), "gradcam", verbose=0) is not result
+    )  # cached explainer
+
+    mobilenet = tf_keras.applications.MobileNetV2(weights=None, alpha=0.35, input_shape=(96, 96, 3))
+    same_mobilenet = keras.applications.MobileNetV2(
+        weights=None, alpha=0.35, input_shape=(96, 96, 3)
+    )
+    same_mobilenet.set_weights(mobilenet.get_weights())
+    x = (images(1) * 0.5).clip(-1, 1)
+    x = np.asarray(tf.image.resize(x, (96, 96)))
+    np.testing.assert_allclose(
+        tsc.GradCAM(mobilenet, verbose=0)(x), tsc.GradCAM(same_mobilenet, verbose=0)(x), atol=1e-5
+    )
+
+    inp = tf_keras.Input((SIZE, SIZE, 3))
+    conv = tf_keras.layers.Conv2D(4, 3, name="stem/conv")(inp)  # Keras 3 refuses "/" in names
+    out = tf_keras.layers.Dense(2, activation="softmax")(
+        tf_keras.layers.GlobalAveragePooling2D()(conv)
+    )
+    with pytest.raises(TypeError, match=r"Keras 2 \(tf_keras\) model.*set_weights"):
+        tsc.ScoreCAM(tf_keras.Model(inp, out))
