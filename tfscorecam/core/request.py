@@ -56,14 +56,8 @@ def target_values(target: object, outputs: np.ndarray) -> np.ndarray:
     return values
 
 
-NO_CLASSES = (
-    "this output has no classes to explain: pass a target "
-    "(tfscorecam.targets.segmentation(...), regression(...) or detection(...))"
-)
-
-
 class Scorings:
-    """How one explainer scores images: its class ``Scoring`` (None for an output without
+    """How one explainer scores images: its ``class_scoring`` (None for an output without
     classes), the class probabilities that pick and report classes, and the ``Scoring`` of
     each target it was given (the last ``TARGET_CACHE_SIZE``, so that their compiled steps
     are reused)."""
@@ -76,16 +70,19 @@ class Scorings:
     ) -> None:
         self.view = view
         self.probability_head = probabilities
-        self.classes = (
+        self.class_scoring = (
             None if classes is None else Scoring(classes.model, classes.scores, classes.stripped)
         )
         self.targets: OrderedDict = OrderedDict()
 
     def of_classes(self) -> Scoring:
         """How a class output is scored, or a clear error for an output without classes."""
-        if self.classes is None:
-            raise ValueError(NO_CLASSES)
-        return self.classes
+        if self.class_scoring is None:
+            raise ValueError(
+                "this output has no classes to explain: pass a target "
+                "(tfscorecam.targets.segmentation(...), regression(...) or detection(...))"
+            )
+        return self.class_scoring
 
     def of_target(self, target: Callable) -> Scoring:
         """The scores of ``target`` on the explained output, as (batch, K) float32."""

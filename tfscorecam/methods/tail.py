@@ -104,7 +104,7 @@ class TailCAM(ScoredChannels):
                 "conv layer"
             )
         self._rest: dict[bool, keras.Model] = {}
-        self.rest_of_model(self.scorings.classes)  # a model it cannot split fails here
+        self.rest_of_model(self.scorings.class_scoring)  # a model it cannot split fails here
 
     def rest_of_model(self, scoring: Scoring | None) -> keras.Model:
         """The model from the target layer's output to what ``scoring`` scores (built once
