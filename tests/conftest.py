@@ -202,9 +202,3 @@ def backbone() -> keras.Model:
     return keras.applications.MobileNetV2(
         weights=None, alpha=0.35, input_shape=(BACKBONE_SIDE, BACKBONE_SIDE, 3)
     )
-
-
-def pytest_collection_modifyitems(items) -> None:
-    """An xdist_group runs on one worker (tests/test_examples.py, about 11 minutes): start it
-    first, so that the other tests fill the other workers beside it instead of after it."""
-    items.sort(key=lambda item: item.get_closest_marker("xdist_group") is None)
