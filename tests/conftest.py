@@ -9,6 +9,49 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 SIZE = 16
+BACKEND = keras.config.backend()
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests marked ``tensorflow`` (SavedModel export, TensorFlow's own ops) are skipped on
+    the other backends, saying so."""
+    if BACKEND == "tensorflow":
+        return
+    skip = pytest.mark.skip(reason=f"TensorFlow's alone; Keras runs on {BACKEND}")
+    for item in items:
+        if "tensorflow" in item.keywords:
+            item.add_marker(skip)
+
+
+def as_numpy(x) -> np.ndarray:
+    """A tensor of any backend as a NumPy array."""
+    return np.asarray(keras.ops.convert_to_numpy(x))
+
+
+def layer_gradient(model: keras.Model, layer: str, image: np.ndarray, score) -> tuple:
+    """The activations (h, w, C) of ``layer`` for one image and the gradient of
+    ``score(output)`` (a scalar) with respect to them, both float64, by the backend's own
+    automatic differentiation of the model's part after ``layer``."""
+    target = model.get_layer(layer).output
+    acts = keras.Model(model.inputs[0], target)(image[None])
+    tail = keras.Model(target, model.output)
+    if BACKEND == "tensorflow":
+        import tensorflow as tf
+
+        with tf.GradientTape() as tape:
+            tape.watch(acts)
+            value = score(tail(acts))
+        grad = tape.gradient(value, acts)
+    elif BACKEND == "jax":
+        import jax
+
+        grad = jax.grad(lambda a: score(tail(a)))(acts)
+    else:
+        import torch
+
+        acts = acts.detach().requires_grad_(True)
+        (grad,) = torch.autograd.grad(score(tail(acts)), acts)
+    return as_numpy(acts)[0].astype(np.float64), as_numpy(grad)[0].astype(np.float64)
 
 
 def build_classifier(

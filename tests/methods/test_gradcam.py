@@ -4,22 +4,13 @@ written here."""
 import keras
 import numpy as np
 import pytest
-import tensorflow as tf
-from conftest import SIZE, build_classifier, images, resize_bilinear
+from conftest import SIZE, build_classifier, images, layer_gradient, resize_bilinear
 
 import tfscorecam as tsc
 
 
 def _reference(logits_model: keras.Model, image: np.ndarray, class_index: int, method: str):
-    split = keras.Model(
-        logits_model.inputs[0], [logits_model.get_layer("target").output, logits_model.output]
-    )
-    x = tf.constant(image[None])
-    with tf.GradientTape() as tape:
-        acts, logits = split(x)
-        score = logits[0, class_index]
-    g = tape.gradient(score, acts)[0].numpy().astype(np.float64)
-    a = acts[0].numpy().astype(np.float64)
+    a, g = layer_gradient(logits_model, "target", image, lambda out: out[0, class_index])
     if method == "hirescam":  # element-wise, no spatial weights
         low = np.maximum((g * a).sum(axis=-1), 0)
     else:

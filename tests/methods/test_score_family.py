@@ -3,8 +3,7 @@
 import keras
 import numpy as np
 import pytest
-import tensorflow as tf
-from conftest import SIZE, build_classifier, images, resize_bilinear
+from conftest import SIZE, as_numpy, build_classifier, images, layer_gradient, resize_bilinear
 
 import tfscorecam as tsc
 from tfscorecam.methods.masking import NoisyMasking
@@ -59,7 +58,7 @@ def test_iscam_averages_the_scores_along_the_path(softmax_model, path):
 
 def _normal(seed, channel, shape, samples):
     masking = NoisyMasking(samples, 1.0, False, True, seed)
-    return masking.normal(tf.constant([channel]), tf.constant(shape))[0].numpy()
+    return as_numpy(masking.normal(np.array([channel], np.int32), tuple(shape)))[0]
 
 
 @pytest.mark.parametrize("noise_on, squared", [("mask", True), ("input", True), ("mask", False)])
@@ -101,12 +100,7 @@ def test_sscam_without_noise_is_score_cam_and_its_noise_is_seeded(softmax_model)
 
 
 def _layer_reference(logits, image, cls, layer):
-    split = keras.Model(logits.inputs[0], [logits.get_layer(layer).output, logits.output])
-    with tf.GradientTape() as tape:
-        acts, out = split(image[None])
-        score = out[0, cls]
-    g = tape.gradient(score, acts)[0].numpy().astype(np.float64)
-    a = acts[0].numpy().astype(np.float64)
+    a, g = layer_gradient(logits, layer, image, lambda out: out[0, cls])
     low = np.maximum((np.maximum(g, 0) * a).sum(axis=-1), 0)
     return resize_bilinear(low, SIZE, SIZE)
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 from typing import Any
 
 import keras
-import tensorflow as tf
+from keras import ops
 
 
 class _DetectionOutput(keras.layers.Layer):
@@ -33,11 +33,11 @@ class _DetectionOutput(keras.layers.Layer):
         self.anchors: Any = detector.anchor_generator if kind == "retinanet" else None
         self.sigmoid = bool(getattr(detector.prediction_decoder, "from_logits", True))
 
-    def call(self, images: tf.Tensor, boxes: tf.Tensor, logits: tf.Tensor) -> tf.Tensor:
-        height, width = tf.shape(images)[1], tf.shape(images)[2]
-        boxes = tf.cast(boxes, tf.float32)
+    def call(self, images: Any, boxes: Any, logits: Any) -> Any:
+        height, width = ops.shape(images)[1], ops.shape(images)[2]
+        boxes = ops.cast(boxes, "float32")
         if self.kind == "retinanet":
-            anchors = tf.concat(list(self.anchors(images).values()), axis=0)
+            anchors = ops.concatenate(list(self.anchors(images).values()), axis=0)
             boxes = keras.utils.bounding_boxes.decode_deltas_to_boxes(
                 anchors=anchors,
                 boxes_delta=boxes,
@@ -47,13 +47,13 @@ class _DetectionOutput(keras.layers.Layer):
                 image_shape=(height, width, 3),
             )
         else:  # D-FINE: normalised (cx, cy, w, h)
-            size = tf.cast(tf.stack([width, height, width, height]), tf.float32)
-            centre, extent = tf.split(boxes * size, 2, axis=-1)
-            boxes = tf.concat([centre - extent / 2, centre + extent / 2], axis=-1)
-        scores = tf.cast(logits, tf.float32)
+            size = ops.cast(ops.stack([width, height, width, height]), "float32")
+            centre, extent = ops.split(boxes * size, 2, axis=-1)
+            boxes = ops.concatenate([centre - extent / 2, centre + extent / 2], axis=-1)
+        scores = ops.cast(logits, "float32")
         if self.sigmoid:
-            scores = tf.sigmoid(scores)
-        return tf.concat([tf.cast(boxes, tf.float32), scores], axis=-1)
+            scores = ops.sigmoid(scores)
+        return ops.concatenate([ops.cast(boxes, "float32"), scores], axis=-1)
 
 
 DETECTORS = {  # keras_hub class name -> (view kind, box output, class output)

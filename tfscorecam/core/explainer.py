@@ -10,12 +10,13 @@ much work that is (``_work``). Its options are recorded and shown by ``core.opti
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import keras
 import numpy as np
-import tensorflow as tf
+from keras import ops
 
-from tfscorecam.core.compiled import compiled
+from tfscorecam.core import backend
 from tfscorecam.core.head import HEAD_KINDS, ScoringHead, gradient_head, scoring_head
 from tfscorecam.core.maps import minmax
 from tfscorecam.core.model_graph import resolve_layer, select_output, tap
@@ -95,9 +96,8 @@ class Explainer(Recorded):
         self._tapped = tap(self.view, chain)
         channels = self._tapped.outputs[0].shape[-1]
         self.num_channels = int(channels) if channels is not None else None
-        self._forward_step = compiled(
-            self._forward_pass,
-            input_signature=[tf.TensorSpec((None, *self.input_shape[1:]), tf.float32)],
+        self._forward_step = backend.compile(
+            self._forward_pass, [((None, *self.input_shape[1:]), "float32")]
         )
         self._feature_sizes: dict[tuple[int, ...], tuple[int, int]] = {}
         self.probability_head = self.class_head("probability")
@@ -115,17 +115,17 @@ class Explainer(Recorded):
             return gradient_head(self.view, self.head)
         return scoring_head(self.view, self.head, score)
 
-    def to_grid(self, activations: tf.Tensor) -> tf.Tensor:
+    def to_grid(self, activations: Any) -> Any:
         """The target layer's output as a float32 (batch, h, w, C) feature map."""
         if self._reshape is not None:
             activations = self._reshape(activations)
-            if activations.shape.rank != 4:
+            if len(activations.shape) != 4:
                 raise ValueError(
                     f"reshape must return (batch, h, w, channels), got shape {activations.shape}"
                 )
-        return tf.cast(activations, tf.float32)
+        return ops.cast(activations, "float32")
 
-    def _forward_pass(self, images: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    def _forward_pass(self, images: Any) -> tuple[Any, Any]:
         activations, output = self._tapped(images, training=False)
         return self.to_grid(activations), output
 
@@ -133,9 +133,9 @@ class Explainer(Recorded):
         """Feature maps (N, h, w, C) float32 and raw outputs (N, ...) of checked images."""
         acts, outputs = [], []
         for start in range(0, len(images), self.batch_size):
-            a, o = self._forward_step(tf.constant(images[start : start + self.batch_size]))
-            acts.append(a.numpy())
-            outputs.append(o.numpy())
+            a, o = self._forward_step(backend.tensor(images[start : start + self.batch_size]))
+            acts.append(backend.numpy(a))
+            outputs.append(backend.numpy(o))
         return np.concatenate(acts), np.concatenate(outputs)
 
     def feature_size(self, size: tuple[int, int] | None = None) -> tuple[int, int]:
@@ -156,7 +156,7 @@ class Explainer(Recorded):
             raise ValueError(f"the explained output has shape {self.output_shape}, not classes")
         batch, _ = as_image_batch(images, self.input_shape)
         _, outputs = self.forward(batch)
-        return self.probability_head.transform(tf.constant(outputs)).numpy()
+        return backend.numpy(self.probability_head.transform(backend.tensor(outputs)))
 
     def resolve(
         self, class_index: object, target: object, outputs: np.ndarray, single: bool
@@ -196,7 +196,7 @@ class Explainer(Recorded):
         request = self.resolve(class_index, target, outputs, single)
         work = self._work(activations, request) if self.verbose else 0  # counted for a bar
         progress = Progress(work, self.verbose, self.progress_unit)
-        maps = minmax(self._maps(batch, activations, request, progress)).numpy()
+        maps = backend.numpy(minmax(self._maps(batch, activations, request, progress)))
         return Explained(
             maps, request.class_matrix(), request.scores, request.per_class_axis, single
         )
@@ -213,9 +213,11 @@ class Explainer(Recorded):
 
     # in a graph (SavedModel export) -----------------------------------------------------------
 
-    def graph_explain(self, images: tf.Tensor, classes: tf.Tensor | None = None) -> dict:
-        """The explanation inside a graph: ``maps`` (N, H, W) in [0, 1] of ``classes`` (N,)
-        int32 (None: each image's top-1), the ``classes`` and their probabilities ``scores``."""
+    def graph_explain(self, images: Any, classes: Any = None) -> dict:
+        """The explanation inside a TensorFlow graph: ``maps`` (N, H, W) in [0, 1] of
+        ``classes`` (N,) int32 (None: each image's top-1), the ``classes`` and their
+        probabilities ``scores``."""
+        tf = backend.tensorflow("a SavedModel")
         head = self.probability_head
         if head is None:
             raise ValueError(
@@ -232,10 +234,9 @@ class Explainer(Recorded):
         scores = tf.gather(probabilities, classes, axis=1, batch_dims=1)
         return {"maps": maps, "classes": classes, "scores": scores}
 
-    def graph_maps(
-        self, images: tf.Tensor, activations: tf.Tensor, classes: tf.Tensor
-    ) -> tf.Tensor:
-        """``_maps`` in TensorFlow ops for one class per image: (N, H, W), not yet scaled."""
+    def graph_maps(self, images: Any, activations: Any, classes: Any) -> Any:
+        """``_maps`` inside a TensorFlow graph for one class per image: (N, H, W), not yet
+        scaled."""
         raise NotImplementedError
 
 

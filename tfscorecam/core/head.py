@@ -24,10 +24,11 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import keras
 import numpy as np
-import tensorflow as tf
+from keras import ops
 
 from tfscorecam.core.model_graph import innermost_final_layer, without_final_layer
 
@@ -48,16 +49,18 @@ class ScoringHead:
     kind: str
     num_classes: int
     model: keras.Model
-    transform: Callable[[tf.Tensor], tf.Tensor]
+    transform: Callable[[Any], Any]
     stripped: bool = False
-    columns: Callable[[tf.Tensor, tf.Tensor], tf.Tensor] | None = None
+    columns: Callable[[Any, Any], Any] | None = None
 
-    def scores(self, output: tf.Tensor, classes: tf.Tensor) -> tf.Tensor:
+    def scores(self, output: Any, classes: Any) -> Any:
         """(batch, K) float32 scores of ``classes``: (K,) for every row, or (batch, K)."""
         if self.columns is not None:
             return self.columns(output, classes)
         scores = self.transform(output)
-        return tf.gather(scores, classes, axis=1, batch_dims=classes.shape.rank - 1)
+        if len(classes.shape) == 1:
+            return ops.take(scores, classes, axis=1)
+        return ops.take_along_axis(scores, classes, axis=1)
 
 
 def _activation_name(layer: keras.layers.Layer) -> str | None:
@@ -87,24 +90,25 @@ class NoLogitError(ValueError):
     """The pre-activation score of a probability head cannot be recovered."""
 
 
-def _as_float(x: tf.Tensor) -> tf.Tensor:
-    return tf.cast(x, tf.float32)
+def _as_float(x: Any) -> Any:
+    return ops.cast(x, "float32")
 
 
 def _dense_logits(
-    layer: keras.layers.Dense, x: tf.Tensor, classes: tf.Tensor | None = None
-) -> tf.Tensor:
+    layer: keras.layers.Dense, x: Any, classes: Any = None
+) -> Any:
     """The Dense layer's pre-activation scores of its input ``x``: all of them, or with
     ``classes`` ((K,), or (batch, K) per row) those alone, from the kernel columns gathered
     before the product (one column per explained class, not all of them)."""
     kernel, x = _as_float(layer.kernel), _as_float(x)
     bias = _as_float(layer.bias) if layer.use_bias else None
     if classes is None:
-        z = tf.matmul(x, kernel)
+        z = ops.matmul(x, kernel)
     else:
-        kernel = tf.gather(kernel, classes, axis=1)  # (F, K) or (F, batch, K)
-        z = tf.matmul(x, kernel) if classes.shape.rank == 1 else tf.einsum("nf,fnk->nk", x, kernel)
-        bias = None if bias is None else tf.gather(bias, classes)
+        kernel = ops.take(kernel, classes, axis=1)  # (F, K) or (F, batch, K)
+        per_row = len(classes.shape) == 2
+        z = ops.einsum("nf,fnk->nk", x, kernel) if per_row else ops.matmul(x, kernel)
+        bias = None if bias is None else ops.take(bias, classes)
     return z if bias is None else z + bias
 
 
@@ -141,9 +145,10 @@ def scoring_head(model: keras.Model, head: str = "auto", score: str = "probabili
     num_classes = int(output_shape[-1])
     if score == "probability":
         if kind == "logits" and num_classes == 1:
-            return ScoringHead(kind, num_classes, model, lambda x: tf.sigmoid(_as_float(x)))
+            return ScoringHead(kind, num_classes, model, lambda x: ops.sigmoid(_as_float(x)))
         if kind == "logits":
-            return ScoringHead(kind, num_classes, model, lambda x: tf.nn.softmax(_as_float(x)))
+            softmax = lambda x: ops.softmax(_as_float(x), axis=-1)  # noqa: E731
+            return ScoringHead(kind, num_classes, model, softmax)
         return ScoringHead(kind, num_classes, model, _as_float)
     if kind == "logits":
         return ScoringHead(kind, num_classes, model, _as_float)
@@ -162,5 +167,5 @@ def gradient_head(model: keras.Model, head: str = "auto") -> ScoringHead:
         probability.kind,
         probability.num_classes,
         probability.model,
-        lambda x: tf.math.log(tf.maximum(probability.transform(x), tiny)),
+        lambda x: ops.log(ops.maximum(probability.transform(x), tiny)),
     )

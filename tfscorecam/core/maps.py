@@ -1,32 +1,61 @@
-"""Turning weighted feature maps into saliency maps at the input resolution (TensorFlow ops,
-so the same code runs eagerly and inside an exported SavedModel), and boxes as pixel masks.
+"""Turning weighted feature maps into saliency maps at the input resolution (``keras.ops``,
+so the same code runs on every backend and inside an exported SavedModel), and boxes as pixel
+masks.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-import tensorflow as tf
+from keras import ops
 
 
-def minmax(maps: object) -> tf.Tensor:
+def minmax(maps: object) -> Any:
     """Scale each map (over its last two axes) to [0, 1]; a flat map becomes all zeros."""
-    maps = tf.cast(tf.convert_to_tensor(maps), tf.float32)
-    low = tf.reduce_min(maps, axis=(-2, -1), keepdims=True)
-    span = tf.reduce_max(maps, axis=(-2, -1), keepdims=True) - low
-    return tf.math.divide_no_nan(maps - low, span)
+    maps = ops.cast(ops.convert_to_tensor(maps), "float32")
+    low = ops.min(maps, axis=(-2, -1), keepdims=True)
+    span = ops.max(maps, axis=(-2, -1), keepdims=True) - low
+    return ops.divide_no_nan(maps - low, span)
 
 
-def upsample(maps: object, size: object) -> tf.Tensor:
-    """Bilinear upsampling (half-pixel centres, as tf.image.resize) of (N, h, w, K) maps."""
-    maps = tf.cast(tf.convert_to_tensor(maps), tf.float32)
-    return tf.image.resize(maps, size, method="bilinear")
+def interpolation_matrix(n_out: Any, n_in: Any) -> Any:
+    """(n_out, n_in) bilinear weights with half-pixel centres, as ``tf.image.resize``."""
+    scale = ops.cast(n_in, "float32") / ops.cast(n_out, "float32")
+    source = (ops.cast(ops.arange(n_out), "float32") + 0.5) * scale - 0.5
+    source = ops.clip(source, 0.0, ops.cast(n_in - 1, "float32"))
+    low = ops.floor(source)
+    frac = (source - low)[:, None]
+    low = ops.cast(low, "int32")
+    high = ops.minimum(low + 1, n_in - 1)
+    return ops.one_hot(low, n_in) * (1.0 - frac) + ops.one_hot(high, n_in) * frac
 
 
-def score_cam_maps(low: object, size: object) -> tf.Tensor:
+def area_weights(n_high: int, n_low: int) -> np.ndarray:
+    """(n_low, n_high) area-averaging weights: each of ``n_low`` cells averages the
+    ``n_high`` pixels it covers, weighted by the fraction of each inside it (for whole factors,
+    ``tf.image.resize(method="area")``)."""
+    scale = n_high / n_low
+    start = np.arange(n_low)[:, None] * scale
+    pixel = np.arange(n_high)[None, :]
+    overlap = np.clip(np.minimum(pixel + 1, start + scale) - np.maximum(pixel, start), 0, None)
+    return overlap / scale
+
+
+def upsample(maps: object, size: Sequence) -> Any:
+    """Bilinear upsampling (half-pixel centres, as tf.image.resize) of (N, h, w, K) maps to
+    ``size`` (H, W): two small matrix products, for any size known now or only in a graph."""
+    maps = ops.cast(ops.convert_to_tensor(maps), "float32")
+    shape = ops.shape(maps)
+    rows = interpolation_matrix(size[0], shape[1])
+    cols = interpolation_matrix(size[1], shape[2])
+    return ops.einsum("Yh,nhwk,Xw->nYXk", rows, maps, cols)
+
+
+def score_cam_maps(low: object, size: Sequence) -> Any:
     """ReLU(Up(sum_c w_c A_c)) for (N, h, w, K) weighted sums -> (N, K, H, W), not scaled."""
-    return tf.transpose(tf.nn.relu(upsample(low, size)), (0, 3, 1, 2))
+    return ops.transpose(ops.relu(upsample(low, size)), (0, 3, 1, 2))
 
 
 def weighted_sum(activations: np.ndarray, weights: np.ndarray) -> np.ndarray:
@@ -103,4 +132,4 @@ def renormalise_in_boxes(heatmap: np.ndarray, boxes: object) -> np.ndarray:
             values = heatmap[inside]
             span = values.max() - values.min()
             total[inside] += (values - values.min()) / span if span > 0 else 0.0
-    return np.asarray(minmax(total))
+    return ops.convert_to_numpy(minmax(total))

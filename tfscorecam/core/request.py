@@ -11,11 +11,13 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import keras
 import numpy as np
-import tensorflow as tf
+from keras import ops
 
+from tfscorecam.core import backend
 from tfscorecam.core.head import ScoringHead
 from tfscorecam.core.targets import Classes
 from tfscorecam.core.validation import class_matrix
@@ -32,7 +34,7 @@ class Scoring:
     """
 
     model: keras.Model
-    fn: Callable[[tf.Tensor, tf.Tensor], tf.Tensor]
+    fn: Callable[[Any, Any], Any]
     stripped: bool = False  # ``model`` is the explained model without its final layer
 
 
@@ -41,7 +43,7 @@ def target_values(target: object, outputs: np.ndarray) -> np.ndarray:
     if not callable(target):
         raise TypeError(f"a target must be a callable of the model's output, got {target!r}")
     try:
-        scores = target(tf.constant(outputs))
+        scores = target(backend.tensor(outputs))
     except (ValueError, TypeError) as error:
         raise ValueError(f"the target failed on the model's output: {error}") from None
     shape = tuple(getattr(scores, "shape", ()))
@@ -50,7 +52,7 @@ def target_values(target: object, outputs: np.ndarray) -> np.ndarray:
             f"a target must return one score per image (batch,) or K scores per image "
             f"(batch, K); for a batch of {len(outputs)} it returned shape {shape}"
         )
-    values = np.asarray(scores, np.float32)
+    values = backend.numpy(scores).astype(np.float32)
     if not np.all(np.isfinite(values)):
         raise ValueError("the target returned NaN or infinite scores")
     return values
@@ -88,9 +90,9 @@ class Scorings:
         """The scores of ``target`` on the explained output, as (batch, K) float32."""
         if target not in self.targets:
 
-            def fn(output: tf.Tensor, _: tf.Tensor) -> tf.Tensor:
-                scores = tf.cast(target(output), tf.float32)
-                return scores[:, None] if scores.shape.rank == 1 else scores
+            def fn(output: Any, _: Any) -> Any:
+                scores = ops.cast(target(output), "float32")
+                return scores[:, None] if len(scores.shape) == 1 else scores
 
             self.targets[target] = Scoring(self.view, fn)
             if len(self.targets) > TARGET_CACHE_SIZE:
@@ -124,7 +126,7 @@ class Scorings:
                 "tfscorecam.targets.segmentation(...), regression(...), detection(...) or a "
                 "function of the output), or output= to choose another output"
             )
-        probabilities = self.probability_head.transform(tf.constant(outputs)).numpy()
+        probabilities = backend.numpy(self.probability_head.transform(backend.tensor(outputs)))
         if top_k is not None:
             num_classes = probabilities.shape[1]
             if top_k > num_classes:

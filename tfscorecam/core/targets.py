@@ -2,8 +2,9 @@
 
 A *target* is any callable that maps the explained output of the model (batch, ...) to one
 score per image (batch,) or K scores per image (batch, K); it receives the raw output (no
-softmax or sigmoid is added) and must be traceable by TensorFlow, since Score-CAM methods run
-it inside their compiled scoring step and gradient methods differentiate it. Every row of its
+softmax or sigmoid is added) and must be written in ``keras.ops`` (or the backend's own ops),
+since Score-CAM methods run it inside their compiled scoring step and gradient methods
+differentiate it. Every row of its
 result must depend on that row of the output alone: Score-CAM scores many masked copies of one
 image in one batch. Pass one target for all images, or a list with one per image.
 
@@ -16,10 +17,12 @@ Reuse a target object across calls: a new object is traced anew.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
-import tensorflow as tf
+from keras import ops
 
+from tfscorecam.core import backend
 from tfscorecam.core.maps import box_masks
 
 ACTIVATIONS = (None, "softmax", "sigmoid")
@@ -50,13 +53,13 @@ def top_k(k: int) -> Classes:
     return Classes(None, int(k))
 
 
-def activate(output: tf.Tensor, activation: str | None) -> tf.Tensor:
+def activate(output: Any, activation: str | None) -> Any:
     """``output`` as float32, through ``activation`` (None, "softmax" or "sigmoid")."""
-    output = tf.cast(output, tf.float32)
+    output = ops.cast(output, "float32")
     if activation == "softmax":
-        return tf.nn.softmax(output, axis=-1)
+        return ops.softmax(output, axis=-1)
     if activation == "sigmoid":
-        return tf.sigmoid(output)
+        return ops.sigmoid(output)
     return output
 
 
@@ -97,8 +100,8 @@ class Segmentation:
             )
         return self.region.astype(bool)
 
-    def __call__(self, output: tf.Tensor) -> tf.Tensor:
-        if output.shape.rank != 4:
+    def __call__(self, output: Any) -> Any:
+        if len(output.shape) != 4:
             raise ValueError(
                 f"segmentation needs a (batch, H, W, classes) output, got shape {output.shape}"
             )
@@ -112,7 +115,7 @@ class Segmentation:
         if mask.sum() == 0:
             raise ValueError("the segmentation region holds no pixel of the output")
         probability = activate(output, self.activation)[..., self.class_index]
-        return tf.reduce_sum(probability * mask, axis=(1, 2)) / float(mask.sum())
+        return ops.sum(probability * ops.convert_to_tensor(mask), axis=(1, 2)) / float(mask.sum())
 
 
 def segmentation(
@@ -143,16 +146,17 @@ class Regression:
     def __repr__(self) -> str:
         return f"regression({self.index}{', negate=True' if self.negate else ''})"
 
-    def __call__(self, output: tf.Tensor) -> tf.Tensor:
-        output = tf.cast(output, tf.float32)
-        if output.shape.rank != 1 and (
-            output.shape.rank != 2 or not 0 <= self.index < output.shape[1]
+    def __call__(self, output: Any) -> Any:
+        output = ops.cast(output, "float32")
+        rank = len(output.shape)
+        if rank != 1 and (
+            rank != 2 or not 0 <= self.index < output.shape[1]
         ):
             raise ValueError(
                 f"regression(index={self.index}) needs a (batch,) or (batch, D) output with "
                 f"D > {self.index}, got shape {output.shape}"
             )
-        value = output if output.shape.rank == 1 else output[:, self.index]
+        value = output if rank == 1 else output[:, self.index]
         return -value if self.negate else value
 
 
@@ -161,18 +165,18 @@ def regression(index: int = 0, negate: bool = False) -> Regression:
     return Regression(index, negate)
 
 
-def _ious(boxes: tf.Tensor, box: np.ndarray) -> tf.Tensor:
+def _ious(boxes: Any, box: np.ndarray) -> Any:
     """Intersection over union of ``boxes`` (..., 4) with one box (4,), all (x0, y0, x1, y1)."""
-    x0 = tf.maximum(boxes[..., 0], box[0])
-    y0 = tf.maximum(boxes[..., 1], box[1])
-    x1 = tf.minimum(boxes[..., 2], box[2])
-    y1 = tf.minimum(boxes[..., 3], box[3])
-    inter = tf.maximum(x1 - x0, 0.0) * tf.maximum(y1 - y0, 0.0)
-    areas = tf.maximum(boxes[..., 2] - boxes[..., 0], 0.0) * tf.maximum(
+    x0 = ops.maximum(boxes[..., 0], float(box[0]))
+    y0 = ops.maximum(boxes[..., 1], float(box[1]))
+    x1 = ops.minimum(boxes[..., 2], float(box[2]))
+    y1 = ops.minimum(boxes[..., 3], float(box[3]))
+    inter = ops.maximum(x1 - x0, 0.0) * ops.maximum(y1 - y0, 0.0)
+    areas = ops.maximum(boxes[..., 2] - boxes[..., 0], 0.0) * ops.maximum(
         boxes[..., 3] - boxes[..., 1], 0.0
     )
     union = areas + float((box[2] - box[0]) * (box[3] - box[1])) - inter
-    return inter / tf.maximum(union, 1e-12)
+    return inter / ops.maximum(union, 1e-12)
 
 
 class Detection:
@@ -227,31 +231,31 @@ class Detection:
             f"iou={self.iou}, match={self.match!r}, add_iou={self.add_iou})"
         )
 
-    def __call__(self, output: tf.Tensor) -> tf.Tensor:
-        if output.shape.rank != 3 or output.shape[-1] <= 4 + self.class_index:
+    def __call__(self, output: Any) -> Any:
+        if len(output.shape) != 3 or output.shape[-1] <= 4 + self.class_index:
             raise ValueError(
                 f"a detection target needs a (batch, boxes, 4 + classes) output with more than "
                 f"{self.class_index} classes, got shape {output.shape}; a keras_hub detector "
                 "gives one when no output= is passed"
             )
-        output = tf.cast(output, tf.float32)
+        output = ops.cast(output, "float32")
         scores = activate(output[..., 4:], self.activation)[..., self.class_index]
         overlap = _ious(output[..., :4], self.box)
         eligible = overlap >= self.iou
         key = scores if self.match == "score" else overlap
-        best = tf.argmax(tf.where(eligible, key, -np.inf), axis=1)
-        score = tf.gather(scores, best, batch_dims=1)
+        best = ops.argmax(ops.where(eligible, key, -np.inf), axis=1)[:, None]
+        score = ops.take_along_axis(scores, best, axis=1)[:, 0]
         if self.add_iou:
-            score += tf.gather(overlap, best, batch_dims=1)
-        found = tf.reduce_any(eligible, axis=1)
-        if tf.executing_eagerly() and not bool(tf.reduce_all(found)):
-            best_iou = float(tf.reduce_max(overlap))
+            score += ops.take_along_axis(overlap, best, axis=1)[:, 0]
+        found = ops.any(eligible, axis=1)
+        if backend.concrete(found) and not bool(ops.all(found)):
+            best_iou = float(ops.max(overlap))
             raise ValueError(
                 f"no predicted box overlaps {tuple(self.box.tolist())} with IoU >= {self.iou} "
                 f"(the best has {best_iou:.3f}); check that the box is (x0, y0, x1, y1) in "
                 "input pixels, or lower iou"
             )
-        return tf.where(found, score, 0.0)
+        return ops.where(found, score, 0.0)
 
 
 def detection(

@@ -14,12 +14,13 @@ Anything else (inputs that patches do not tile, trailing tokens, other layouts) 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
-import tensorflow as tf
+from keras import ops
 
 MAX_EXTRA_TOKENS = 8
 
-Reshape = Callable[[tf.Tensor], tf.Tensor]
+Reshape = Callable[[Any], Any]
 
 
 def _patch_grid(rows: int, cols: int, height: int | None, width: int | None) -> bool:
@@ -43,9 +44,9 @@ def token_grid(num_tokens: int, image_size: tuple) -> tuple[int, int, int] | Non
 def grid_reshape(extra: int, rows: int, cols: int) -> Reshape:
     """The function (batch, extra + rows * cols, C) -> (batch, rows, cols, C)."""
 
-    def reshape(tokens: tf.Tensor) -> tf.Tensor:
+    def reshape(tokens: Any) -> Any:
         patches = tokens[:, extra:, :]
-        return tf.reshape(patches, (-1, rows, cols, tf.shape(patches)[-1]))
+        return ops.reshape(patches, (-1, rows, cols, ops.shape(patches)[-1]))
 
     return reshape
 

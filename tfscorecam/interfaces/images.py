@@ -16,9 +16,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
-import tensorflow as tf
+from keras import ops
 from PIL import Image, UnidentifiedImageError
 
 SIXTEEN_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I")
@@ -100,10 +101,11 @@ def image_list(images: object) -> tuple[list[np.ndarray], bool]:
     return [display_image(array)], True
 
 
-def resize_op(images: tf.Tensor, size: Sequence[int] | tf.Tensor) -> tf.Tensor:
+def resize_op(images: Any, size: Sequence[int]) -> Any:
     """``images`` (H, W, C) or (N, H, W, C) as float32 resized to ``size`` (H, W): bilinear,
-    antialiased, no crop (the aspect ratio may change)."""
-    return tf.image.resize(tf.cast(images, tf.float32), size, "bilinear", antialias=True)
+    antialiased, no crop (the aspect ratio may change); ``tf.image.resize`` on TensorFlow."""
+    images = ops.cast(ops.convert_to_tensor(images), "float32")
+    return ops.image.resize(images, tuple(size), "bilinear", antialias=True)
 
 
 def resize(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -111,4 +113,4 @@ def resize(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     of ``size`` is returned as it is."""
     if image.shape[:2] == tuple(size):
         return image
-    return resize_op(image, size).numpy()
+    return ops.convert_to_numpy(resize_op(image, size))

@@ -22,8 +22,8 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
-import tensorflow as tf
 
+from tfscorecam.core import backend
 from tfscorecam.interfaces.images import resize, resize_op
 
 Preprocess = Callable[[np.ndarray], np.ndarray]
@@ -83,11 +83,12 @@ def model_input(
     return preprocessed(batch, preprocess)
 
 
-def decode_in_graph(data: tf.Tensor, size: Sequence[int]) -> tuple[tf.Tensor, tf.Tensor]:
+def decode_in_graph(data: Any, size: Sequence[int]) -> tuple[Any, Any]:
     """One encoded image (a scalar string) as RGB float32 resized to ``size`` (``resize_op``),
     and its own (height, width), in TensorFlow ops. JPEG is decoded with the accurate integer
     DCT, as PIL decodes for ``explain()`` (TensorFlow's default, the fast DCT, moves pixels
     by up to 13 levels and scores by about 0.01)."""
+    tf = backend.tensorflow("decoding images in a graph")
     image = tf.cond(
         tf.io.is_jpeg(data),
         lambda: tf.io.decode_jpeg(data, channels=3, dct_method="INTEGER_ACCURATE"),

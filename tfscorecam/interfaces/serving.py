@@ -3,9 +3,10 @@
 The whole explanation runs inside the graph (``Explainer.graph_explain``): the target layer's
 activations and the predictions, then the method's maps in TensorFlow ops (Score-CAM and its
 family: a while loop over chunks of channels, the same compiled step as eagerly; Augmented
-Score-CAM: the warps, every copy's map and the fusion solve, ``superres.GraphFusion``; the
+Score-CAM: the warps, every copy's map and the fusion solve, ``graph_fusion.GraphFusion``; the
 gradient methods: their gradient step), then min-max scaling. Loading and serving it needs
-TensorFlow only, not tfscorecam.
+TensorFlow only, not tfscorecam. Exporting needs Keras' TensorFlow backend (on JAX or PyTorch,
+importing this module says so).
 
 Signatures:
 
@@ -29,11 +30,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 import keras
-import tensorflow as tf
 
+from tfscorecam.core import backend
 from tfscorecam.core.explainer import Explainer
 from tfscorecam.interfaces.pipeline import decode_in_graph
 from tfscorecam.zoo.preprocessing import PREPROCESS
+
+tf = backend.tensorflow("exporting a SavedModel (tfscorecam.serving)")
 
 
 def _preprocessing(preprocess: object, input_shape: tuple) -> Callable | None:

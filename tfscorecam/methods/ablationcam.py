@@ -5,16 +5,16 @@ from __future__ import annotations
 from typing import Any
 
 import keras
-import tensorflow as tf
+from keras import ops
 
 from tfscorecam.core.maps import score_cam_maps
 from tfscorecam.methods.channels import max_channels_option, select_channels
 from tfscorecam.methods.tail import TailCAM
 
 
-def ablate_channels(acts: tf.Tensor, channels: tf.Tensor) -> tf.Tensor:
+def ablate_channels(acts: Any, channels: Any) -> Any:
     """(c, h, w, C): the feature map (h, w, C) with one of ``channels`` zeroed in each."""
-    keep = 1.0 - tf.one_hot(channels, tf.shape(acts)[-1])  # (c, C)
+    keep = 1.0 - ops.one_hot(channels, ops.shape(acts)[-1])  # (c, C)
     return acts[None] * keep[:, None, None, :]
 
 
@@ -59,6 +59,6 @@ class AblationCAM(TailCAM):
             relative=True,
         )
 
-    def upsampled(self, low: object, size: object) -> tf.Tensor:
+    def upsampled(self, low: object, size: Any) -> Any:
         """Up(ReLU(sum)): the ReLU at the layer's resolution, as pytorch-grad-cam's."""
-        return score_cam_maps(tf.nn.relu(tf.cast(low, tf.float32)), size)
+        return score_cam_maps(ops.relu(ops.cast(low, "float32")), size)

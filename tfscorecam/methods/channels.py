@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-import tensorflow as tf
+from typing import Any
+
+from keras import ops
 
 from tfscorecam.core.validation import positive_int
 
@@ -17,7 +19,7 @@ def max_channels_option(max_channels: int | None, num_channels: int | None) -> i
 
 def select_channels(
     activations: object, max_channels: int | None = None, skip: str = "flat"
-) -> tf.Tensor:
+) -> Any:
     """Indices (int32) of the channels to score for one image's activations (h, w, C).
 
     ``skip="flat"`` (Score-CAM): flat channels (max == min) are never scored: their normalised
@@ -26,28 +28,29 @@ def select_channels(
     ``max_channels`` (Faster Score-CAM), only the channels of largest spatial standard
     deviation are kept (ties: lower index first).
     """
-    acts = tf.convert_to_tensor(activations, tf.float32)
-    num = tf.shape(acts)[-1]
+    acts = ops.cast(ops.convert_to_tensor(activations), "float32")
+    num = ops.shape(acts)[-1]
     if skip == "flat":
-        unused = tf.reduce_max(acts, axis=(0, 1)) == tf.reduce_min(acts, axis=(0, 1))
+        unused = ops.max(acts, axis=(0, 1)) == ops.min(acts, axis=(0, 1))
     else:
-        unused = tf.reduce_max(tf.abs(acts), axis=(0, 1)) == 0
-    order = tf.range(num)
+        unused = ops.max(ops.abs(acts), axis=(0, 1)) == 0
+    order = ops.arange(num, dtype="int32")
     if max_channels is not None:
-        std = tf.math.reduce_std(tf.reshape(acts, (-1, num)), axis=0)
-        order = tf.math.top_k(std, k=max_channels).indices
-    return tf.boolean_mask(order, ~tf.gather(unused, order))
+        std = ops.std(ops.reshape(acts, (-1, num)), axis=0)
+        order = ops.cast(ops.top_k(std, k=max_channels)[1], "int32")
+    kept = ops.nonzero(ops.logical_not(ops.take(unused, order)))[0]
+    return ops.take(order, kept)
 
 
 def channel_weights(
-    scores: object, selected: tf.Tensor, num_channels: object, channel_softmax: bool = False
-) -> tf.Tensor:
+    scores: object, selected: Any, num_channels: object, channel_softmax: bool = False
+) -> Any:
     """Channel weights (C, K) from the selected channels' scores (n, K); 0 elsewhere.
 
     ``channel_softmax`` softmaxes the scores over the scored channels first (the paper's
     Algorithm 1 and the PyTorch peers).
     """
-    scores = tf.convert_to_tensor(scores, tf.float32)
+    scores = ops.cast(ops.convert_to_tensor(scores), "float32")
     if channel_softmax:
-        scores = tf.nn.softmax(scores, axis=0)
-    return tf.scatter_nd(selected[:, None], scores, (num_channels, tf.shape(scores)[1]))
+        scores = ops.softmax(scores, axis=0)
+    return ops.scatter(selected[:, None], scores, (num_channels, ops.shape(scores)[1]))

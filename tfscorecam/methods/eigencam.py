@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-import numpy as np
-import tensorflow as tf
+from typing import Any
 
+import numpy as np
+from keras import ops
+
+from tfscorecam.core import backend
 from tfscorecam.core.explainer import Explainer, Request
 from tfscorecam.core.maps import score_cam_maps
 from tfscorecam.core.progress import Progress
 
 
-def principal_projection(activations: object) -> tf.Tensor:
+def principal_projection(activations: object) -> Any:
     """Each feature map (n, h, w, C) projected on its first principal direction -> (n, h, w).
 
     The cells are the samples and the channels the variables: the cells' mean is removed, and
@@ -18,15 +21,15 @@ def principal_projection(activations: object) -> tf.Tensor:
     sum to more than 0 (an SVD's sign is arbitrary: the peers' maps come out inverted at
     random; with non-negative features this sign makes the strongest cells bright).
     """
-    acts = tf.cast(tf.convert_to_tensor(activations), tf.float64)
-    shape = tf.shape(acts)
-    cells = tf.reshape(acts, (shape[0], shape[1] * shape[2], shape[3]))
-    centred = cells - tf.reduce_mean(cells, axis=1, keepdims=True)
-    _, _, v = tf.linalg.svd(centred)  # v: (n, C, C), right singular vectors as columns
-    first = v[..., 0]  # (n, C)
-    first = tf.where(tf.reduce_sum(first, axis=-1, keepdims=True) < 0, -first, first)
-    projection = tf.einsum("npc,nc->np", centred, first)
-    return tf.reshape(projection, shape[:3])
+    acts = ops.cast(ops.convert_to_tensor(activations), backend.widest_float())
+    shape = ops.shape(acts)
+    cells = ops.reshape(acts, (shape[0], shape[1] * shape[2], shape[3]))
+    centred = cells - ops.mean(cells, axis=1, keepdims=True)
+    _, _, vh = ops.svd(centred, full_matrices=False)  # vh: right singular vectors as rows
+    first = vh[..., 0, :]  # (n, C)
+    first = ops.where(ops.sum(first, axis=-1, keepdims=True) < 0, -first, first)
+    projection = ops.einsum("npc,nc->np", centred, first)
+    return ops.reshape(projection, (shape[0], shape[1], shape[2]))
 
 
 class EigenCAM(Explainer):
@@ -42,9 +45,9 @@ class EigenCAM(Explainer):
     as ``Explainer``.
     """
 
-    def low_maps(self, activations: object) -> tf.Tensor:
+    def low_maps(self, activations: object) -> Any:
         """Maps (n, h, w, 1) at the layer's resolution."""
-        return tf.nn.relu(principal_projection(activations))[..., None]
+        return ops.relu(principal_projection(activations))[..., None]
 
     def _maps(
         self, images: np.ndarray, activations: np.ndarray, request: Request, progress: Progress
@@ -52,9 +55,9 @@ class EigenCAM(Explainer):
         maps = []
         for start in range(0, len(images), self.batch_size):
             low = self.low_maps(activations[start : start + self.batch_size])
-            maps.append(score_cam_maps(low, images.shape[1:3]).numpy())
+            maps.append(ops.convert_to_numpy(score_cam_maps(low, images.shape[1:3])))
             progress.add()
         return np.repeat(np.concatenate(maps), request.scores.shape[1], axis=1)
 
     def graph_maps(self, images, activations, classes):
-        return score_cam_maps(self.low_maps(activations), tf.shape(images)[1:3])[:, 0]
+        return score_cam_maps(self.low_maps(activations), ops.shape(images)[1:3])[:, 0]

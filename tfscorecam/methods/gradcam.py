@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-import tensorflow as tf
+from typing import Any
+
+from keras import ops
 
 from tfscorecam.methods.gradients import GradientCAM
 
@@ -19,6 +21,6 @@ class GradCAM(GradientCAM):
     Call it as ``cam(images, class_index=None, target=None)``; see ``Explainer.__call__``.
     """
 
-    def channel_weights(self, acts: tf.Tensor, grads: tf.Tensor) -> tf.Tensor:
+    def channel_weights(self, acts: Any, grads: Any) -> Any:
         """Weights (n, K, C) from feature maps (n, h, w, C) and gradients (n, K, h, w, C)."""
-        return tf.reduce_mean(grads, axis=(2, 3))
+        return ops.mean(grads, axis=(2, 3))

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-import tensorflow as tf
+from typing import Any
+
+from keras import ops
 
 from tfscorecam.methods.gradients import GradientCAM
 
@@ -20,9 +22,9 @@ class GradCAMPlusPlus(GradientCAM):
     as ``GradCAM``.
     """
 
-    def channel_weights(self, acts: tf.Tensor, grads: tf.Tensor) -> tf.Tensor:
+    def channel_weights(self, acts: Any, grads: Any) -> Any:
         """Weights (n, K, C) from feature maps (n, h, w, C) and gradients (n, K, h, w, C)."""
         g2, g3 = grads**2, grads**3
-        spatial_sum = tf.reduce_sum(acts, axis=(1, 2))[:, None, None, None, :]  # (n,1,1,1,C)
-        alpha = tf.math.divide_no_nan(g2, 2 * g2 + spatial_sum * g3)
-        return tf.reduce_sum(alpha * tf.nn.relu(grads), axis=(2, 3))
+        spatial_sum = ops.sum(acts, axis=(1, 2))[:, None, None, None, :]  # (n,1,1,1,C)
+        alpha = ops.divide_no_nan(g2, 2 * g2 + spatial_sum * g3)
+        return ops.sum(alpha * ops.relu(grads), axis=(2, 3))

@@ -18,16 +18,17 @@ is formed element-wise).
 from __future__ import annotations
 
 import weakref
+from collections.abc import Callable
 from typing import Any
 
 import keras
 import numpy as np
-import tensorflow as tf
+from keras import ops
 
-from tfscorecam.core.compiled import compiled
+from tfscorecam.core import backend
 from tfscorecam.core.explainer import Explainer
 from tfscorecam.core.maps import upsample
-from tfscorecam.core.model_graph import tap
+from tfscorecam.core.model_graph import after, tap
 from tfscorecam.core.progress import Progress
 from tfscorecam.core.request import Request, Scoring
 
@@ -51,48 +52,59 @@ class GradientCAM(Explainer):
     ) -> None:
         super().__init__(model, layer, **options)
         self._steps: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+        self._tails: dict[tuple, keras.Model] = {}
 
-    def channel_weights(self, acts: tf.Tensor, grads: tf.Tensor) -> tf.Tensor:
+    def channel_weights(self, acts: Any, grads: Any) -> Any:
         """Weights (n, K, C) from feature maps (n, h, w, C) and gradients (n, K, h, w, C)."""
         raise NotImplementedError
 
-    def low_maps(self, acts: tf.Tensor, grads: tf.Tensor) -> tf.Tensor:
+    def low_maps(self, acts: Any, grads: Any) -> Any:
         """Maps (n, h, w, K) at the layer's resolution: ReLU(sum_C weights * acts)."""
         weights = self.channel_weights(acts, grads)
-        return tf.nn.relu(tf.einsum("nhwc,nkc->nhwk", acts, weights))
+        return ops.relu(ops.einsum("nhwc,nkc->nhwk", acts, weights))
 
-    def gradients(self, scoring: Scoring, k: int):
-        """The compiled step (images, params) -> feature maps (n, h, w, C) and the gradients
-        of the ``k`` scores with respect to them (n, k, h, w, C)."""
+    def _tail(self, stripped: bool) -> Callable[[], keras.Model]:
+        """Builds (once) the model from the target layer's output to the scored output, for
+        the backends that differentiate it (``backend.feature_gradients``)."""
+
+        def build() -> keras.Model:
+            key = ("tail", stripped)
+            if key not in self._tails:
+                self._tails[key] = after(self.view, self.chain, stripped)
+            return self._tails[key]
+
+        return build
+
+    def gradients(self, images: Any, params: Any, scoring: Scoring, k: int) -> tuple[Any, Any]:
+        """Feature maps (n, h, w, C) of ``images`` and the gradients of the ``k`` scores of
+        ``scoring`` with respect to them (n, k, h, w, C)."""
+        tapped = tap(self.view, self.chain, True) if scoring.stripped else self._tapped
+        acts, grads = backend.feature_gradients(
+            tapped,
+            self._tail(scoring.stripped),
+            lambda output: scoring.fn(output, params),
+            images,
+            k,
+        )
+        grads = ops.stack([self.to_grid(grads[:, j]) for j in range(k)], axis=1)
+        return self.to_grid(acts), grads
+
+    def batch_maps(self, images: Any, params: Any, scoring: Scoring, k: int) -> Any:
+        """Maps (n, K, H, W), not scaled, of images whose scores come from ``scoring``."""
+        acts, grads = self.gradients(images, params, scoring, k)
+        wide = backend.widest_float()
+        low = self.low_maps(ops.cast(acts, wide), ops.cast(grads, wide))
+        return ops.transpose(upsample(low, ops.shape(images)[1:3]), (0, 3, 1, 2))
+
+    def maps_step(self, scoring: Scoring, k: int) -> Callable:
+        """``batch_maps`` of ``scoring`` compiled whole, (images, params) -> maps, so that an
+        eager call runs one compiled step, as the exported graph does."""
         steps = self._steps.setdefault(scoring, {})
         if k not in steps:
-            tapped = tap(self.view, self.chain, True) if scoring.stripped else self._tapped
-
-            def step(images: tf.Tensor, params: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-                with tf.GradientTape(persistent=True) as tape:
-                    acts, output = tapped(images, training=False)
-                    per_score = tf.unstack(scoring.fn(output, params), num=k, axis=1)
-                grads = [self.to_grid(tape.gradient(s, acts)) for s in per_score]
-                return self.to_grid(acts), tf.stack(grads, axis=1)
-
-            steps[k] = compiled(step)
-        return steps[k]
-
-    def batch_maps(self, images: tf.Tensor, params: tf.Tensor, scoring: Scoring, k: int):
-        """Maps (n, K, H, W), not scaled, of images whose scores come from ``scoring``."""
-        acts, grads = self.gradients(scoring, k)(images, params)
-        low = self.low_maps(tf.cast(acts, tf.float64), tf.cast(grads, tf.float64))
-        return tf.transpose(upsample(low, tf.shape(images)[1:3]), (0, 3, 1, 2))
-
-    def maps_step(self, scoring: Scoring, k: int) -> tf.types.experimental.PolymorphicFunction:
-        """``batch_maps`` of ``scoring`` compiled whole, (images, params) -> maps, so that an
-        eager call runs one graph, as the exported one does."""
-        steps = self._steps.setdefault(scoring, {})
-        if ("maps", k) not in steps:
-            steps[("maps", k)] = compiled(
+            steps[k] = backend.compile(
                 lambda images, params: self.batch_maps(images, params, scoring, k)
             )
-        return steps[("maps", k)]
+        return steps[k]
 
     def _batches(self, request: Request) -> list[np.ndarray]:
         """Image index batches that share one scoring (all of them, for classes)."""
@@ -113,8 +125,9 @@ class GradientCAM(Explainer):
         maps = np.zeros((len(images), k, *images.shape[1:3]), np.float32)
         for rows in self._batches(request):
             scoring, _ = request.scored(int(rows[0]))
-            params = tf.constant(np.stack([request.scored(int(i))[1] for i in rows]), tf.int32)
-            maps[rows] = self.maps_step(scoring, k)(tf.constant(images[rows]), params).numpy()
+            params = backend.tensor(np.stack([request.scored(int(i))[1] for i in rows]), "int32")
+            step = self.maps_step(scoring, k)
+            maps[rows] = backend.numpy(step(backend.tensor(images[rows]), params))
             progress.add()
         return maps
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-import tensorflow as tf
+from typing import Any
+
+from keras import ops
 
 from tfscorecam.methods.gradients import GradientCAM
 
@@ -21,6 +23,6 @@ class HiResCAM(GradientCAM):
     as ``GradCAM``.
     """
 
-    def low_maps(self, acts: tf.Tensor, grads: tf.Tensor) -> tf.Tensor:
+    def low_maps(self, acts: Any, grads: Any) -> Any:
         """Maps (n, h, w, K): ReLU(sum_C grads * acts)."""
-        return tf.nn.relu(tf.einsum("nhwc,nkhwc->nhwk", acts, grads))
+        return ops.relu(ops.einsum("nhwc,nkhwc->nhwk", acts, grads))

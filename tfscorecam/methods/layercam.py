@@ -6,7 +6,7 @@ from typing import Any
 
 import keras
 import numpy as np
-import tensorflow as tf
+from keras import ops
 
 from tfscorecam.core.progress import Progress
 from tfscorecam.core.request import Request
@@ -52,9 +52,9 @@ class LayerCAM(GradientCAM):
         if self.parts:
             self.layer_path = ", ".join(part.layer_path for part in self.parts)
 
-    def low_maps(self, acts: tf.Tensor, grads: tf.Tensor) -> tf.Tensor:
+    def low_maps(self, acts: Any, grads: Any) -> Any:
         """Maps (n, h, w, K): ReLU(sum_C ReLU(grads) * acts)."""
-        return tf.nn.relu(tf.einsum("nhwc,nkhwc->nhwk", acts, tf.nn.relu(grads)))
+        return ops.relu(ops.einsum("nhwc,nkhwc->nhwk", acts, ops.relu(grads)))
 
     def _work(self, activations: np.ndarray, request: Request) -> int:
         if not self.parts:
@@ -66,9 +66,9 @@ class LayerCAM(GradientCAM):
         coarsest = int(np.argmin(sizes))
         fused = None
         for i, one in enumerate(maps):
-            one = tf.math.divide_no_nan(one, tf.reduce_max(one, axis=(-2, -1), keepdims=True))
-            one = one if i == coarsest else tf.tanh(self.gamma * one)
-            fused = one if fused is None else tf.maximum(fused, one)
+            one = ops.divide_no_nan(one, ops.max(one, axis=(-2, -1), keepdims=True))
+            one = one if i == coarsest else ops.tanh(self.gamma * one)
+            fused = one if fused is None else ops.maximum(fused, one)
         return fused
 
     def _sizes(self) -> list[int]:
@@ -86,7 +86,7 @@ class LayerCAM(GradientCAM):
         if not self.parts:
             return super()._maps(images, activations, request, progress)
         maps = [part._maps(images, activations, request, progress) for part in self.parts]
-        return self.fuse(maps, self._sizes()).numpy()
+        return ops.convert_to_numpy(self.fuse(maps, self._sizes()))
 
     def graph_maps(self, images, activations, classes):
         if not self.parts:

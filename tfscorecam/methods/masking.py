@@ -12,65 +12,53 @@ scorer averages a channel's scores over its samples.
 
 from __future__ import annotations
 
-import tensorflow as tf
+from typing import Any
+
+from keras import ops
+
+from tfscorecam.core import backend
+from tfscorecam.core.maps import interpolation_matrix
 
 
-def interpolation_matrix(n_out: tf.Tensor, n_in: tf.Tensor) -> tf.Tensor:
-    """(n_out, n_in) bilinear weights with half-pixel centres, as ``tf.image.resize``."""
-    scale = tf.cast(n_in, tf.float32) / tf.cast(n_out, tf.float32)
-    source = (tf.range(n_out, dtype=tf.float32) + 0.5) * scale - 0.5
-    source = tf.clip_by_value(source, 0.0, tf.cast(n_in - 1, tf.float32))
-    low = tf.floor(source)
-    frac = (source - low)[:, None]
-    low = tf.cast(low, tf.int32)
-    high = tf.minimum(low + 1, n_in - 1)
-    return tf.one_hot(low, n_in) * (1.0 - frac) + tf.one_hot(high, n_in) * frac
-
-
-def channel_masks(image: tf.Tensor, acts: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+def channel_masks(image: Any, acts: Any) -> tuple[Any, Any]:
     """The normalised masks (c, H, W) of the channels of ``acts`` (h, w, c) and their spans
     (c, 1, 1): the max - min of each upsampled, un-normalised channel."""
-    rows = interpolation_matrix(tf.shape(image)[0], tf.shape(acts)[0])
-    cols = interpolation_matrix(tf.shape(image)[1], tf.shape(acts)[1])
-    up = tf.einsum("cyj,xj->cyx", tf.einsum("yi,ijc->cyj", rows, acts), cols)
-    low = tf.reduce_min(up, axis=(1, 2), keepdims=True)
-    span = tf.reduce_max(up, axis=(1, 2), keepdims=True) - low
-    return (up - low) * tf.math.divide_no_nan(1.0, span), span
+    rows = interpolation_matrix(ops.shape(image)[0], ops.shape(acts)[0])
+    cols = interpolation_matrix(ops.shape(image)[1], ops.shape(acts)[1])
+    up = ops.einsum("cyj,xj->cyx", ops.einsum("yi,ijc->cyj", rows, acts), cols)
+    low = ops.min(up, axis=(1, 2), keepdims=True)
+    span = ops.max(up, axis=(1, 2), keepdims=True) - low
+    return (up - low) * ops.divide_no_nan(1.0, span), span
 
 
-def _blend(image: tf.Tensor, masks: tf.Tensor, baseline: tf.Tensor) -> tf.Tensor:
+def _blend(image: Any, masks: Any, baseline: Any) -> Any:
     masks = masks[..., None]
     return image * masks + baseline * (1.0 - masks)
 
 
-@tf.function(jit_compile=True, reduce_retracing=True)
-def masked_inputs(image: tf.Tensor, acts: tf.Tensor, baseline: tf.Tensor) -> tf.Tensor:
+def _masked_inputs(image: Any, acts: Any, baseline: Any) -> Any:
     """The image (H, W, C_in) masked by each channel of ``acts`` (h, w, c): (c, H, W, C_in)."""
     masks, _ = channel_masks(image, acts)
     return _blend(image[None], masks, baseline)
 
 
-@tf.function(jit_compile=True, reduce_retracing=True)
-def scaled_masked_inputs(
-    image: tf.Tensor, acts: tf.Tensor, baseline: tf.Tensor, scales: tf.Tensor
-) -> tf.Tensor:
+def _scaled_masked_inputs(image: Any, acts: Any, baseline: Any, scales: Any) -> Any:
     """Each channel's mask times each of ``scales`` (N,): (c * N, H, W, C_in), channel-major."""
     masks, _ = channel_masks(image, acts)
     scaled = masks[:, None] * scales[None, :, None, None]  # (c, N, H, W)
-    size = tf.shape(masks)
-    return _blend(image[None], tf.reshape(scaled, (-1, size[1], size[2])), baseline)
+    size = ops.shape(masks)
+    return _blend(image[None], ops.reshape(scaled, (-1, size[1], size[2])), baseline)
 
 
-@tf.function(jit_compile=True, reduce_retracing=True)
-def noisy_masked_inputs(
-    image: tf.Tensor,
-    acts: tf.Tensor,
-    baseline: tf.Tensor,
-    normal: tf.Tensor,
-    noise: tf.Tensor,
+def _noisy_masked_inputs(
+    image: Any,
+    acts: Any,
+    baseline: Any,
+    normal: Any,
+    noise: Any,
     on_input: bool,
     squared: bool,
-) -> tf.Tensor:
+) -> Any:
     """SS-CAM's noisy inputs, (c * N, H, W, C_in) channel-major, from standard normal samples
     ``normal``: (c, N, H, W) for noise on the mask, (c, N, H, W, C_in) on the masked input.
 
@@ -81,18 +69,25 @@ def noisy_masked_inputs(
     masks, span = channel_masks(image, acts)
     if on_input:
         masked = _blend(image[None], masks, baseline)  # (c, H, W, C)
-        span = tf.reduce_max(masked, axis=(1, 2, 3), keepdims=True) - tf.reduce_min(
+        span = ops.max(masked, axis=(1, 2, 3), keepdims=True) - ops.min(
             masked, axis=(1, 2, 3), keepdims=True
         )
-        scale = tf.math.divide_no_nan(noise, span)
+        scale = ops.divide_no_nan(noise, span)
         scale = scale * scale if squared else scale
         noisy = masked[:, None] + normal * scale[:, None]
-        return tf.reshape(noisy, tf.concat([[-1], tf.shape(masked)[1:]], axis=0))
-    scale = tf.math.divide_no_nan(noise, span)
-    scale = (scale * scale if squared else scale) * tf.math.divide_no_nan(1.0, span)
+        shape = ops.shape(masked)
+        return ops.reshape(noisy, (-1, shape[1], shape[2], shape[3]))
+    scale = ops.divide_no_nan(noise, span)
+    scale = (scale * scale if squared else scale) * ops.divide_no_nan(1.0, span)
     noisy = masks[:, None] + normal * scale[:, None]  # (c, N, H, W)
-    size = tf.shape(masks)
-    return _blend(image[None], tf.reshape(noisy, (-1, size[1], size[2])), baseline)
+    size = ops.shape(masks)
+    return _blend(image[None], ops.reshape(noisy, (-1, size[1], size[2])), baseline)
+
+
+# one XLA-compiled function each (on TensorFlow too), traced into the scoring step
+masked_inputs = backend.compile(_masked_inputs, jit=True)
+scaled_masked_inputs = backend.compile(_scaled_masked_inputs, jit=True)
+noisy_masked_inputs = backend.compile(_noisy_masked_inputs, jit=True, static=(5, 6))
 
 
 class Masking:
@@ -100,9 +95,7 @@ class Masking:
 
     samples = 1
 
-    def __call__(
-        self, image: tf.Tensor, acts: tf.Tensor, channels: tf.Tensor, baseline: tf.Tensor
-    ) -> tf.Tensor:
+    def __call__(self, image: Any, acts: Any, channels: Any, baseline: Any) -> Any:
         """Masked inputs (c * samples, H, W, C_in) of ``channels`` (their feature maps
         ``acts`` (h, w, c)), channel-major."""
         return masked_inputs(image, acts, baseline)
@@ -112,7 +105,7 @@ class ScaledMasking(Masking):
     """Each channel's mask at several scales (IS-CAM)."""
 
     def __init__(self, scales: list[float]) -> None:
-        self.scales = tf.constant(scales, tf.float32)
+        self.scales = backend.tensor(scales)
         self.samples = len(scales)
 
     def __call__(self, image, acts, channels, baseline):
@@ -127,24 +120,19 @@ class NoisyMasking(Masking):
         self, samples: int, noise: float, on_input: bool, squared: bool, seed: int
     ) -> None:
         self.samples = samples
-        self.noise = tf.constant(noise, tf.float32)
+        self.noise = backend.tensor(noise)
         self.on_input = on_input
         self.squared = squared
         self.seed = seed
 
-    def normal(self, channels: tf.Tensor, shape: tf.Tensor) -> tf.Tensor:
-        """Standard normal samples (c, samples, *shape) for ``channels``."""
-        sample_shape = tf.concat([[self.samples], shape], axis=0)
-
-        def one(channel: tf.Tensor) -> tf.Tensor:
-            seed = tf.stack([tf.constant(self.seed, tf.int32), channel])
-            return tf.random.stateless_normal(sample_shape, seed, dtype=tf.float32)
-
-        return tf.map_fn(one, channels, fn_output_signature=tf.float32)
+    def normal(self, channels: Any, shape: tuple) -> Any:
+        """Standard normal samples (c, samples, *shape) for ``channels``
+        (``backend.unit_normals``: the same on one backend whatever the chunks)."""
+        return backend.unit_normals(self.seed, channels, (self.samples, *shape))
 
     def __call__(self, image, acts, channels, baseline):
-        shape = tf.shape(image) if self.on_input else tf.shape(image)[:2]
-        normal = self.normal(channels, shape)
+        shape = ops.shape(image) if self.on_input else ops.shape(image)[:2]
+        normal = self.normal(channels, tuple(shape))
         return noisy_masked_inputs(
             image, acts, baseline, normal, self.noise, self.on_input, self.squared
         )

@@ -7,7 +7,7 @@ from typing import Any
 
 import keras
 import numpy as np
-import tensorflow as tf
+from keras import ops
 
 from tfscorecam.core.maps import minmax, score_cam_maps
 from tfscorecam.methods.tail import TailCAM
@@ -16,18 +16,19 @@ from tfscorecam.methods.tail import TailCAM
 GAUSSIAN = np.array([[1, 2, 1], [2, 4, 2], [1, 2, 1]], np.float32) / 16
 
 
-def keep_positions(acts: tf.Tensor, positions: tf.Tensor, gaussian: bool = False) -> tf.Tensor:
+def keep_positions(acts: Any, positions: Any, gaussian: bool = False) -> Any:
     """(c, h, w, C): zeros but for one of ``positions`` (row-major) in each, which keeps its
     vector of the feature map (h, w, C); with ``gaussian`` that vector is also spread onto the
     3 x 3 neighbours, weighted by ``GAUSSIAN`` (the authors' option: the centre's vector, not
     the neighbours' own)."""
-    shape = tf.shape(acts)
-    masks = tf.reshape(tf.one_hot(positions, shape[0] * shape[1]), (-1, shape[0], shape[1], 1))
+    shape = ops.shape(acts)
+    masks = ops.reshape(ops.one_hot(positions, shape[0] * shape[1]), (-1, shape[0], shape[1], 1))
     kept = masks * acts[None]
     if not gaussian:
         return kept
-    spread = tf.tile(tf.constant(GAUSSIAN)[:, :, None, None], tf.stack([1, 1, shape[2], 1]))
-    return tf.nn.depthwise_conv2d(kept, spread, (1, 1, 1, 1), "SAME")
+    spread = ops.convert_to_tensor(GAUSSIAN)[:, :, None, None]
+    spread = ops.broadcast_to(spread, (3, 3, shape[2], 1))
+    return ops.depthwise_conv(kept, spread, strides=1, padding="same")
 
 
 class ReciproCAM(TailCAM):
@@ -71,11 +72,11 @@ class ReciproCAM(TailCAM):
         self.scorer = self.tail_scorer(
             "position",
             lambda acts, positions: keep_positions(acts, positions, self.gaussian),
-            lambda acts: tf.range(tf.shape(acts)[0] * tf.shape(acts)[1]),
+            lambda acts: ops.arange(ops.shape(acts)[0] * ops.shape(acts)[1], dtype="int32"),
             relative=False,
         )
 
-    def upsampled(self, low: object, size: object) -> tf.Tensor:
+    def upsampled(self, low: object, size: Any) -> Any:
         """Up(minmax(scores)): min-max at the layer's resolution, as the official code."""
-        low = tf.transpose(tf.cast(low, tf.float32), (0, 3, 1, 2))  # (N, K, h, w)
-        return score_cam_maps(tf.transpose(minmax(low), (0, 2, 3, 1)), size)
+        low = ops.transpose(ops.cast(low, "float32"), (0, 3, 1, 2))  # (N, K, h, w)
+        return score_cam_maps(ops.transpose(minmax(low), (0, 2, 3, 1)), size)

@@ -2,11 +2,12 @@
 
 Everything per chunk of units (for Score-CAM: masking, the forward pass, the score; for the
 tail methods: perturbing the feature map, the rest of the model, the score) runs in one
-``tf.function``, so at most ``batch_size`` perturbed inputs exist at any time. The chunks of
-one image run in a ``tf.while_loop`` (one iteration at a time): compiled once for eager calls,
-and traced into the graph of a SavedModel export. A shown progress bar does not change that
-path: the eager loop advances it through a ``tf.py_function`` about ``REPORTS`` times per
-image (which a SavedModel cannot carry, so the export's loop has none).
+compiled step (``backend.compile``), so at most ``batch_size`` perturbed inputs exist at any
+time. The chunks of one image run one at a time in ``backend.chunk_loop``: on TensorFlow a
+``tf.while_loop`` compiled once for eager calls and traced into the graph of a SavedModel
+export, elsewhere a Python loop over the compiled step. A shown progress bar does not change
+that path: the loop advances it about ``REPORTS`` times per image (on TensorFlow through a
+``tf.py_function``, which a SavedModel cannot carry, so the export's loop has none).
 """
 
 from __future__ import annotations
@@ -17,9 +18,9 @@ from typing import Any
 
 import keras
 import numpy as np
-import tensorflow as tf
+from keras import ops
 
-from tfscorecam.core.compiled import compiled
+from tfscorecam.core import backend
 from tfscorecam.core.explainer import Explainer
 from tfscorecam.core.head import SCORES
 from tfscorecam.core.maps import score_cam_maps
@@ -29,7 +30,7 @@ from tfscorecam.methods.channels import channel_weights, select_channels
 from tfscorecam.methods.masking import Masking
 
 
-def check_baseline(baseline: object, input_shape: tuple) -> tf.Tensor:
+def check_baseline(baseline: object, input_shape: tuple) -> Any:
     """``baseline`` as a float32 constant broadcastable to one image, or a clear error."""
     value = np.asarray(baseline, dtype=np.float32)
     image_shape = tuple(d if d is not None else 1 for d in input_shape[1:])
@@ -41,7 +42,7 @@ def check_baseline(baseline: object, input_shape: tuple) -> tf.Tensor:
         ) from None
     if not np.all(np.isfinite(value)):
         raise ValueError("baseline contains NaN or infinite values")
-    return tf.constant(value)
+    return backend.tensor(value)
 
 
 # progress reports per image, about: a report from inside the compiled loop costs about half
@@ -54,8 +55,9 @@ class ChunkedScorer:
 
     A subclass says which channels are scored (``selected``), what one chunk's scores are
     (``chunk``: traced into the compiled step) and how scores become weights
-    (``to_weights``). ``graph_weights`` runs the chunks in a ``tf.while_loop``; ``weights``
-    runs that loop compiled, counting the chunks on a shown progress bar.
+    (``to_weights``). ``graph_weights`` runs the chunks in ``backend.chunk_loop``;
+    ``weights`` runs that loop compiled where the backend can (TensorFlow), counting the
+    chunks on a shown progress bar.
     """
 
     def __init__(self, input_shape: tuple, chunk_size: int) -> None:
@@ -65,9 +67,9 @@ class ChunkedScorer:
         self._loops: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
         self._progress: Progress | None = None  # the bar the running eager loop advances
         self._reported = 0  # chunks of the running call's image already on the bar
-        self._count: tf.types.experimental.PolymorphicFunction | None = None
+        self._count: Callable | None = None
 
-    def selected(self, activations: object) -> tf.Tensor:
+    def selected(self, activations: object) -> Any:
         """The channels scored for one image's feature map (h, w, C)."""
         raise NotImplementedError
 
@@ -79,72 +81,64 @@ class ChunkedScorer:
         target's scoring would never be freed."""
         raise NotImplementedError
 
-    def to_weights(self, scores: object, selected: tf.Tensor, num_units: object) -> tf.Tensor:
+    def to_weights(self, scores: object, selected: Any, num_units: object) -> Any:
         """Weights (units, K) from the selected units' scores (n, K); 0 elsewhere."""
         return channel_weights(scores, selected, num_units)
 
-    def num_units(self, activations: object) -> tf.Tensor | int:
+    def num_units(self, activations: object) -> Any:
         """How many units one image's feature map (h, w, C) has: its channels."""
-        return tf.shape(activations)[-1]
+        return ops.shape(activations)[-1]
 
-    def low_map(self, activations: object, weights: object) -> tf.Tensor:
-        """The low-resolution maps (h, w, K) float64 of one image's feature map and its
-        units' weights (units, K): the channels' weighted sum."""
-        acts, weights = tf.cast(activations, tf.float64), tf.cast(weights, tf.float64)
-        return tf.tensordot(acts, weights, axes=1)
+    def low_map(self, activations: object, weights: object) -> Any:
+        """The low-resolution maps (h, w, K) of one image's feature map and its units'
+        weights (units, K): the channels' weighted sum, in ``backend.widest_float``."""
+        wide = backend.widest_float()
+        acts, weights = ops.cast(activations, wide), ops.cast(weights, wide)
+        return ops.tensordot(acts, weights, axes=1)
 
     def num_chunks(self, activations: np.ndarray) -> int:
         """How many chunks ``weights`` runs for one image's feature map (for a progress bar's
         total: one compiled call, not the selection's eager ops)."""
         if self._count is None:
-            self._count = compiled(
-                lambda acts: tf.size(self.selected(acts)),
-                input_signature=[tf.TensorSpec((None, None, None), tf.float32)],
+            self._count = backend.compile(
+                lambda acts: ops.size(self.selected(acts)),
+                [((None, None, None), "float32")],
+                shapes_from_data=True,
             )
-        return -(-int(self._count(tf.constant(activations))) // self.chunk_size)
+        count = int(backend.numpy(self._count(backend.tensor(activations))))
+        return -(-count // self.chunk_size)
 
-    def _signature(self, *extra: tf.TensorSpec) -> list[tf.TensorSpec]:
+    def _signature(self, *extra: tuple[tuple, str]) -> list[tuple[tuple, str]]:
         """Input specs of a compiled step or loop: one image, its feature map, then ``extra``."""
-        return [
-            tf.TensorSpec(self.input_shape[1:], tf.float32),
-            tf.TensorSpec((None, None, None), tf.float32),
-            *extra,
-        ]
+        return [(self.input_shape[1:], "float32"), ((None, None, None), "float32"), *extra]
 
-    def step(self, scoring: Scoring) -> tf.types.experimental.PolymorphicFunction:
+    def step(self, scoring: Scoring) -> Callable:
         """The compiled ``chunk`` of ``scoring``: (image, acts, channels, params) -> scores."""
         if scoring not in self._steps:
-            self._steps[scoring] = compiled(
-                self.chunk(scoring),
-                input_signature=self._signature(
-                    tf.TensorSpec((None,), tf.int32), tf.TensorSpec((None,), tf.int32)
-                ),
+            self._steps[scoring] = backend.compile(
+                self.chunk(scoring), self._signature(((None,), "int32"), ((None,), "int32"))
             )
         return self._steps[scoring]
 
-    def loop(self, scoring: Scoring, counted: bool) -> tf.types.experimental.PolymorphicFunction:
+    def loop(self, scoring: Scoring, counted: bool) -> Callable:
         """The compiled ``graph_weights`` of ``scoring``: (image, acts, params, k) -> weights;
         ``counted`` advances the running call's progress bar from inside the loop."""
         loops = self._loops.setdefault(scoring, {})
         if counted not in loops:
             step = self.step(scoring)
             tick = self._tick if counted else None
-            loops[counted] = compiled(
+            loops[counted] = backend.compile(
                 lambda image, acts, params, k: self._chunks(step, image, acts, params, k, tick),
-                input_signature=self._signature(
-                    tf.TensorSpec((None,), tf.int32), tf.TensorSpec((), tf.int32)
-                ),
+                self._signature(((None,), "int32"), ((), "int32")),
+                shapes_from_data=True,
             )
         return loops[counted]
 
-    def _tick(self, done: tf.Tensor) -> tf.Tensor:
-        """``done`` chunks of the running call's image are done: advance its bar to there
-        (called through ``tf.py_function``)."""
-        done = int(done)
+    def _tick(self, done: int) -> None:
+        """``done`` chunks of the running call's image are done: advance its bar to there."""
         if self._progress is not None:
             self._progress.add(done - self._reported)
         self._reported = done
-        return tf.constant(0)
 
     def weights(
         self,
@@ -160,63 +154,47 @@ class ChunkedScorer:
         counted = progress is not None and progress.shown
         self._progress, self._reported = progress, 0
         try:
-            return self.loop(scoring, counted)(
-                tf.constant(image),
-                tf.constant(activations),
-                tf.constant(params, tf.int32),
-                tf.constant(k),
-            ).numpy()
+            weights = self.loop(scoring, counted)(
+                backend.tensor(image),
+                backend.tensor(activations),
+                backend.tensor(params, "int32"),
+                backend.tensor(k, "int32"),
+            )
+            return backend.numpy(weights)
         finally:
             self._progress = None
 
     def graph_weights(
         self,
-        image: tf.Tensor,
-        acts: tf.Tensor,
+        image: Any,
+        acts: Any,
         scoring: Scoring,
-        params: tf.Tensor,
-        k: int | tf.Tensor,
-    ) -> tf.Tensor:
-        """``weights`` inside a graph: a while loop over the chunks, with ``k`` scores per
+        params: Any,
+        k: Any,
+    ) -> Any:
+        """``weights`` inside a graph: the loop over the chunks, with ``k`` scores per
         channel."""
         return self._chunks(self.step(scoring), image, acts, params, k)
 
     def _chunks(
         self,
         step: Callable,
-        image: tf.Tensor,
-        acts: tf.Tensor,
-        params: tf.Tensor,
-        k: int | tf.Tensor,
-        tick: Callable[[tf.Tensor], tf.Tensor] | None = None,
-    ) -> tf.Tensor:
-        """The while loop of ``step`` over the selected units' chunks, then the weights.
-        One chunk runs at a time (``parallel_iterations=1``): at most ``chunk_size`` perturbed
-        inputs exist at once. ``tick(chunks done)`` runs (eagerly, through
-        ``tf.py_function``) after every (chunks // ``REPORTS``)-th chunk and after the last."""
+        image: Any,
+        acts: Any,
+        params: Any,
+        k: Any,
+        tick: Callable[[int], None] | None = None,
+    ) -> Any:
+        """``step`` over the selected units' chunks (``backend.chunk_loop``), then the
+        weights. ``tick(chunks done)`` runs about ``REPORTS`` times per image."""
         selected = self.selected(acts)
-        count = tf.size(selected)
-        every = tf.maximum(1, (count + self.chunk_size - 1) // self.chunk_size // REPORTS)
-
-        def body(start, scores):
-            chunk = step(image, acts, selected[start : start + self.chunk_size], params)
-            if tick is not None:
-                done = start // self.chunk_size + 1
-                due = tf.logical_or(done % every == 0, start + self.chunk_size >= count)
-                with tf.control_dependencies([chunk]):
-                    tf.cond(
-                        due,
-                        lambda: tf.reshape(tf.py_function(tick, [done], tf.int32), ()),
-                        lambda: tf.constant(0),
-                    )
-            return start + self.chunk_size, tf.concat([scores, chunk], axis=0)
-
-        _, scores = tf.while_loop(
-            lambda start, _: start < count,
-            body,
-            (tf.constant(0), tf.zeros(tf.stack([0, k]))),
-            shape_invariants=(tf.TensorShape([]), tf.TensorShape([None, None])),
-            parallel_iterations=1,
+        scores = backend.chunk_loop(
+            lambda units: step(image, acts, units, params),
+            selected,
+            self.chunk_size,
+            k,
+            REPORTS,
+            tick,
         )
         return self.to_weights(scores, selected, self.num_units(acts))
 
@@ -251,21 +229,21 @@ class ChannelScorer(ChunkedScorer):
         self.max_channels = max_channels
         self.channel_softmax = bool(channel_softmax)
 
-    def selected(self, activations: object) -> tf.Tensor:
+    def selected(self, activations: object) -> Any:
         return select_channels(activations, self.max_channels)
 
     def chunk(self, scoring: Scoring) -> Callable:
         samples, model, score = self.masking.samples, scoring.model, scoring.fn
 
         def chunk(image, acts, channels, params):
-            chosen = tf.gather(acts, channels, axis=-1)
+            chosen = ops.take(acts, channels, axis=-1)
             masked = self.masking(image, chosen, channels, self.baseline)
             scores = score(model(masked, training=False), params)
-            return tf.reduce_mean(tf.reshape(scores, (-1, samples, tf.shape(scores)[1])), 1)
+            return ops.mean(ops.reshape(scores, (-1, samples, ops.shape(scores)[1])), 1)
 
         return chunk
 
-    def to_weights(self, scores: object, selected: tf.Tensor, num_channels: object) -> tf.Tensor:
+    def to_weights(self, scores: object, selected: Any, num_channels: object) -> Any:
         """The scores as weights (softmaxed over the scored channels with ``channel_softmax``)."""
         return channel_weights(scores, selected, num_channels, self.channel_softmax)
 
@@ -317,22 +295,24 @@ class ScoredChannels(Explainer):
     ) -> np.ndarray:
         low = np.stack(
             [
-                self.scorer.low_map(
-                    acts, self.channel_weights(image, acts, request, i, progress)
-                ).numpy()
+                backend.numpy(
+                    self.scorer.low_map(
+                        acts, self.channel_weights(image, acts, request, i, progress)
+                    )
+                )
                 for i, (image, acts) in enumerate(zip(images, activations, strict=True))
             ]
         )  # (N, h, w, K)
         return self.upsampled(low, images.shape[1:3])
 
-    def graph_weights(
-        self, image: tf.Tensor, activations: tf.Tensor, class_index: tf.Tensor
-    ) -> tf.Tensor:
+    def graph_weights(self, image: Any, activations: Any, class_index: Any) -> Any:
         """Unit weights (units,) of one image for one class, inside a graph."""
         scoring, params = self.scorings.of_classes(), class_index[None]
         return self.scorer.graph_weights(image, activations, scoring, params, 1)[:, 0]
 
     def graph_maps(self, images, activations, classes):
+        tf = backend.tensorflow("a SavedModel")
+
         def one(args):
             image, acts, class_index = args
             weights = self.graph_weights(image, acts, class_index)[:, None]
@@ -345,7 +325,7 @@ class ScoredChannels(Explainer):
         )
         return self.upsampled(low[..., None], tf.shape(images)[1:3])[:, 0]
 
-    def upsampled(self, low: object, size: object) -> tf.Tensor:
+    def upsampled(self, low: object, size: Any) -> Any:
         """Maps (N, K, H, W) from weighted sums (N, h, w, K): ReLU(Up(sum)), as Score-CAM's
         official code sums the upsampled channels before its ReLU (the sum commutes with the
         linear bilinear upsampling)."""

@@ -14,15 +14,16 @@ from collections.abc import Callable
 from typing import Any
 
 import keras
-import tensorflow as tf
+from keras import ops
 
+from tfscorecam.core import backend
 from tfscorecam.core.model_graph import after
 from tfscorecam.core.request import Scoring
 from tfscorecam.methods.scoring import ChunkedScorer, ScoredChannels
 
 UNITS = ("channel", "position")
 
-Perturb = Callable[[tf.Tensor, tf.Tensor], tf.Tensor]  # (acts (h, w, C), units (c,)) -> (c, ...)
+Perturb = Callable[[Any, Any], Any]  # (acts (h, w, C), units (c,)) -> (c, ...)
 
 
 class TailScorer(ChunkedScorer):
@@ -49,7 +50,7 @@ class TailScorer(ChunkedScorer):
         *,
         unit: str,
         perturb: Perturb,
-        select: Callable[[tf.Tensor], tf.Tensor],
+        select: Callable[[Any], Any],
         relative: bool,
     ) -> None:
         if unit not in UNITS:
@@ -58,18 +59,19 @@ class TailScorer(ChunkedScorer):
         self.rest, self.unit, self.perturb = rest, unit, perturb
         self.select, self.relative = select, relative
 
-    def selected(self, activations: object) -> tf.Tensor:
-        return self.select(tf.convert_to_tensor(activations, tf.float32))
+    def selected(self, activations: object) -> Any:
+        return self.select(ops.cast(ops.convert_to_tensor(activations), "float32"))
 
-    def num_units(self, activations: object) -> tf.Tensor:
-        shape = tf.shape(activations)
+    def num_units(self, activations: object) -> Any:
+        shape = ops.shape(activations)
         return shape[-1] if self.unit == "channel" else shape[0] * shape[1]
 
-    def low_map(self, activations: object, weights: object) -> tf.Tensor:
+    def low_map(self, activations: object, weights: object) -> Any:
         if self.unit == "channel":
             return super().low_map(activations, weights)
-        shape = tf.shape(activations)
-        return tf.reshape(tf.cast(weights, tf.float64), (shape[0], shape[1], -1))
+        shape = ops.shape(activations)
+        weights = ops.cast(weights, backend.widest_float())
+        return ops.reshape(weights, (shape[0], shape[1], -1))
 
     def chunk(self, scoring: Scoring) -> Callable:  # built once per scoring (``step``)
         rest, score = self.rest(scoring), scoring.fn
@@ -79,7 +81,7 @@ class TailScorer(ChunkedScorer):
             if not self.relative:
                 return perturbed
             full = score(rest(acts[None], training=False), params)  # (1, K)
-            return tf.math.divide_no_nan(full - perturbed, full)
+            return ops.divide_no_nan(full - perturbed, full)
 
         return chunk
 

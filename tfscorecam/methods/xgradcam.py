@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-import tensorflow as tf
+from typing import Any
+
+from keras import ops
 
 from tfscorecam.methods.gradients import GradientCAM
 
@@ -20,8 +22,8 @@ class XGradCAM(GradientCAM):
     as ``GradCAM``.
     """
 
-    def channel_weights(self, acts: tf.Tensor, grads: tf.Tensor) -> tf.Tensor:
+    def channel_weights(self, acts: Any, grads: Any) -> Any:
         """Weights (n, K, C) from feature maps (n, h, w, C) and gradients (n, K, h, w, C)."""
-        total = tf.reduce_sum(acts, axis=(1, 2))  # (n, C)
-        weighted = tf.reduce_sum(grads * acts[:, None], axis=(2, 3))  # (n, K, C)
-        return tf.math.divide_no_nan(weighted, total[:, None, :])
+        total = ops.sum(acts, axis=(1, 2))  # (n, C)
+        weighted = ops.sum(grads * acts[:, None], axis=(2, 3))  # (n, K, C)
+        return ops.divide_no_nan(weighted, total[:, None, :])

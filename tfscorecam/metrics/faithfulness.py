@@ -15,7 +15,7 @@ from typing import Any
 
 import keras
 import numpy as np
-import tensorflow as tf
+from keras import ops
 
 from tfscorecam.core.head import scoring_head
 from tfscorecam.core.model_graph import check_model
@@ -158,13 +158,13 @@ def _blur(images: np.ndarray, sigma: float) -> np.ndarray:
     radius = min(max(1, int(3 * sigma)), min(images.shape[1:3]) - 1)
     x = np.arange(-radius, radius + 1)
     kernel = np.exp(-(x**2) / (2 * sigma**2))
-    kernel = tf.constant(kernel / kernel.sum(), tf.float32)
+    kernel = (kernel / kernel.sum()).astype(np.float32)
     channels = images.shape[-1]
-    padded = tf.pad(images, [[0, 0], [radius, radius], [radius, radius], [0, 0]], "REFLECT")
-    vertical = tf.tile(tf.reshape(kernel, (-1, 1, 1, 1)), (1, 1, channels, 1))
-    horizontal = tf.tile(tf.reshape(kernel, (1, -1, 1, 1)), (1, 1, channels, 1))
-    out = tf.nn.depthwise_conv2d(padded, vertical, (1, 1, 1, 1), "VALID")
-    return tf.nn.depthwise_conv2d(out, horizontal, (1, 1, 1, 1), "VALID").numpy()
+    padded = ops.pad(images, [[0, 0], [radius, radius], [radius, radius], [0, 0]], "reflect")
+    vertical = np.tile(kernel.reshape(-1, 1, 1, 1), (1, 1, channels, 1))
+    horizontal = np.tile(kernel.reshape(1, -1, 1, 1), (1, 1, channels, 1))
+    out = ops.depthwise_conv(padded, vertical, strides=1, padding="valid")
+    return ops.convert_to_numpy(ops.depthwise_conv(out, horizontal, strides=1, padding="valid"))
 
 
 def _causal_curves(model, images, maps, class_index, steps, start, end, batch_size, head):

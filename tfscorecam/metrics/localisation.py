@@ -7,10 +7,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import tensorflow as tf
 from scipy import ndimage
 
-from tfscorecam.core.maps import box_lists, box_masks
+from tfscorecam.core.maps import area_weights, box_lists, box_masks
 
 POINTING_TIES = ("all", "any", "first")
 
@@ -232,7 +231,8 @@ def mosaic(images: object, grid: int) -> np.ndarray:
     if len(images) != grid * grid:
         raise ValueError(f"a {grid}x{grid} mosaic takes {grid * grid} images, got {len(images)}")
     height, width = images.shape[1:3]
-    tiles = tf.image.resize(images, (height // grid, width // grid), method="area").numpy()
+    rows_in, cols_in = area_weights(height, height // grid), area_weights(width, width // grid)
+    tiles = np.einsum("yh,nhwc,xw->nyxc", rows_in, images, cols_in).astype(np.float32)
     rows = [np.concatenate(list(tiles[r * grid : (r + 1) * grid]), axis=1) for r in range(grid)]
     out = np.zeros_like(images[0])
     stacked = np.concatenate(rows, axis=0)

@@ -8,6 +8,7 @@ import scipy.sparse as sp
 import tensorflow as tf
 
 from tfscorecam import augment, superres
+from tfscorecam.methods.augmented.graph_fusion import GraphFusion
 
 HR = 224
 
@@ -209,7 +210,7 @@ def test_the_graph_fusion_equals_the_scipy_solve(prior, copies, low, size, opera
     transforms = augment.random_transforms(copies, (size, size), 0.3, 2, seed=1)
     resolver = superres.SuperResolver(transforms, (low, low), (size, size), prior=prior)
     assert [type(m).__name__ for m in resolver.data_operators] == operators
-    graph = superres.GraphFusion(resolver)(tf.constant(maps, tf.float32)).numpy()
+    graph = GraphFusion(resolver)(tf.constant(maps, tf.float32)).numpy()
     np.testing.assert_allclose(graph, resolver(maps), atol=1e-5 * np.abs(graph).max())
 
 
@@ -230,7 +231,7 @@ def test_every_operator_chain_multiplies_by_the_same_normal_matrix(observation):
         [sp.csr_matrix(warps), down, down.T, sp.csr_matrix(warps.T)],
     ]
     for chain in chains:
-        np.testing.assert_allclose(superres._chain(chain, v, matmul), a.T @ (a @ v), rtol=1e-10)
+        np.testing.assert_allclose(superres.chain(chain, v, matmul), a.T @ (a @ v), rtol=1e-10)
 
 
 def test_gaussian_observation_weights_centre_on_each_cell():

@@ -4,12 +4,14 @@ Score-CAM")."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import keras
 import numpy as np
-import tensorflow as tf
+from keras import ops
 
+from tfscorecam.core import backend
 from tfscorecam.core.maps import score_cam_maps, weighted_sum
 from tfscorecam.core.memory import DEFAULT_BUDGET, check_fits
 from tfscorecam.core.progress import Progress
@@ -27,7 +29,6 @@ from tfscorecam.methods.augmented.superres import (
     SIGMA,
     SUBCELLS,
     TV_WEIGHT,
-    GraphFusion,
     SuperResolver,
     authors_weights,
     fusion_bytes,
@@ -301,21 +302,23 @@ class AugmentedScoreCAM(ScoreCAM):
         return np.stack(
             [
                 [
-                    self.fuse(resolver, low).numpy()
+                    backend.numpy(self.fuse(resolver, low))
                     for low in self.copy_maps(image, acts, request, i, transforms, progress)
                 ]
                 for i, (image, acts) in enumerate(zip(images, activations, strict=True))
             ]
         )
 
-    def fuse(self, resolver: SuperResolver | GraphFusion, low) -> tf.Tensor:
+    def fuse(self, resolver: Callable[[Any], Any], low: Any) -> Any:
         """One class's map (H, W), not yet scaled, from its views' maps (K, h, w)
         (``copy_maps``): ReLU of the fusion, times the image's own upsampled map (view 0)
-        with ``multiply_coarse``. ``resolver`` is the SciPy fusion or its graph twin."""
-        fused = tf.nn.relu(tf.convert_to_tensor(resolver(low)))
+        with ``multiply_coarse``. ``resolver`` is the SciPy fusion (``SuperResolver``) or its
+        graph twin (``graph_fusion.GraphFusion``)."""
+        fused = ops.relu(ops.convert_to_tensor(resolver(low)))
         if self.multiply_coarse:
             size = tuple(fused.shape)
-            fused = fused * score_cam_maps(tf.cast(low[0], tf.float32)[None, ..., None], size)[0, 0]
+            coarse = ops.cast(ops.convert_to_tensor(low[0]), "float32")[None, ..., None]
+            fused = fused * score_cam_maps(coarse, size)[0, 0]
         return fused
 
     def copy_maps(
@@ -349,19 +352,22 @@ class AugmentedScoreCAM(ScoreCAM):
                 for acts, w in zip(copy_acts, weights, strict=True)
             ]
         )  # (K, h, w, K_cls)
-        return self.scale_views(low.transpose(3, 0, 1, 2)).numpy()
+        return backend.numpy(self.scale_views(low.transpose(3, 0, 1, 2)))
 
-    def scale_views(self, low: object) -> tf.Tensor:
+    def scale_views(self, low: object) -> Any:
         """Views' maps (..., K, h, w), not negative, divided by their own peaks
         (``view_scale="own"``) or all by the image's, view 0 (``"image"``); an all-zero view
         stays zero. The eager and graph paths both scale with this."""
-        low = tf.convert_to_tensor(low)
-        peak = tf.reduce_max(low, axis=(-2, -1), keepdims=True)
+        low = ops.convert_to_tensor(low)
+        peak = ops.max(low, axis=(-2, -1), keepdims=True)
         if self.view_scale == "image":
-            peak = tf.broadcast_to(peak[..., :1, :, :], tf.shape(peak))
-        return tf.math.divide_no_nan(low, peak)
+            peak = ops.broadcast_to(peak[..., :1, :, :], ops.shape(peak))
+        return ops.divide_no_nan(low, peak)
 
     def graph_maps(self, images, activations, classes):
+        tf = backend.tensorflow("a SavedModel")
+        from tfscorecam.methods.augmented.graph_fusion import GraphFusion
+
         size, features = tuple(images.shape[1:3]), tuple(activations.shape[1:3])
         resolver = self.resolver(size, features)
         fusion = GraphFusion(resolver)

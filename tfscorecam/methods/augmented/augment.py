@@ -13,8 +13,9 @@ from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
-import tensorflow as tf
+from keras import ops
 
+from tfscorecam.core import backend
 from tfscorecam.core.validation import non_negative, positive_int
 
 ZOOM_SCALES = (1.5, 2.0)  # Augmented Score-CAM's default magnifications
@@ -125,7 +126,7 @@ def check_transforms(transforms: Any, num: int | None = None) -> np.ndarray:
 def warp(images: object, transforms: object, fill_value: float = 0.0) -> np.ndarray:
     """Warp one image (H, W, C) by each transform, or each image (K, H, W, C) by its own.
 
-    Returns (K, H, W, C) float32, all copies in one batched ImageProjectiveTransformV3 call.
+    Returns (K, H, W, C) float32, all copies in one batched call (``warp_tensor``).
     """
     array = np.asarray(images, dtype=np.float32)
     if array.ndim == 3:
@@ -135,18 +136,19 @@ def warp(images: object, transforms: object, fill_value: float = 0.0) -> np.ndar
         transforms = check_transforms(transforms, len(array))
     else:
         raise ValueError(f"images must be (H, W, C) or (K, H, W, C), got shape {array.shape}")
-    return warp_tensor(tf.constant(array), tf.constant(transforms), fill_value).numpy()
+    if backend.name() != "tensorflow" and np.any(transforms[:, 6:] != 0):
+        raise ValueError(
+            "projective transforms (c0, c1 not 0) are warped on the TensorFlow backend only; "
+            f"Keras' affine_transform on {backend.name()!r} takes affine ones"
+        )
+    return backend.numpy(warp_tensor(backend.tensor(array), backend.tensor(transforms), fill_value))
 
 
-def warp_tensor(images: tf.Tensor, transforms: tf.Tensor, fill_value: float = 0.0) -> tf.Tensor:
-    """``warp`` on tensors (K, H, W, C) and (K, 8), for use inside a graph."""
-    return tf.raw_ops.ImageProjectiveTransformV3(
-        images=images,
-        transforms=transforms,
-        output_shape=tf.shape(images)[1:3],
-        fill_value=tf.constant(fill_value, tf.float32),
-        interpolation="BILINEAR",
-        fill_mode="CONSTANT",
+def warp_tensor(images: Any, transforms: Any, fill_value: float = 0.0) -> Any:
+    """``warp`` on tensors (K, H, W, C) and (K, 8), also inside a graph: Keras'
+    ``affine_transform``, which on TensorFlow is ``ImageProjectiveTransformV3`` itself."""
+    return ops.image.affine_transform(
+        images, transforms, interpolation="bilinear", fill_mode="constant", fill_value=fill_value
     )
 
 

@@ -27,10 +27,10 @@ Three priors: ``"tv"`` (anisotropic total variation, the authors' choice), ``"is
 minimised by iteratively reweighted least squares (``iterations`` rounds), and ``"smooth"``
 (the squared gradient, one round). Each round runs ``cg_iterations`` steps of
 Jacobi-preconditioned conjugate gradients on the normal equations, warm-started from the
-previous round: a fixed schedule, which the TensorFlow version of the solve (``GraphFusion``,
-for ``serving``) repeats step for step. The data term's products go through A^T A, built once,
-when it is smaller than A, or else through each copy's warp and the separable observation on
-its map (``data_operators``).
+previous round: a fixed schedule, which the TensorFlow version of the solve
+(``graph_fusion.GraphFusion``, for ``serving``) repeats step for step. The data term's
+products go through A^T A, built once, when it is smaller than A, or else through each copy's
+warp and the separable observation on its map (``data_operators``).
 """
 
 from __future__ import annotations
@@ -41,9 +41,9 @@ from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
-import tensorflow as tf
-import tensorflow.experimental.numpy as tnp
 
+from tfscorecam.core import backend
+from tfscorecam.core.maps import area_weights, upsample
 from tfscorecam.core.memory import DEFAULT_BUDGET, check_fits
 from tfscorecam.core.validation import non_negative, positive_int
 from tfscorecam.methods.augmented.augment import check_transforms, warp_matrix
@@ -124,13 +124,6 @@ def observation_operator(
     """The observation D from (H, W) onto (h, w): ``"area"`` or ``"gaussian"`` (see
     ``area_matrix`` and ``gaussian_matrix``); both are separable."""
 
-    def area(n_high: int, n_low: int) -> np.ndarray:
-        scale = n_high / n_low
-        start = np.arange(n_low)[:, None] * scale
-        pixel = np.arange(n_high)[None, :]
-        overlap = np.clip(np.minimum(pixel + 1, start + scale) - np.maximum(pixel, start), 0, None)
-        return overlap / scale
-
     def gaussian(n_high: int, n_low: int) -> np.ndarray:
         pixels = (np.arange(n_high) + 0.5) * n_low / n_high  # pixel centres in cell units
         weights = np.exp(-0.5 * ((np.arange(n_low)[:, None] + 0.5 - pixels) / sigma) ** 2)
@@ -138,7 +131,7 @@ def observation_operator(
         weights[weights < 1e-4] = 0.0
         return weights / weights.sum(axis=1, keepdims=True)
 
-    axis = area if observation == "area" else gaussian
+    axis = area_weights if observation == "area" else gaussian
     return Separable(axis(high[0], low[0]), axis(high[1], low[1]))
 
 
@@ -180,7 +173,7 @@ def gradient_matrix(shape: tuple[int, int]) -> sp.csr_matrix:
 DENSE_ABOVE = 0.2  # fraction of non-zeros above which a product runs on a dense matrix
 
 
-def _fastest(matrix: sp.spmatrix | Separable) -> sp.csr_matrix | np.ndarray | Separable:
+def fastest(matrix: sp.spmatrix | Separable) -> sp.csr_matrix | np.ndarray | Separable:
     """``matrix`` as a dense array when it is mostly non-zero, else as CSR (a ``Separable``
     operator as it is)."""
     if isinstance(matrix, Separable):
@@ -294,7 +287,7 @@ class SuperResolver:
         self.forward = sp.kron(sp.identity(k), observe.matrix(), format="csr") @ warps
         self.forward.eliminate_zeros()
         self.data_operators = data_operators(self.forward, warps, observe)
-        self._data = [_fastest(m) for m in self.data_operators]
+        self._data = [fastest(m) for m in self.data_operators]
         # A^T (for the right-hand side): the second half of [A, A^T] or [W, D, D^T, W^T], the
         # same operators; A^T A has none, so A^T is kept sparse for its one product per solve
         self.adjoint_start = len(self.data_operators) // 2  # 0: no A^T in the chain
@@ -319,13 +312,13 @@ class SuperResolver:
             raise ValueError("low_res contains NaN or infinite values")
         solution = self.solve(maps.reshape(-1)).reshape(self.grid)
         if self.grid != self.shape:
-            solution = tf.image.resize(solution[..., None], self.shape, "bilinear").numpy()[..., 0]
+            solution = backend.numpy(upsample(solution[None, ..., None], self.shape))[0, ..., 0]
         return solution.astype(np.float32)
 
     def solve(self, observed: np.ndarray) -> np.ndarray:
         """The minimiser on the grid (flat) for the stacked observations (K*h*w,)."""
         g, g_t, weights = self.gradient, self._gradient_t, self.weights
-        rhs = _chain(self._adjoint, observed, matmul)
+        rhs = chain(self._adjoint, observed, matmul)
         x = np.zeros(self.forward.shape[1])
         edges = np.ones(g.shape[0])
         eps = 1e-3 * max(float(np.abs(observed).max()), 1e-12)
@@ -338,7 +331,7 @@ class SuperResolver:
 
             def normal(v: np.ndarray, edges: np.ndarray = edges) -> np.ndarray:
                 smooth = g_t @ (edges * (g @ v))
-                data = _chain(self._data, v, matmul)
+                data = chain(self._data, v, matmul)
                 return data + weights.tv * smooth + weights.energy * v
 
             x = conjugate_gradients(normal, rhs, x, diagonal, self.cg_iterations)
@@ -370,9 +363,10 @@ def data_operators(forward: sp.csr_matrix, warps: sp.csr_matrix, observe: Separa
     return [warps, observe, observe.T, sp.csr_matrix(warps.T)]
 
 
-def _chain(operators: list, vector, mul):
+def chain(operators: list, vector, mul):
     """``vector`` multiplied by each operator in turn with ``mul(operator, vector)``:
-    ``operator.matmul`` (NumPy, SciPy and ``Separable`` operators) or ``GraphFusion._mul``."""
+    ``operator.matmul`` (NumPy, SciPy and ``Separable`` operators) or
+    ``graph_fusion.GraphFusion._mul``."""
     for operator in operators:
         vector = mul(operator, vector)
     return vector
@@ -405,96 +399,6 @@ def conjugate_gradients(matvec, rhs: np.ndarray, x: np.ndarray, diagonal: np.nda
         rz_next = r @ z
         p = z + (rz_next / rz if rz > 0 else 0.0) * p
         rz = rz_next
-    return x
-
-
-def _graph_operator(matrix: sp.spmatrix | Separable) -> tf.Tensor | tf.SparseTensor | tuple:
-    """``matrix`` as a float64 constant: dense when mostly non-zero (as ``_fastest``), else a
-    ``tf.sparse`` tensor; a ``Separable`` operator as its (rows, cols) pair."""
-    if isinstance(matrix, Separable):
-        return tf.constant(matrix.rows, tf.float64), tf.constant(matrix.cols, tf.float64)
-    if not isinstance(_fastest(matrix), sp.spmatrix):
-        return tf.constant(matrix.toarray(), tf.float64)
-    coo = matrix.tocoo()
-    indices = np.stack([coo.row, coo.col], axis=1).astype(np.int64)
-    order = np.lexsort((indices[:, 1], indices[:, 0]))
-    return tf.SparseTensor(indices[order], coo.data[order].astype(np.float64), coo.shape)
-
-
-class GraphFusion(tf.Module):
-    """``SuperResolver`` in TensorFlow, for a graph (SavedModel export): its operators as
-    constants (``tf.sparse``, or dense when mostly non-zero) and the same schedule of
-    reweighting rounds and conjugate-gradient steps, in float64. Equal to the SciPy solve up
-    to rounding."""
-
-    def __init__(self, resolver: SuperResolver) -> None:
-        super().__init__(name="fusion")
-        self.resolver = resolver
-        self.data = [_graph_operator(m) for m in resolver.data_operators]
-        if resolver.adjoint_start:
-            self.adjoint = self.data[resolver.adjoint_start :]
-        else:
-            self.adjoint = [_graph_operator(resolver.forward.T)]
-        self.gradient = _graph_operator(resolver.gradient)
-        self.gradient_t = _graph_operator(resolver.gradient.T)
-        self.gradient_squared_t = _graph_operator(resolver.gradient_squared.T)
-        self.data_diagonal = tf.constant(resolver.data_diagonal, tf.float64)
-
-    @staticmethod
-    def _mul(matrix: tf.Tensor | tf.SparseTensor | tuple, vector: tf.Tensor) -> tf.Tensor:
-        if isinstance(matrix, tuple):  # Separable: rows @ map @ cols^T for each map
-            rows, cols = matrix
-            maps = tf.reshape(vector, (-1, rows.shape[1], cols.shape[1]))
-            return tf.reshape(tf.einsum("ij,kjl,ml->kim", rows, maps, cols), (-1,))
-        if isinstance(matrix, tf.SparseTensor):
-            return tf.sparse.sparse_dense_matmul(matrix, vector[:, None])[:, 0]
-        return tf.linalg.matvec(matrix, vector)
-
-    def __call__(self, low_res: tf.Tensor) -> tf.Tensor:
-        """Fuse (K, h, w) maps into one ``output_shape`` float32 map (not normalised)."""
-        resolver, weights, mul = self.resolver, self.resolver.weights, self._mul
-        observed = tf.reshape(tf.cast(low_res, tf.float64), (-1,))
-        rhs = _chain(self.adjoint, observed, mul)
-        x = tf.zeros_like(rhs)
-        edges = tf.ones((resolver.gradient.shape[0],), tf.float64)
-        eps = 1e-3 * tf.maximum(tf.reduce_max(tf.abs(observed)), 1e-12)
-        for round_ in range(resolver.iterations):
-            if round_ > 0:
-                edges = edge_weights(mul(self.gradient, x), eps, resolver.prior, tnp)
-            diagonal = (
-                self.data_diagonal
-                + weights.tv * mul(self.gradient_squared_t, edges)
-                + weights.energy
-            )
-
-            def normal(v, edges=edges):
-                smooth = mul(self.gradient_t, edges * mul(self.gradient, v))
-                return _chain(self.data, v, mul) + weights.tv * smooth + weights.energy * v
-
-            x = _graph_conjugate_gradients(normal, rhs, x, diagonal, resolver.cg_iterations)
-        solution = tf.cast(tf.reshape(x, resolver.grid), tf.float32)
-        if resolver.grid != resolver.shape:
-            solution = tf.image.resize(solution[..., None], resolver.shape, "bilinear")[..., 0]
-        return solution
-
-
-def _graph_conjugate_gradients(matvec, rhs, x, diagonal, steps: int) -> tf.Tensor:
-    """``conjugate_gradients`` in a ``tf.while_loop``."""
-    r = rhs - matvec(x)
-    z = r / diagonal
-    dot = lambda a, b: tf.reduce_sum(a * b)  # noqa: E731
-
-    def body(i, x, r, p, rz):
-        mp = matvec(p)
-        alpha = tf.math.divide_no_nan(rz, tf.maximum(dot(p, mp), 0.0))
-        x = x + alpha * p
-        r = r - alpha * mp
-        z = r / diagonal
-        rz_next = dot(r, z)
-        p = z + tf.math.divide_no_nan(rz_next, tf.maximum(rz, 0.0)) * p
-        return i + 1, x, r, p, rz_next
-
-    _, x, *_ = tf.while_loop(lambda i, *_: i < steps, body, (tf.constant(0), x, r, z, dot(r, z)))
     return x
 
 
