@@ -2,7 +2,7 @@
 
 import keras
 import numpy as np
-from conftest import SIZE, build_classifier, images, resize_bilinear
+from conftest import SIZE, as_numpy, build_classifier, images, resize_bilinear
 
 import tfscorecam as tsc
 from tfscorecam.methods.eigencam import principal_projection
@@ -10,7 +10,7 @@ from tfscorecam.methods.eigencam import principal_projection
 
 def _reference(model: keras.Model, image: np.ndarray) -> np.ndarray:
     split = keras.Model(model.inputs[0], model.get_layer("target").output)
-    a = split(image[None]).numpy()[0].astype(np.float64)  # (h, w, C)
+    a = as_numpy(split(image[None]))[0].astype(np.float64)  # (h, w, C)
     cells = a.reshape(-1, a.shape[-1])
     centred = cells - cells.mean(axis=0)
     first = np.linalg.svd(centred)[2][0]  # the first right singular vector (C,)

@@ -3,7 +3,7 @@ model whose tail after the target layer is a conv, a pool and a Dense (computed 
 
 import numpy as np
 import pytest
-from conftest import SIZE, build_classifier, images, resize_bilinear, softmax
+from conftest import SIZE, as_numpy, build_classifier, images, resize_bilinear, softmax
 
 import tfscorecam as tsc
 
@@ -17,7 +17,7 @@ def _reference(model, image: np.ndarray, class_index: int, gaussian: bool) -> np
     import keras
 
     split = keras.Model(model.inputs[0], model.get_layer("target").output)
-    a = split(image[None]).numpy()[0].astype(np.float64)  # (h, w, C)
+    a = as_numpy(split(image[None]))[0].astype(np.float64)  # (h, w, C)
     kernel, bias = (w.astype(np.float64) for w in model.get_layer("after").get_weights())
     dense, dense_bias = (w.astype(np.float64) for w in model.get_layer("head").get_weights())
     h, w, _ = a.shape

@@ -3,9 +3,9 @@
 import keras
 import numpy as np
 import pytest
-import tensorflow as tf
 from conftest import (
     SIZE,
+    as_numpy,
     build_classifier,
     images,
     reference_scorecam,
@@ -66,13 +66,13 @@ def test_logit_of_a_softmax_dense_computes_the_explained_columns_only():
     head = scoring_head(build_classifier("softmax"), score="logit")
     assert head.stripped and head.columns is not None
     x = images(3)
-    features, logits = head.model(x), build_classifier(None)(x).numpy()
+    features, logits = head.model(x), as_numpy(build_classifier(None)(x))
     np.testing.assert_allclose(head.transform(features), logits, atol=1e-5)
-    chosen = head.scores(features, tf.constant([2, 0]))
+    chosen = head.scores(features, keras.ops.convert_to_tensor(np.array([2, 0], np.int32)))
     np.testing.assert_allclose(chosen, logits[:, [2, 0]], atol=1e-5)
     per_row = np.array([[1, 3], [4, 4], [0, 2]], np.int32)
     np.testing.assert_allclose(
-        head.scores(features, tf.constant(per_row)),
+        head.scores(features, keras.ops.convert_to_tensor(np.asarray(per_row, np.int32))),
         np.take_along_axis(logits, per_row, axis=1),
         atol=1e-5,
     )

@@ -369,9 +369,18 @@ def after(
     ``without_final_layer``), over the same layers. It is the re-run with the outermost
     model on the chain tapped, cut at that tap, after the same cut inside it; a clear error
     when some path reaches the output without passing through the target layer."""
-    head, rest = chain[0], list(chain[1:])
+    rest = _after(model, list(chain), strip_final)
+    if rest is None:
+        raise ValueError(f"{chain[-1].name!r} is the model's output itself")
+    return rest
+
+
+def _after(model: keras.Model, chain: list, strip_final: bool) -> keras.Model | None:
+    """``after``, or None where nothing follows the target layer (it is ``model``'s output,
+    as a nested backbone's last layer is its own)."""
+    head, rest = chain[0], chain[1:]
     _, captured, outputs = _rerun(model, [head], strip_final)
-    inner = after(head, rest, strip_final and head is final_layer(model)) if rest else None
+    inner = _after(head, rest, strip_final and head is final_layer(model)) if rest else None
     outer = None
     if outputs is not captured:
         try:
@@ -382,8 +391,6 @@ def after(
                 "(a skip connection around it): choose a layer every path goes through, such "
                 "as the last feature map before the pooling"
             ) from None
-    if inner is None and outer is None:
-        raise ValueError(f"{chain[-1].name!r} is the model's output itself")
     if inner is None or outer is None:
         return inner or outer
     acts = keras.Input(batch_shape=inner.inputs[0].shape, dtype=inner.inputs[0].dtype)

@@ -321,7 +321,8 @@ def explain(
         for k, index in enumerate(explained.classes[n]):
             heatmap = explained.maps[n, k]
             if heatmap.shape != original.shape[:2]:
-                heatmap = upsample(heatmap[None, ..., None], original.shape[:2])[0, ..., 0].numpy()
+                heatmap = upsample(heatmap[None, ..., None], original.shape[:2])
+                heatmap = keras.ops.convert_to_numpy(heatmap)[0, ..., 0]
             results.append(
                 Explanation(
                     heatmap=np.clip(heatmap, 0, 1).astype(np.float32),

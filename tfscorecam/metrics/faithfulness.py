@@ -31,7 +31,7 @@ def probabilities(
     scoring = scoring_head(model, head, "probability")
     step = positive_int(batch_size, "batch_size")
     raw = scoring.model.predict(batch, batch_size=step, verbose=0)
-    return scoring.transform(raw).numpy()
+    return ops.convert_to_numpy(scoring.transform(raw))
 
 
 def class_probabilities(

@@ -1,10 +1,10 @@
 """Zoomed, cell-registered views for Augmented Score-CAM: the warps, the registration, the
 fusion's recovery of a map that follows its observation model, and the explainer option."""
 
+import keras
 import numpy as np
 import pytest
-import tensorflow as tf
-from conftest import SIZE, images
+from conftest import SIZE, as_numpy, images
 
 import tfscorecam as tsc
 from tfscorecam import augment, superres
@@ -15,7 +15,7 @@ def test_zoom_views_are_magnified_crops_at_whole_feature_cells():
     assert transforms.shape == (10, 8)
     np.testing.assert_array_equal(transforms[0], [1, 0, 0, 0, 1, 0, 0, 0])
     image = np.random.default_rng(0).random((64, 64, 1)).astype(np.float32)
-    magnified = tf.image.resize(image[None], (128, 128), "bilinear").numpy()[0]
+    magnified = as_numpy(keras.ops.image.resize(image[None], (128, 128), "bilinear"))[0]
     views = augment.warp(image, transforms)
     offsets = []
     for view, t in zip(views[1:], transforms[1:], strict=True):

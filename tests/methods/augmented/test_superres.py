@@ -5,10 +5,9 @@ from operator import matmul
 import numpy as np
 import pytest
 import scipy.sparse as sp
-import tensorflow as tf
+from conftest import BACKEND, resize_bilinear
 
 from tfscorecam import augment, superres
-from tfscorecam.methods.augmented.graph_fusion import GraphFusion
 
 HR = 224
 
@@ -57,12 +56,13 @@ def test_random_transforms_are_seeded_rotations_and_shifts_in_range():
 def test_warp_matrix_reproduces_image_projective_transform():
     rng = np.random.default_rng(0)
     image = rng.random((23, 31)).astype(np.float32)
-    transforms = np.concatenate(
-        [
-            augment.random_transforms(6, image.shape, 0.5, 8, seed=1),
-            [[1.1, 0.2, -3.0, -0.1, 0.9, 2.0, 1e-3, -2e-3]],  # projective
-        ]
-    )
+    transforms = augment.random_transforms(6, image.shape, 0.5, 8, seed=1)
+    projective = [[1.1, 0.2, -3.0, -0.1, 0.9, 2.0, 1e-3, -2e-3]]
+    if BACKEND == "tensorflow":
+        transforms = np.concatenate([transforms, projective])
+    else:  # Keras' affine_transform outside TensorFlow takes affine transforms only
+        with pytest.raises(ValueError, match="projective transforms"):
+            augment.warp(image[..., None], projective)
     warped = augment.warp(image[..., None], transforms)[..., 0]
     for t, expected in zip(transforms, warped, strict=True):
         matrix = augment.warp_matrix(t, image.shape)
@@ -80,9 +80,10 @@ def test_warp_batches_one_image_or_one_transform_per_image():
 
 
 @pytest.mark.parametrize("high, low", [((224, 224), (14, 14)), ((16, 12), (8, 4))])
-def test_area_matrix_equals_tf_area_resize_for_whole_factors(high, low):
+def test_area_matrix_is_the_block_mean_for_whole_factors(high, low):
     image = np.random.default_rng(2).random(high)
-    expected = tf.image.resize(image[None, ..., None], low, method="area").numpy()
+    blocks = image.reshape(low[0], high[0] // low[0], low[1], high[1] // low[1])
+    expected = blocks.mean(axis=(1, 3))
     np.testing.assert_allclose(
         superres.area_matrix(high, low) @ image.ravel(), expected.ravel(), atol=1e-5
     )
@@ -98,7 +99,7 @@ def test_area_matrix_fractional_overlaps_average():
 def test_super_resolution_recovers_detail_finer_than_the_feature_map(observation):
     truth = _truth()
     _, single = _observe(truth, 1, observation)
-    bilinear = tf.image.resize(single[0][None, ..., None], (HR, HR)).numpy()[0, ..., 0]
+    bilinear = resize_bilinear(single[0], HR, HR)
     errors = {}
     for k in (4, 32):
         transforms, low = _observe(truth, k, observation)
@@ -124,7 +125,7 @@ def test_super_resolve_recovers_each_observation_model_at_its_own_defaults(obser
     and 0.49 (gaussian), where the fusion's Augmented Score-CAM defaults gave 0.61 and 0.72."""
     truth = _truth()
     _, single = _observe(truth, 1, observation)
-    bilinear = tf.image.resize(single[0][None, ..., None], (HR, HR)).numpy()[0, ..., 0]
+    bilinear = resize_bilinear(single[0], HR, HR)
     transforms, low = _observe(truth, 32, observation)
     options = {} if observation == "area" else {"observation": observation}
     fused = superres.super_resolve(low, transforms, (HR, HR), **options)
@@ -196,6 +197,7 @@ def test_the_fixed_schedule_solver_reaches_the_exact_minimiser(prior):
     np.testing.assert_allclose(fused, exact, atol=2e-3 * np.abs(exact).max())
 
 
+@pytest.mark.tensorflow
 @pytest.mark.parametrize("prior", ["smooth", "tv", "isotropic_tv"])
 @pytest.mark.parametrize(
     "copies, low, size, operators",
@@ -210,7 +212,9 @@ def test_the_graph_fusion_equals_the_scipy_solve(prior, copies, low, size, opera
     transforms = augment.random_transforms(copies, (size, size), 0.3, 2, seed=1)
     resolver = superres.SuperResolver(transforms, (low, low), (size, size), prior=prior)
     assert [type(m).__name__ for m in resolver.data_operators] == operators
-    graph = GraphFusion(resolver)(tf.constant(maps, tf.float32)).numpy()
+    from tfscorecam.methods.augmented.graph_fusion import GraphFusion
+
+    graph = GraphFusion(resolver)(maps.astype(np.float32)).numpy()
     np.testing.assert_allclose(graph, resolver(maps), atol=1e-5 * np.abs(graph).max())
 
 
