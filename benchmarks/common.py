@@ -42,6 +42,24 @@ def photo_paths(folder: str | Path, n: int) -> list[Path]:
     return paths[:n]
 
 
+def device_line() -> str:
+    """Which backend and device the benchmark runs on, in words."""
+    name = keras.config.backend()
+    if name == "jax":
+        import jax
+
+        device = jax.devices()[0].device_kind
+    elif name == "torch":
+        import torch
+
+        device = torch.cuda.get_device_name() if torch.cuda.is_available() else "CPU"
+    else:
+        import tensorflow as tf
+
+        device = "GPU" if tf.config.list_physical_devices("GPU") else "CPU"
+    return f"Keras {keras.__version__} on {name}, device: {device}"
+
+
 def mobilenet_v2(weights: str) -> keras.Model:
     """keras.applications.MobileNetV2 with a local weights file, or with ``RANDOM_WEIGHTS``
     the same layers at width 0.35, randomly initialised (the CI smoke runs: fast, not real)."""
@@ -58,7 +76,10 @@ def preprocess_mobilenet(photos: np.ndarray) -> np.ndarray:
 
 
 def dev_inputs(folder: str | Path, n: int) -> np.ndarray:
-    """The first n photos of a folder, centre-cropped to 224 and preprocessed for MobileNetV2."""
+    """The first n photos of a folder, centre-cropped to 224 and preprocessed for MobileNetV2;
+    with ``folder="random"``, n random images in its input range (smoke runs)."""
+    if str(folder) == RANDOM_WEIGHTS:
+        return np.random.default_rng(0).uniform(-1, 1, (n, 224, 224, 3)).astype(np.float32)
     return preprocess_mobilenet(np.stack([load_photo(p) for p in photo_paths(folder, n)]))
 
 

@@ -24,28 +24,54 @@ import sys
 import time
 
 import numpy as np
-import tensorflow as tf
 
 import tfscorecam as tsc
 from benchmarks.common import (
     DEFAULT_IMAGES,
     DEFAULT_WEIGHTS,
     dev_inputs,
+    device_line,
     mobilenet_v2,
 )
 from benchmarks.report import bar_shown, best_of, rss_mib
+from tfscorecam.core import backend
+
+
+def bare_forward(model):
+    """The model's forward pass compiled by the backend, as our steps are (``backend.compile``)."""
+    return backend.compile(lambda x: model(x, training=False))
+
+
+def random_batch(n: int):
+    """n random inputs in MobileNetV2's range, as a backend tensor."""
+    return backend.tensor(np.random.default_rng(0).uniform(-1, 1, (n, 224, 224, 3)))
 
 
 def forward_rate(model, batch_size: int, seconds: float) -> float:
     """Bare forward passes per second at this batch size (compiled, warmed up)."""
-    forward = tf.function(lambda x: model(x, training=False))
-    x = tf.random.uniform((batch_size, 224, 224, 3), -1, 1)
-    forward(x)
+    forward, x = bare_forward(model), random_batch(batch_size)
+    backend.numpy(forward(x))
     runs, start = 0, time.perf_counter()
     while time.perf_counter() - start < seconds:
-        forward(x).numpy()
+        backend.numpy(forward(x))
         runs += 1
     return runs * batch_size / (time.perf_counter() - start)
+
+
+def floor_run(model, cam, x, batch_size: int):
+    """A function running the passes ``cam`` runs for ``x`` (one per scored channel), bare,
+    ``batch_size`` at a time; and the passes per image."""
+    acts, _ = cam.forward(x)
+    passes = [len(backend.numpy(cam.scorer.selected(a))) for a in acts]
+    bare = bare_forward(model)
+    chunks = {n: random_batch(n) for n in {batch_size, *(p % batch_size for p in passes)} if n}
+
+    def run() -> None:
+        for p in passes:
+            for start in range(0, p, batch_size):
+                backend.numpy(bare(chunks[min(batch_size, p - start)]))
+
+    return run, passes
 
 
 def rss_child(args) -> None:
@@ -54,7 +80,7 @@ def rss_child(args) -> None:
     x = dev_inputs(args.images, 1)
     if args.child == "bare":
         masked = np.repeat(x, args.rss_batch_size, axis=0)
-        tf.function(lambda t: model(t, training=False))(tf.constant(masked)).numpy()
+        backend.numpy(bare_forward(model)(backend.tensor(masked)))
     elif args.child == "ours":
         tsc.ScoreCAM(
             model,
@@ -138,8 +164,7 @@ def main() -> None:
 
     model = mobilenet_v2(args.weights)
     x = dev_inputs(args.images, args.n)
-    device = "GPU" if tf.config.list_physical_devices("GPU") else "CPU"
-    print(f"device: {device}; MobileNetV2, layer {args.layer}, {len(x)} photos from {args.images}")
+    print(f"{device_line()}; MobileNetV2, layer {args.layer}, {len(x)} photos from {args.images}")
 
     sizes = map(int, args.batch_sizes.split(","))
     rates = {bs: forward_rate(model, bs, args.rate_seconds) for bs in sizes}
@@ -150,22 +175,9 @@ def main() -> None:
     cam = tsc.ScoreCAM(
         model, args.layer, batch_size=batch_size, max_channels=args.max_channels, verbose=0
     )
-    acts, _ = cam.forward(x)
-    passes = [int(tf.size(cam.scorer.selected(a))) for a in acts]
-    bare = tf.function(lambda t: model(t, training=False))
-    chunks = {
-        n: tf.random.uniform((n, 224, 224, 3), -1, 1)
-        for n in {best_bs, *(p % best_bs for p in passes)}
-        if n
-    }
-
-    def floor_run() -> None:  # the same passes, bare, at the best batch size
-        for p in passes:
-            for start in range(0, p, best_bs):
-                bare(chunks[min(best_bs, p - start)]).numpy()
-
-    cam(x), floor_run()  # trace both
-    rounds = [(best_of(lambda: cam(x), 1), best_of(floor_run, 1)) for _ in range(args.rounds)]
+    bare_passes, passes = floor_run(model, cam, x, best_bs)  # the same passes, bare
+    cam(x), bare_passes()  # trace both
+    rounds = [(best_of(lambda: cam(x), 1), best_of(bare_passes, 1)) for _ in range(args.rounds)]
     ratios = sorted(o / f for o, f in rounds)
     ours = float(np.median([o for o, _ in rounds])) / len(x)
     floor = float(np.median([f for _, f in rounds])) / len(x)

@@ -25,7 +25,7 @@ from benchmarks.common import (
     mobilenet_v2,
 )
 from benchmarks.report import best_of
-from tfscorecam.methods.augmented.superres import GraphFusion
+from tfscorecam.methods.augmented.graph_fusion import GraphFusion
 
 
 def main() -> None:

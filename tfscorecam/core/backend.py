@@ -86,7 +86,7 @@ def widest_float() -> str:
     if name() == "jax":
         import jax
 
-        return "float64" if jax.config.jax_enable_x64 else "float32"
+        return "float64" if jax.config.read("jax_enable_x64") else "float32"
     return "float64"
 
 

@@ -36,7 +36,8 @@ from tfscorecam.core.explainer import Explainer
 from tfscorecam.interfaces.pipeline import decode_in_graph
 from tfscorecam.zoo.preprocessing import PREPROCESS
 
-tf = backend.tensorflow("exporting a SavedModel (tfscorecam.serving)")
+backend.tensorflow("exporting a SavedModel (tfscorecam.serving)")  # elsewhere, a clear error
+import tensorflow as tf  # noqa: E402
 
 
 def _preprocessing(preprocess: object, input_shape: tuple) -> Callable | None:
