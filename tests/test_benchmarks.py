@@ -22,6 +22,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
+# one worker: a study reads the maps an earlier one cached, in the ``data`` folder of the worker
+pytestmark = pytest.mark.xdist_group("benchmarks")
+
 ROOT = Path(__file__).resolve().parents[1]
 WNIDS = ("n01440764", "n01443537", "n01484850")  # ImageNet classes 0, 1, 2
 

@@ -14,7 +14,7 @@ set -uo pipefail
 cd "$(dirname "$0")/../.."
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 python -m pip install -q --no-index --find-links .gpu/wheels keras h5py 2>&1 | tail -2
-python -c "import keras, sys; print('Python', sys.version.split()[0], 'Keras', keras.__version__)"
+KERAS_BACKEND=jax python -c "import keras, sys; print('Python', sys.version.split()[0], 'Keras', keras.__version__)"
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader 2>/dev/null || echo "no GPU"
 
 if [ "${1:-}" = "--smoke" ]; then

@@ -34,6 +34,7 @@ GROUPS = {  # module path prefix -> section title, in page order
     "core/detectors": "Classes, heads and targets",
     "core/maps": "Boxes and maps",
     "core/memory": "Memory",
+    "core/backend": "Backends",
     "methods": "Method options",
     "metrics": "Metrics",
     "interfaces/explanation": "explain() and Explanation",

@@ -44,13 +44,14 @@ def area_weights(n_high: int, n_low: int) -> np.ndarray:
 
 
 def upsample(maps: object, size: Sequence) -> Any:
-    """Bilinear upsampling (half-pixel centres, as tf.image.resize) of (N, h, w, K) maps to
-    ``size`` (H, W): two small matrix products, for any size known now or only in a graph."""
+    """Bilinear upsampling (half-pixel centres, as tf.image.resize) of (N, h, w, K) maps, or
+    one (h, w, K), to ``size`` (H, W): two small matrix products, for any size known now or
+    only in a graph."""
     maps = ops.cast(ops.convert_to_tensor(maps), "float32")
     shape = ops.shape(maps)
-    rows = interpolation_matrix(size[0], shape[1])
-    cols = interpolation_matrix(size[1], shape[2])
-    return ops.einsum("Yh,nhwk,Xw->nYXk", rows, maps, cols)
+    rows = interpolation_matrix(size[0], shape[-3])
+    cols = interpolation_matrix(size[1], shape[-2])
+    return ops.einsum("Yh,...hwk,Xw->...YXk", rows, maps, cols)
 
 
 def score_cam_maps(low: object, size: Sequence) -> Any:

@@ -287,12 +287,15 @@ class _BatchExplainer:
     """Ray actor: builds its model and explainer once, then explains batches of decoded images."""
 
     def __init__(self, job: _Job, threads: int) -> None:
-        import tensorflow as tf
+        from tfscorecam.core import backend
 
-        for gpu in tf.config.list_physical_devices("GPU"):
-            tf.config.experimental.set_memory_growth(gpu, True)
-        if threads:
-            tf.config.threading.set_intra_op_parallelism_threads(threads)
+        if backend.name() == "tensorflow":  # TensorFlow's GPU memory and CPU threads
+            import tensorflow as tf
+
+            for gpu in tf.config.list_physical_devices("GPU"):
+                tf.config.experimental.set_memory_growth(gpu, True)
+            if threads:
+                tf.config.threading.set_intra_op_parallelism_threads(threads)
         self.model, self.preprocess, self.class_names = job.load()
         self.explainer, self.class_index = job.explainer(self.model, self.class_names)
 

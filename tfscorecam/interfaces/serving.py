@@ -131,7 +131,8 @@ def export(
     Keras layer, or a function of TensorFlow operations from display-range RGB (0-255, float32)
     to the model's input. Load the result with ``tf.saved_model.load(path)`` and call
     ``.signatures["serving_default"]``, or serve it with TensorFlow Serving (see the docs page
-    "Serving").
+    "Serving"). TensorFlow's alone: on JAX or PyTorch, save the model as ``.keras`` and export
+    it in a process with ``KERAS_BACKEND=tensorflow`` (importing this module elsewhere says so).
     """
     if not isinstance(explainer, Explainer):
         raise TypeError(f"export takes a tfscorecam explainer, got {type(explainer).__name__}")
