@@ -7,6 +7,7 @@ import sys
 import numpy as np
 from conftest import build_classifier, images
 
+from tfscorecam.core.targets import regression
 from tfscorecam.methods import METHODS, make_explainer
 
 # SS-CAM's noise comes from each backend's own generator: compared without it
@@ -15,14 +16,19 @@ CLASSES = [4, 0, 2]
 
 
 def all_maps(model) -> dict[str, np.ndarray]:
-    """Each registered method's maps of three images (one class each), by method name."""
+    """Each registered method's maps of three images (one class each), by method name, and a
+    regression target's (the second output, as a value) by Score-CAM and Grad-CAM."""
     x = images(3)
-    return {
+    maps = {
         method: make_explainer(model, method, verbose=0, batch_size=2, **OPTIONS.get(method, {}))(
             x, CLASSES
         )
         for method in METHODS
     }
+    for method in ("scorecam", "gradcam"):
+        cam = make_explainer(model, method, verbose=0, batch_size=2)
+        maps[f"{method}_regression"] = cam(x, target=regression(1))
+    return maps
 
 
 if __name__ == "__main__":

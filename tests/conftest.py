@@ -23,6 +23,12 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip)
 
 
+if BACKEND == "torch":  # the references call models eagerly: no autograd graph to hold
+    import torch
+
+    torch.set_grad_enabled(False)
+
+
 def as_numpy(x) -> np.ndarray:
     """A tensor of any backend as a NumPy array."""
     return np.asarray(keras.ops.convert_to_numpy(x))
@@ -49,8 +55,9 @@ def layer_gradient(model: keras.Model, layer: str, image: np.ndarray, score) -> 
     else:
         import torch
 
-        acts = acts.detach().requires_grad_(True)
-        (grad,) = torch.autograd.grad(score(tail(acts)), acts)
+        with torch.enable_grad():
+            acts = acts.detach().requires_grad_(True)
+            (grad,) = torch.autograd.grad(score(tail(acts)), acts)
     return as_numpy(acts)[0].astype(np.float64), as_numpy(grad)[0].astype(np.float64)
 
 

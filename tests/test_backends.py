@@ -37,6 +37,6 @@ def test_every_method_gives_tensorflows_maps_on_another_backend(other, tmp_path)
     theirs = np.load(tmp_path / "m.npz")
     assert sorted(theirs.files) == sorted(ours)
     for method, maps in ours.items():
-        tolerance = max(TOLERANCE, method_class(method).served_tolerance)
+        tolerance = max(TOLERANCE, method_class(method.split("_")[0]).served_tolerance)
         assert maps.max() > 0, method  # a map to compare, not all zeros
         np.testing.assert_allclose(theirs[method], maps, atol=tolerance, err_msg=method)

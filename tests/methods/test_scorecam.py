@@ -9,6 +9,7 @@ from conftest import (
     build_classifier,
     images,
     reference_scorecam,
+    reference_weights,
     sigmoid,
     softmax,
 )
@@ -30,7 +31,7 @@ def test_matches_numpy_reference(activation, units, to_score):
     maps = tsc.ScoreCAM(model, "target", batch_size=4)(x)
     assert maps.shape == (2, SIZE, SIZE) and maps.dtype == np.float32
     for image, cam in zip(x, maps, strict=True):
-        top1 = int(np.argmax(model(image[None])[0]))
+        top1 = int(np.argmax(as_numpy(model(image[None]))[0]))
         expected = reference_scorecam(model, image, top1, to_score)
         np.testing.assert_allclose(cam, expected, atol=TOL)
         assert cam.min() == 0.0 and cam.max() == 1.0
@@ -39,8 +40,10 @@ def test_matches_numpy_reference(activation, units, to_score):
 def test_single_unit_logit_head_uses_sigmoid_not_equal_weights():
     model = build_classifier(None, units=1)
     kernel, bias = model.get_layer("head").get_weights()
-    model.get_layer("head").set_weights([kernel * 100, bias])  # scores spread over (0, 1)
     x = images(1)[0]
+    model.get_layer("head").set_weights([kernel * 100, bias])
+    _, logits, _ = reference_weights(model, x, 0)  # each masked input's logit
+    model.get_layer("head").set_weights([kernel * 100, bias - np.median(logits)])  # spread
     cam = tsc.ScoreCAM(model, "target")(x)
     np.testing.assert_allclose(cam, reference_scorecam(model, x, 0, sigmoid), atol=TOL)
     # equal weights would give the plain channel sum: Score-CAM must differ from it
@@ -187,5 +190,5 @@ def test_variable_input_size_model_matches_reference():
     cam = tsc.ScoreCAM(model, verbose=0)
     for size in (16, 24):
         image = np.random.default_rng(size).normal(size=(size, size, 3)).astype(np.float32)
-        top1 = int(np.argmax(model(image[None])[0]))
+        top1 = int(np.argmax(as_numpy(model(image[None]))[0]))
         np.testing.assert_allclose(cam(image), reference_scorecam(model, image, top1), atol=TOL)

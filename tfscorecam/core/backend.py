@@ -7,11 +7,11 @@ place that asks which backend that is:
 - ``compile``: ``tf.function`` on TensorFlow (each step keyed apart: TensorFlow's retracing
   detector keys its counts on a function's code object, which all explainers' steps share, so
   a loop over methods or targets would look like one function retraced), ``jax.jit`` on JAX,
-  and eager on PyTorch (``torch.compile`` recompiles for every new chunk size and was slower
-  on the one model measured; see docs/backends.md).
+  and eager on PyTorch, without autograd's graph (``torch.compile``: not measured yet).
 - ``chunk_loop``: the chunks of one image's units. On TensorFlow a ``tf.while_loop`` inside
   the compiled loop (also what a SavedModel export carries); elsewhere a Python loop over the
-  compiled step, every chunk padded to the same size so the step compiles once.
+  compiled step, the last chunk padded to a power of two (at most the chunk size), so the step
+  compiles for a few shapes only, and at most half of that last chunk is padding.
 - ``feature_gradients``: the gradients of scores with respect to the target layer's output:
   TensorFlow's tape, ``jax.vjp`` or PyTorch's autograd.
 
@@ -77,6 +77,10 @@ def compile(
         import jax
 
         return jax.jit(fn, static_argnums=static)
+    if backend == "torch":  # eager, without recording a graph for autograd
+        import torch
+
+        return torch.no_grad()(fn)
     return fn
 
 
@@ -136,8 +140,9 @@ def chunk_loop(
     for index, start in enumerate(range(0, count, size)):
         chunk = units[start : start + size]
         real = int(ops.shape(chunk)[0])
-        if real < size:  # the last chunk, padded with its last unit: one compiled shape
-            chunk = ops.concatenate([chunk, ops.repeat(chunk[-1:], size - real)])
+        padded = min(size, 1 << (real - 1).bit_length())  # a power of two, at most size
+        if real < padded:  # the last chunk, padded with its last unit: few compiled shapes
+            chunk = ops.concatenate([chunk, ops.repeat(chunk[-1:], padded - real)])
         scores.append(step(chunk)[:real])
         if tick is not None and ((index + 1) % every == 0 or index + 1 == chunks):
             tick(index + 1)
@@ -240,9 +245,11 @@ def feature_gradients(
         return acts, ops.stack(grads, axis=1)
     import torch
 
-    acts = acts.detach().requires_grad_(True)
-    values = scores(rest(acts, training=False))
-    grads = [
-        torch.autograd.grad(values[:, j].sum(), acts, retain_graph=j < k - 1)[0] for j in range(k)
-    ]
+    with torch.enable_grad():  # inside a compiled (no_grad) step
+        acts = acts.detach().requires_grad_(True)
+        values = scores(rest(acts, training=False))
+        grads = [
+            torch.autograd.grad(values[:, j].sum(), acts, retain_graph=j < k - 1)[0]
+            for j in range(k)
+        ]
     return acts.detach(), ops.stack(grads, axis=1)

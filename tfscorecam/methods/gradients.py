@@ -60,7 +60,7 @@ class GradientCAM(Explainer):
 
     def low_maps(self, acts: Any, grads: Any) -> Any:
         """Maps (n, h, w, K) at the layer's resolution: ReLU(sum_C weights * acts)."""
-        weights = self.channel_weights(acts, grads)
+        weights = ops.cast(self.channel_weights(acts, grads), acts.dtype)  # float64 kept
         return ops.relu(ops.einsum("nhwc,nkc->nhwk", acts, weights))
 
     def _tail(self, stripped: bool) -> Callable[[], keras.Model]:

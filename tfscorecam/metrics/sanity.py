@@ -143,7 +143,7 @@ def randomisation_check(
     """
     images = np.asarray(images, np.float32)
     if class_index is None:
-        class_index = np.argmax(np.asarray(model(images)), axis=-1)
+        class_index = np.argmax(keras.ops.convert_to_numpy(model(images)), axis=-1)
     original = np.asarray(explainer_factory(model)(images, class_index))
     names, spearman, ssim = [], [], []
     for path, randomised in cascade(model, layers, seed):
