@@ -22,8 +22,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-# one worker: a study reads the maps an earlier one cached, in the ``data`` folder of the worker
+# one worker for these smoke runs (they balance the examples' group on the other)
 pytestmark = pytest.mark.xdist_group("benchmarks")
+# a study that reads the maps another one caches: that one runs first, in the same folder
+NEEDS = {"studies.zoom_study": "studies.zoom_views", "studies.polycam_study": "studies.zoom_views"}
 
 ROOT = Path(__file__).resolve().parents[1]
 WNIDS = ("n01440764", "n01443537", "n01484850")  # ImageNet classes 0, 1, 2
@@ -117,8 +119,9 @@ def test_every_script_has_a_smoke_run():
     assert found == set(SCRIPTS)
 
 
-@pytest.mark.parametrize("script", SCRIPTS)
-def test_script_runs_its_smallest_setting(script, data):
+def _run(script: str, data: dict[str, Path]) -> str:
+    """Run ``script``'s smallest setting in ``data``'s results folder; it must pass. Its
+    output."""
     env = {**os.environ, "TFSCORECAM_BENCH_RESULTS": str(data["results"]), "MPLBACKEND": "Agg"}
     done = subprocess.run(
         [sys.executable, "-m", f"benchmarks.{script}", *arguments(data)[script]],
@@ -129,4 +132,11 @@ def test_script_runs_its_smallest_setting(script, data):
         timeout=600,
     )
     assert done.returncode == 0, f"{script} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
-    assert done.stdout.strip(), f"{script} printed nothing"
+    return done.stdout
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_script_runs_its_smallest_setting(script, data):
+    if script in NEEDS:
+        _run(NEEDS[script], data)  # a second run finds its cache and may print nothing
+    assert _run(script, data).strip(), f"{script} printed nothing"
