@@ -19,10 +19,10 @@ from keras import ops
 from tfscorecam.core import backend
 from tfscorecam.core.head import HEAD_KINDS, ScoringHead, gradient_head, scoring_head
 from tfscorecam.core.maps import minmax
-from tfscorecam.core.model_graph import resolve_layer, select_output, tap
+from tfscorecam.core.model_graph import after, resolve_layer, select_output, tap
 from tfscorecam.core.options import Recorded
 from tfscorecam.core.progress import Progress
-from tfscorecam.core.request import Request, Scorings
+from tfscorecam.core.request import Request, Scoring, Scorings
 from tfscorecam.core.tokens import Reshape
 from tfscorecam.core.validation import as_image_batch, positive_int
 
@@ -100,6 +100,7 @@ class Explainer(Recorded):
             self._forward_pass, [((None, *self.input_shape[1:]), "float32")]
         )
         self._feature_sizes: dict[tuple[int, ...], tuple[int, int]] = {}
+        self._rest: dict[bool, keras.Model] = {}
         self.probability_head = self.class_head("probability")
         self.scorings = Scorings(self.view, self.class_head(self.score), self.probability_head)
 
@@ -114,6 +115,16 @@ class Explainer(Recorded):
         if score == "gradient":
             return gradient_head(self.view, self.head)
         return scoring_head(self.view, self.head, score)
+
+    def rest_of_model(self, scoring: Scoring | None) -> keras.Model:
+        """The model from the target layer's output to what ``scoring`` scores
+        (``model_graph.after``; built once for the stripped and once for the whole head,
+        whatever the number of targets): what the tail methods run, and what the gradient
+        methods differentiate outside TensorFlow."""
+        stripped = scoring is not None and scoring.stripped
+        if stripped not in self._rest:
+            self._rest[stripped] = after(self.view, self.chain, stripped)
+        return self._rest[stripped]
 
     def to_grid(self, activations: Any) -> Any:
         """The target layer's output as a float32 (batch, h, w, C) feature map."""

@@ -28,7 +28,7 @@ from keras import ops
 from tfscorecam.core import backend
 from tfscorecam.core.explainer import Explainer
 from tfscorecam.core.maps import upsample
-from tfscorecam.core.model_graph import after, tap
+from tfscorecam.core.model_graph import tap
 from tfscorecam.core.progress import Progress
 from tfscorecam.core.request import Request, Scoring
 
@@ -52,7 +52,6 @@ class GradientCAM(Explainer):
     ) -> None:
         super().__init__(model, layer, **options)
         self._steps: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-        self._tails: dict[tuple, keras.Model] = {}
 
     def channel_weights(self, acts: Any, grads: Any) -> Any:
         """Weights (n, K, C) from feature maps (n, h, w, C) and gradients (n, K, h, w, C)."""
@@ -63,25 +62,13 @@ class GradientCAM(Explainer):
         weights = ops.cast(self.channel_weights(acts, grads), acts.dtype)  # float64 kept
         return ops.relu(ops.einsum("nhwc,nkc->nhwk", acts, weights))
 
-    def _tail(self, stripped: bool) -> Callable[[], keras.Model]:
-        """Builds (once) the model from the target layer's output to the scored output, for
-        the backends that differentiate it (``backend.feature_gradients``)."""
-
-        def build() -> keras.Model:
-            key = ("tail", stripped)
-            if key not in self._tails:
-                self._tails[key] = after(self.view, self.chain, stripped)
-            return self._tails[key]
-
-        return build
-
     def gradients(self, images: Any, params: Any, scoring: Scoring, k: int) -> tuple[Any, Any]:
         """Feature maps (n, h, w, C) of ``images`` and the gradients of the ``k`` scores of
         ``scoring`` with respect to them (n, k, h, w, C)."""
         tapped = tap(self.view, self.chain, True) if scoring.stripped else self._tapped
         acts, grads = backend.feature_gradients(
             tapped,
-            self._tail(scoring.stripped),
+            lambda: self.rest_of_model(scoring),
             lambda output: scoring.fn(output, params),
             images,
             k,

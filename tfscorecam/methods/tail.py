@@ -4,8 +4,7 @@ position of the feature map (Recipro-CAM keeps only it).
 
 ``TailScorer`` is a ``scoring.ChunkedScorer`` whose chunk perturbs ``batch_size`` units of one
 image's feature map, runs the rest of the model on them and scores the result; ``TailCAM`` is
-the base class of such methods, holding the rest of the model (``model_graph.after``, built
-once per kind of head).
+the base class of such methods, running the rest of the model (``Explainer.rest_of_model``).
 """
 
 from __future__ import annotations
@@ -17,7 +16,6 @@ import keras
 from keras import ops
 
 from tfscorecam.core import backend
-from tfscorecam.core.model_graph import after
 from tfscorecam.core.request import Scoring
 from tfscorecam.methods.scoring import ChunkedScorer, ScoredChannels
 
@@ -105,16 +103,7 @@ class TailCAM(ScoredChannels):
                 f"{self.layer_path!r} outputs {tuple(self._tapped.outputs[0].shape)}: choose a "
                 "conv layer"
             )
-        self._rest: dict[bool, keras.Model] = {}
         self.rest_of_model(self.scorings.class_scoring)  # a model it cannot split fails here
-
-    def rest_of_model(self, scoring: Scoring | None) -> keras.Model:
-        """The model from the target layer's output to what ``scoring`` scores (built once
-        for the stripped and once for the whole head, whatever the number of targets)."""
-        stripped = scoring is not None and scoring.stripped
-        if stripped not in self._rest:
-            self._rest[stripped] = after(self.view, self.chain, stripped)
-        return self._rest[stripped]
 
     def tail_scorer(self, unit: str, perturb: Perturb, select: Callable, relative: bool):
         """This explainer's ``TailScorer`` for ``unit``."""
