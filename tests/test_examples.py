@@ -1,11 +1,12 @@
 """Every command and example of the README and the documentation pages runs as written, with
 its files made here.
 
-Shell lines run in a fresh process each; Python blocks run in one namespace, the README first
-and then the pages in the site's navigation order, all in a folder holding the files they name
-(photos, a MobileNetV2 weights file, saved models). Where a page uses a big model the
-namespace holds a small one under the same name (a random MobileNetV2 for the ImageNet
-weights, a tiny RetinaNet for a trained detector). The few lines that cannot run here are
+Shell lines run in a fresh process each, a page's lines in their order inside one test (a
+line may read what an earlier line of its page wrote); Python blocks run in one namespace, the
+README first and then the pages in the site's navigation order, all in a folder holding the
+files they name (photos, a MobileNetV2 weights file, saved models). Where a page uses a big
+model the namespace holds a small one under the same name (a random MobileNetV2 for the
+ImageNet weights, a tiny RetinaNet for a trained detector). The few lines that cannot run here are
 listed in ``NOT_RUN`` with the reason.
 None may explain with inputs outside the range its model's preprocessing gives (the
 ``InputWarning`` of a missing ``--preprocess``).
@@ -61,16 +62,19 @@ def _blocks(language: str) -> list[tuple[Path, str]]:
     ]
 
 
-def _commands() -> list[str]:
-    """The shell commands: one per line, continued lines joined, comments dropped, each once."""
-    commands = []
-    for _, block in _blocks("bash"):
+def _commands() -> dict[str, list[str]]:
+    """Each page's shell commands in order: one per line, continued lines joined, comments
+    dropped; a command already listed for an earlier page is not run again."""
+    pages: dict[str, list[str]] = {}
+    seen: set[str] = set()
+    for page, block in _blocks("bash"):
         for line in block.replace("\\\n", " ").splitlines():
             for command in re.sub(r"\s+#.*$", "", line).split("&&"):
                 command = command.strip()
-                if command and not any(skip in command for skip in NOT_RUN):
-                    commands.append(command)
-    return list(dict.fromkeys(commands))
+                if command and command not in seen and not any(s in command for s in NOT_RUN):
+                    seen.add(command)
+                    pages.setdefault(page.name, []).append(command)
+    return pages
 
 
 def _photo(path: Path, flip: bool = False) -> None:
@@ -178,9 +182,7 @@ def test_python_examples_run_as_written(python_examples):
     assert (python_examples / "models" / "asc" / "1" / "saved_model.pb").is_file()
 
 
-@pytest.mark.parametrize("command", _commands())
-def test_shell_commands_run_as_written(python_examples, command):
-    folder = python_examples
+def _run(command: str, folder: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
     words = shlex.split(command)
     if words[0] == "python":
@@ -191,3 +193,9 @@ def test_shell_commands_run_as_written(python_examples, command):
     assert done.returncode == 0, (command, done.stdout[-2000:], done.stderr[-3000:])
     assert "with values in" not in done.stderr, done.stderr
     assert "Traceback" not in done.stderr, done.stderr[-3000:]
+
+
+@pytest.mark.parametrize("page", sorted(_commands()))
+def test_shell_commands_run_as_written(python_examples, page):
+    for command in _commands()[page]:
+        _run(command, python_examples)
