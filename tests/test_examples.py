@@ -148,6 +148,25 @@ def _namespace(root: Path) -> dict:
         "mosaic_maps": np.random.default_rng(1).random((2, 224, 224)),
         "tiles": [0, 3],
         "detector": build_retinanet(224, classes=3),
+        **_clip_namespace(images),
+    }
+
+
+def _clip_namespace(images: np.ndarray) -> dict:
+    """A small CLIP from its config (random weights), two images and three tokenised prompts."""
+    import keras_hub
+
+    keras.utils.set_random_seed(2)
+    common = dict(hidden_dim=32, num_layers=2, num_heads=2, intermediate_dim=64)
+    vision = keras_hub.models.CLIPVisionEncoder(patch_size=32, image_shape=(224, 224, 3), **common)
+    text = keras_hub.models.CLIPTextEncoder(
+        vocabulary_size=100, embedding_dim=32, max_sequence_length=8, **common
+    )
+    return {
+        "clip": keras_hub.models.CLIPBackbone(vision, text, projection_dim=16),
+        "clip_image": images[0].astype(np.float32) / 127.5 - 1,
+        "clip_image_2": images[1].astype(np.float32) / 127.5 - 1,
+        "token_ids": np.random.default_rng(2).integers(1, 100, (3, 8)),
     }
 
 

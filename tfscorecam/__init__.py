@@ -21,6 +21,7 @@ _CLASSES = {
 _MODULES = {  # public name -> module
     "augment": "tfscorecam.methods.augmented.augment",
     "dataset": "tfscorecam.interfaces.dataset",
+    "embeddings": "tfscorecam.core.embeddings",
     "images": "tfscorecam.interfaces.images",
     "maps": "tfscorecam.core.maps",
     "methods": "tfscorecam.methods",

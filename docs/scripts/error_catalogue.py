@@ -32,6 +32,7 @@ GROUPS = {  # module path prefix -> section title, in page order
     "core/options": "Method options",
     "core/targets": "Classes, heads and targets",
     "core/detectors": "Classes, heads and targets",
+    "core/embeddings": "Classes, heads and targets",
     "core/maps": "Boxes and maps",
     "core/memory": "Memory",
     "core/backend": "Backends",

@@ -17,6 +17,7 @@ import numpy as np
 from keras import ops
 
 from tfscorecam.core import backend
+from tfscorecam.core.embeddings import explains_embedding
 from tfscorecam.core.head import HEAD_KINDS, ScoringHead, gradient_head, scoring_head
 from tfscorecam.core.maps import minmax
 from tfscorecam.core.model_graph import after, resolve_layer, select_output, tap
@@ -84,6 +85,7 @@ class Explainer(Recorded):
         verbose: int = 1,
     ) -> None:
         self.view = select_output(model, output)
+        self.embedding = explains_embedding(model, output)  # a dual encoder's image embedding
         self.layer_path, chain, self._reshape = resolve_layer(self.view, layer, reshape)
         self.input_shape = tuple(self.view.inputs[0].shape)
         self.output_shape = tuple(self.view.outputs[0].shape)
@@ -102,15 +104,20 @@ class Explainer(Recorded):
         self._feature_sizes: dict[tuple[int, ...], tuple[int, int]] = {}
         self._rest: dict[bool, keras.Model] = {}
         self.probability_head = self.class_head("probability")
-        self.scorings = Scorings(self.view, self.class_head(self.score), self.probability_head)
+        self.scorings = Scorings(
+            self.view,
+            self.class_head(self.score),
+            self.probability_head,
+            "an image embedding" if self.embedding else "",
+        )
 
     # the model ------------------------------------------------------------------------------
 
     def class_head(self, score: str) -> ScoringHead | None:
         """The class head for ``score`` ("probability", "logit" or "gradient": the logit where
         it can be recovered, see ``head.gradient_head``); None for an output that is not class
-        scores (batch, num_classes)."""
-        if len(self.output_shape) != 2 or self.output_shape[-1] is None:
+        scores (batch, num_classes), such as a dual encoder's image embedding."""
+        if self.embedding or len(self.output_shape) != 2 or self.output_shape[-1] is None:
             return None
         if score == "gradient":
             return gradient_head(self.view, self.head)

@@ -21,6 +21,7 @@ import keras
 from keras.src.models.functional import Functional
 
 from tfscorecam.core.detectors import detection_view, detector_kind
+from tfscorecam.core.embeddings import explains_embedding, image_embedding_view
 from tfscorecam.core.legacy import as_keras3
 from tfscorecam.core.tokens import Reshape, feature_grid
 
@@ -81,10 +82,13 @@ def select_output(model: keras.Model, output: str | int | None = None) -> keras.
     ``output``: the output's name (its dict key, or the name of the layer producing it) or
     its index in ``model.outputs``; None for a model with one output. A Keras 2 (tf_keras)
     model is viewed through its Keras 3 copy (``legacy.as_keras3``). A keras_hub detector
-    without ``output`` gives its detection output (``detectors.detection_view``).
+    without ``output`` gives its detection output (``detectors.detection_view``), a dual
+    encoder (CLIP, SigLIP) its image embedding (``embeddings.image_embedding_view``).
     """
     if output is None and detector_kind(model) is not None:
         model = detection_view(model)
+    if explains_embedding(model, output):
+        model = image_embedding_view(model)
     model = as_keras3(model)
     check_model(model)
     outputs = model.outputs
@@ -323,7 +327,7 @@ def _rerun(
             return out
         if tapped or (stripped and isinstance(layer, keras.Model)):
             inner = _as_model(*_rerun(layer, rest if tapped else [], stripped, tap_input))
-            out = inner(*args, **kwargs)
+            out = inner(_one_input(args[0]), *args[1:], **kwargs)
             if tapped:
                 captured.append(out[0])
                 return out[1]
@@ -337,6 +341,16 @@ def _rerun(
             "choose a layer that is used once"
         )
     return inputs, captured[0] if chain else None, outputs
+
+
+def _one_input(value: object) -> object:
+    """A nested model's input as the one tensor its re-run takes: keras_hub encoders are
+    called with a dict of one entry (``{"images": x}``)."""
+    if isinstance(value, dict) and len(value) == 1:
+        return next(iter(value.values()))
+    if isinstance(value, (list, tuple)) and len(value) == 1:
+        return value[0]
+    return value
 
 
 def _as_model(inputs: object, captured: object, outputs: object) -> keras.Model:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NoReturn
 
 import keras
 import numpy as np
@@ -60,7 +60,8 @@ def target_values(target: object, outputs: np.ndarray) -> np.ndarray:
 
 class Scorings:
     """How one explainer scores images: its ``class_scoring`` (None for an output without
-    classes), the class probabilities that pick and report classes, and the ``Scoring`` of
+    classes, e.g. an embedding: ``what`` names it), the class probabilities that pick and
+    report classes, and the ``Scoring`` of
     each target it was given (the last ``TARGET_CACHE_SIZE``, so that their compiled steps
     are reused)."""
 
@@ -69,8 +70,10 @@ class Scorings:
         view: keras.Model,
         classes: ScoringHead | None,
         probabilities: ScoringHead | None,
+        what: str = "",
     ) -> None:
         self.view = view
+        self.what = what  # what the output is when it is not class scores ("an embedding")
         self.probability_head = probabilities
         self.class_scoring = (
             None if classes is None else Scoring(classes.model, classes.scores, classes.stripped)
@@ -80,11 +83,18 @@ class Scorings:
     def of_classes(self) -> Scoring:
         """How a class output is scored, or a clear error for an output without classes."""
         if self.class_scoring is None:
-            raise ValueError(
-                "this output has no classes to explain: pass a target "
-                "(tfscorecam.targets.segmentation(...), regression(...) or detection(...))"
-            )
+            self._refuse_classes()
         return self.class_scoring
+
+    def _refuse_classes(self) -> NoReturn:
+        shape = tuple(self.view.outputs[0].shape)
+        what = f"is {self.what} of shape {shape}" if self.what else f"has shape {shape}"
+        raise ValueError(
+            f"the explained output {what}, not class scores (batch, num_classes) to take "
+            "class_index from. Pass target= (tfscorecam.targets.segmentation(...), "
+            "regression(...), detection(...), similarity(...) or a function of the output), "
+            "or output= to choose another output"
+        )
 
     def of_target(self, target: Callable) -> Scoring:
         """The scores of ``target`` on the explained output, as (batch, K) float32."""
@@ -119,13 +129,7 @@ class Scorings:
         self, class_index: object, outputs: np.ndarray, single: bool, top_k: int | None
     ) -> Request:
         if self.probability_head is None:
-            shape = tuple(self.view.outputs[0].shape)
-            raise ValueError(
-                f"the explained output has shape {shape}; class_index needs class "
-                "scores (batch, num_classes). Pass target= (e.g. "
-                "tfscorecam.targets.segmentation(...), regression(...), detection(...) or a "
-                "function of the output), or output= to choose another output"
-            )
+            self._refuse_classes()
         probabilities = backend.numpy(self.probability_head.transform(backend.tensor(outputs)))
         if top_k is not None:
             num_classes = probabilities.shape[1]

@@ -8,8 +8,10 @@ differentiate it. Every row of its
 result must depend on that row of the output alone: Score-CAM scores many masked copies of one
 image in one batch. Pass one target for all images, or a list with one per image.
 
-Built in: ``classes`` (the default), ``segmentation``, ``regression`` and ``detection`` (one
-object among a detector's boxes; ``core.detectors`` gives keras_hub detectors that output).
+Built in: ``classes`` (the default), ``segmentation``, ``regression``, ``detection`` (one
+object among a detector's boxes; ``core.detectors`` gives keras_hub detectors that output) and
+``similarity`` (an embedding's similarity with given vectors: text prompts through CLIP or
+SigLIP, another image, a prototype; ``core.embeddings`` gives their image embedding).
 
 Reuse a target object across calls: a new object is traced anew.
 """
@@ -27,6 +29,7 @@ from tfscorecam.core.maps import box_masks
 
 ACTIVATIONS = (None, "softmax", "sigmoid")
 MATCHES = ("score", "iou")  # how a detection target picks its box
+METRICS = ("cosine", "dot")  # how a similarity target compares embeddings
 
 
 @dataclass(frozen=True, eq=False)
@@ -269,3 +272,62 @@ def detection(
     """The detector's score for the object in ``box`` of class ``class_index`` (see
     ``Detection``)."""
     return Detection(box, class_index, iou, match, add_iou, activation)
+
+
+class Similarity:
+    """The similarity of the explained embedding (batch, D) with ``vectors``: one vector (D,)
+    gives one score per image (batch,); P vectors (P, D) give P scores (batch, P), so the
+    Score-CAM family explains every prompt of a zero-shot classifier from the same masked
+    passes (maps (N, P, H, W)).
+
+    ``metric``: ``"cosine"`` (default; CLIP's and SigLIP's similarity before their learnt
+    scale and bias, which only rescale it) or ``"dot"`` (the raw inner product, for
+    embeddings trained with it). The score is the similarity itself, with no softmax over
+    the vectors: each map shows what makes the image like that vector, not what tells the
+    vectors apart (for that, explain the difference of two vectors, or a ``classes`` target
+    of a zero-shot head).
+    """
+
+    def __init__(self, vectors: object, metric: str = "cosine") -> None:
+        if metric not in METRICS:
+            raise ValueError(f"metric must be one of {METRICS}, got {metric!r}")
+        array = backend.numpy(vectors)
+        if array.ndim not in (1, 2) or array.size == 0:
+            raise ValueError(
+                f"similarity takes one vector (D,) or P vectors (P, D), got shape {array.shape}"
+            )
+        if not np.issubdtype(array.dtype, np.number) or not np.all(np.isfinite(array)):
+            raise ValueError("similarity vectors must be finite numbers")
+        self.single = array.ndim == 1
+        self.vectors = np.atleast_2d(array).astype(np.float32)
+        self.metric = metric
+        if metric == "cosine":
+            norms = np.linalg.norm(self.vectors, axis=1, keepdims=True)
+            if np.any(norms == 0):
+                raise ValueError("a zero vector has no cosine similarity; give non-zero vectors")
+            self.vectors = self.vectors / norms
+
+    def __repr__(self) -> str:
+        count = "1 vector" if self.single else f"{len(self.vectors)} vectors"
+        return f"similarity({count} of length {self.vectors.shape[1]}, metric={self.metric!r})"
+
+    def __call__(self, output: Any) -> Any:
+        length = self.vectors.shape[1]
+        if len(output.shape) != 2 or output.shape[1] != length:
+            raise ValueError(
+                f"similarity with vectors of length {length} needs an embedding output "
+                f"(batch, {length}), got shape {tuple(output.shape)}; give vectors from the "
+                "same embedding space (the same model's text or image tower)"
+            )
+        output = ops.cast(output, "float32")
+        if self.metric == "cosine":
+            norm = ops.sqrt(ops.sum(output * output, axis=1, keepdims=True))
+            output = output / ops.maximum(norm, 1e-12)
+        scores = ops.matmul(output, ops.convert_to_tensor(self.vectors.T))
+        return scores[:, 0] if self.single else scores
+
+
+def similarity(vectors: object, metric: str = "cosine") -> Similarity:
+    """The embedding's ``metric`` similarity with one vector (D,) or each of P vectors (P, D)
+    (see ``Similarity``); ``embeddings.text_embeddings`` gives a dual encoder's prompts."""
+    return Similarity(vectors, metric)

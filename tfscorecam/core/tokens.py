@@ -41,12 +41,22 @@ def token_grid(num_tokens: int, image_size: tuple) -> tuple[int, int, int] | Non
     return None
 
 
-def grid_reshape(extra: int, rows: int, cols: int) -> Reshape:
-    """The function (batch, extra + rows * cols, C) -> (batch, rows, cols, C)."""
+def grid_reshape(image_size: tuple) -> Reshape:
+    """The function (batch, extra + h * w, C) -> (batch, h, w, C) for an image of
+    ``image_size``, the grid taken from the token count the layer gives when it runs: a
+    layer's declared output shape can be wrong (keras_hub's SigLIP embedding declares a class
+    token it does not have)."""
 
     def reshape(tokens: Any) -> Any:
-        patches = tokens[:, extra:, :]
-        return ops.reshape(patches, (-1, rows, cols, ops.shape(patches)[-1]))
+        count = tokens.shape[1]
+        grid = None if count is None else token_grid(int(count), image_size)
+        if grid is None:
+            raise ValueError(
+                f"the layer gave {count} tokens, which fit no patch grid of a "
+                f"{image_size} input; pass reshape="
+            )
+        extra, rows, cols = grid
+        return ops.reshape(tokens[:, extra:, :], (-1, rows, cols, ops.shape(tokens)[-1]))
 
     return reshape
 
@@ -64,9 +74,8 @@ def feature_grid(shape: tuple | None, image_size: tuple, reshape: Reshape | None
     if shape is not None and len(shape) == 4:
         return None
     if shape is not None and len(shape) == 3 and shape[1] is not None:
-        grid = token_grid(int(shape[1]), image_size)
-        if grid is not None:
-            return grid_reshape(*grid)
+        if token_grid(int(shape[1]), image_size) is not None:
+            return grid_reshape(image_size)
     raise ValueError(
         f"output shape {shape} is neither a (batch, h, w, channels) feature map nor "
         f"(batch, tokens, channels) tokens that fit a patch grid of the input's aspect ratio "
