@@ -188,7 +188,7 @@ def test_bad_segmentation_targets():
     model = _segmenter()
     with pytest.raises(ValueError, match=r"has shape \(None, 16, 16, 3\), not class scores"):
         tsc.ScoreCAM(model, "target")(images(1), class_index=1)
-    with pytest.raises(ValueError, match=r"the segmentation mask has shape \(4, 4\)"):
+    with pytest.raises(ValueError, match=r"the region mask has shape \(4, 4\)"):
         tsc.ScoreCAM(model, "target")(images(1), target=targets.segmentation(0, np.ones((4, 4))))
     with pytest.raises(ValueError, match="out of range: the output has 3 classes"):
         tsc.ScoreCAM(model, "target")(images(1), target=targets.segmentation(3))

@@ -194,14 +194,52 @@ def _is_attention(layer: keras.layers.Layer) -> bool:
     return any(isinstance(sub, keras.layers.MultiHeadAttention) for sub in layer._flatten_layers())
 
 
-POOLING = (keras.layers.MaxPooling2D, keras.layers.AveragePooling2D)  # skipped by layer=None
+# skipped by layer=None: they resample or pass on the map before them, adding nothing to it
+SKIPPED = (
+    keras.layers.MaxPooling2D,
+    keras.layers.AveragePooling2D,
+    keras.layers.UpSampling2D,
+    keras.layers.Resizing,
+    keras.layers.Dropout,
+)
+
+
+def _dense_head_index(model: keras.Model, walked: list) -> int | None:
+    """For a dense prediction model (output (batch, H, W, K): a segmenter, a depth model), the
+    position in ``walked`` of its head: the last Conv2D or Dense giving K channels, else the
+    first layer whose output has the prediction's shape; None for other models."""
+    shape = tuple(model.outputs[0].shape)
+    if len(shape) != 4 or shape[-1] is None:
+        return None
+    shapes = [output_shape(chain[-1]) for _, chain in walked]
+    classifiers = [
+        i
+        for i, (_, chain) in enumerate(walked)
+        if isinstance(chain[-1], (keras.layers.Conv2D, keras.layers.Dense))
+        and (shapes[i] or (None,))[-1] == shape[-1]
+    ]
+    if classifiers:
+        return classifiers[-1]
+    return next((i for i, found in enumerate(shapes) if found == shape), None)
+
+
+def _is_pyramid(layer: keras.layers.Layer) -> bool:
+    """A layer (not a model) whose output is a list of feature maps, e.g. a neck's levels."""
+    try:
+        levels = list(layer.output) if isinstance(layer.output, (list, tuple)) else []
+    except (AttributeError, ValueError):
+        return False
+    return not isinstance(layer, keras.Model) and len(levels) > 1 and all(
+        _is_feature_map(tuple(level.shape)) for level in levels
+    )
 
 
 def _default_layer(model: keras.Model) -> tuple[str, Chain]:
     """The layer explained when none is given (see ``resolve_layer``)."""
     walked = list(walk_layers(model))
+    head = _dense_head_index(model, walked)
     attention = [chain[-1] for _, chain in walked if _is_attention(chain[-1])]
-    if attention:
+    if attention and head is None:  # a dense prediction reads its patch tokens at the end
         nodes = attention[-1]._inbound_nodes
         query = nodes[-1].input_tensors[0] if nodes and nodes[-1].input_tensors else None
         producer = query._keras_history.operation if query is not None else None
@@ -209,15 +247,29 @@ def _default_layer(model: keras.Model) -> tuple[str, Chain]:
         for path, chain in walked:
             if chain[-1] is producer and _is_token_grid(output_shape(producer), image_size):
                 return path, chain
-    maps = [(p, c) for p, c in explainable_layers(model) if _is_feature_map(output_shape(c[-1]))]
-    unpooled = [(p, c) for p, c in maps if not isinstance(c[-1], POOLING)]
-    found = unpooled or maps or explainable_layers(model)
+    before = walked if head is None else walked[:head]  # a dense prediction's features only
+    kept_ids = {id(chain[-1]) for _, chain in before}
+    candidates = [(p, c) for p, c in explainable_layers(model) if id(c[-1]) in kept_ids]
+    maps = [(p, c) for p, c in candidates if _is_feature_map(output_shape(c[-1]))]
+    kept = [(p, c) for p, c in maps if not isinstance(c[-1], SKIPPED)]
+    found = kept or maps or candidates
     if not found:
         raise ValueError(
             "the model has no layer with a 4-D (batch, h, w, channels) output of spatial size "
             "> 1 or a (batch, tokens, channels) output that fits a patch grid, so there is no "
             "feature map to explain; pass layer= and reshape="
         )
+    if head is not None:
+        order = [chain[-1] for _, chain in walked]
+        last = order.index(found[-1][1][-1])
+        later = [path for path, chain in before[last + 1 :] if _is_pyramid(chain[-1])]
+        if later:
+            raise ValueError(
+                f"the last features before the prediction are the levels of {later[-1]!r} "
+                f"(a list of feature maps), not one map; layer=None would take "
+                f"{found[-1][0]!r}, far before them. Pass layer={later[-1]!r} and "
+                "reshape=lambda levels: levels[-1] (the level its head reads)"
+            )
     return found[-1]
 
 
@@ -229,13 +281,17 @@ def resolve_layer(
     """Turn ``layer`` (None, a name, a "outer/inner" path or a Layer) into (path, chain,
     reshape): ``reshape`` maps the layer's output to a (batch, h, w, C) map (None: already one).
 
-    ``None`` picks, for a transformer (a model with attention layers), the token input of its
+    ``None`` picks, for a transformer classifier (attention layers), the token input of its
     last attention layer (the last block's normalised tokens: the class score still depends on
-    every patch token there); otherwise the last layer whose output is a 4-D feature map with
-    spatial size > 1 (the last convolutional block before the head), not counting pooling
-    layers: VGG16 is explained at ``block5_conv3``, the last conv's ReLU output, not at
-    ``block5_pool`` after it, as the official Score-CAM code explains VGG16 (``features_29``,
-    before the last max pool); failing that, the last layer whose tokens fit a patch grid.
+    every patch token there; for a layer holding every block, as keras_hub's ViT and DINOv2
+    encoders, that is the encoder's input, the patch embeddings); otherwise the last layer
+    whose output is a 4-D feature map with spatial size > 1 (the last convolutional block
+    before the head; for a dense prediction model, output (batch, H, W, K), the last before
+    its classifier, the last Conv2D or Dense with K channels), not counting pooling,
+    resampling and dropout layers: VGG16 is explained at ``block5_conv3``, the last conv's
+    ReLU output, not at ``block5_pool`` after it, as the official Score-CAM code explains
+    VGG16 (``features_29``, before the last max pool); failing that, the last
+    layer whose tokens fit a patch grid.
     """
     if layer is None:
         path, chain = _default_layer(model)

@@ -66,6 +66,38 @@ def activate(output: Any, activation: str | None) -> Any:
     return output
 
 
+def check_region(region: object) -> np.ndarray | None:
+    """``region`` as an array: None (every pixel), a mask (H, W) or a box (x0, y0, x1, y1)."""
+    if region is None:
+        return None
+    array = np.asarray(region)
+    if array.shape != (4,) and array.ndim != 2:
+        raise ValueError(
+            f"region must be a mask (H, W) or a box (x0, y0, x1, y1), got shape {array.shape}"
+        )
+    return array
+
+
+def region_mean(values: Any, region: np.ndarray | None) -> Any:
+    """The mean of ``values`` (batch, H, W) over ``region`` (see ``check_region``; a box in
+    output pixels takes the pixels whose centre lies inside): (batch,)."""
+    height, width = values.shape[1], values.shape[2]
+    if region is None:
+        mask = np.ones((height, width), np.float32)
+    elif region.shape == (4,):
+        mask = box_masks(region[None].astype(np.float64), (height, width))[0]
+    elif region.shape != (height, width):
+        raise ValueError(
+            f"the region mask has shape {region.shape}; the output's is {(height, width)}"
+        )
+    else:
+        mask = region.astype(np.float32)
+    if mask.sum() == 0:
+        raise ValueError("the region holds no pixel of the output")
+    weights = ops.convert_to_tensor(mask.astype(np.float32))
+    return ops.sum(values * weights, axis=(1, 2)) / float(mask.sum())
+
+
 class Segmentation:
     """Mean probability of a class over a region of a segmentation output (batch, H, W, classes).
 
@@ -84,24 +116,7 @@ class Segmentation:
             raise ValueError(f"activation must be one of {ACTIVATIONS}, got {activation!r}")
         self.class_index = int(class_index)
         self.activation = activation
-        self.region = None if region is None else np.asarray(region)
-        if self.region is not None and self.region.shape != (4,) and self.region.ndim != 2:
-            raise ValueError(
-                f"region must be a mask (H, W) or a box (x0, y0, x1, y1), got shape "
-                f"{self.region.shape}"
-            )
-
-    def _mask(self, height: int, width: int) -> np.ndarray:
-        if self.region is None:
-            return np.ones((height, width), np.float32)
-        if self.region.shape == (4,):
-            return box_masks(self.region[None].astype(np.float64), (height, width))[0]
-        if self.region.shape != (height, width):
-            raise ValueError(
-                f"the segmentation mask has shape {self.region.shape}; the output's is "
-                f"{(height, width)}"
-            )
-        return self.region.astype(bool)
+        self.region = check_region(region)
 
     def __call__(self, output: Any) -> Any:
         if len(output.shape) != 4:
@@ -114,11 +129,8 @@ class Segmentation:
                 f"class_index {self.class_index} is out of range: the output has "
                 f"{num_classes} classes"
             )
-        mask = self._mask(height, width).astype(np.float32)
-        if mask.sum() == 0:
-            raise ValueError("the segmentation region holds no pixel of the output")
         probability = activate(output, self.activation)[..., self.class_index]
-        return ops.sum(probability * ops.convert_to_tensor(mask), axis=(1, 2)) / float(mask.sum())
+        return region_mean(probability, self.region)
 
 
 def segmentation(
@@ -129,7 +141,10 @@ def segmentation(
 
 
 class Regression:
-    """One value of a regression output: ``output[:, index]`` of (batch, D), or (batch,).
+    """One value of a regression output: ``output[:, index]`` of (batch, D), or (batch,); of a
+    dense regression output (batch, H, W, D), such as a depth map, the mean of channel
+    ``index`` over ``region`` (None: the whole map; a mask (H, W) or a box (x0, y0, x1, y1) in
+    output pixels, as ``segmentation``'s).
 
     With ``negate`` the score is minus that value: the evidence that lowers it. The
     Score-CAM and gradient families keep only positive evidence (a ReLU), so a value that is
@@ -138,34 +153,48 @@ class Regression:
     ``lambda y: y[:, 0] - baseline``.
     """
 
-    def __init__(self, index: int = 0, negate: bool = False) -> None:
+    def __init__(self, index: int = 0, negate: bool = False, region: object = None) -> None:
         if isinstance(index, bool) or not isinstance(index, (int, np.integer)):
             raise TypeError(f"index must be an int, got {index!r}")
         if not isinstance(negate, (bool, np.bool_)):
             raise TypeError(f"negate must be True or False, got {negate!r}")
         self.index = int(index)
         self.negate = bool(negate)
+        self.region = check_region(region)
 
     def __repr__(self) -> str:
-        return f"regression({self.index}{', negate=True' if self.negate else ''})"
+        region = "" if self.region is None else ", region=..."
+        return f"regression({self.index}{', negate=True' if self.negate else ''}{region})"
 
     def __call__(self, output: Any) -> Any:
         output = ops.cast(output, "float32")
         rank = len(output.shape)
-        if rank != 1 and (
-            rank != 2 or not 0 <= self.index < output.shape[1]
-        ):
+        if rank == 4:
+            if not 0 <= self.index < output.shape[3]:
+                raise ValueError(
+                    f"regression(index={self.index}) of a dense output needs more than "
+                    f"{self.index} channels, got shape {output.shape}"
+                )
+            value = region_mean(output[..., self.index], self.region)
+            return -value if self.negate else value
+        if self.region is not None:
             raise ValueError(
-                f"regression(index={self.index}) needs a (batch,) or (batch, D) output with "
-                f"D > {self.index}, got shape {output.shape}"
+                f"a regression region needs a dense output (batch, H, W, D), got shape "
+                f"{output.shape}"
+            )
+        if rank != 1 and (rank != 2 or not 0 <= self.index < output.shape[1]):
+            raise ValueError(
+                f"regression(index={self.index}) needs a (batch,), (batch, D) or dense "
+                f"(batch, H, W, D) output with D > {self.index}, got shape {output.shape}"
             )
         value = output if rank == 1 else output[:, self.index]
         return -value if self.negate else value
 
 
-def regression(index: int = 0, negate: bool = False) -> Regression:
-    """The model's regression output number ``index`` (its negative with ``negate``)."""
-    return Regression(index, negate)
+def regression(index: int = 0, negate: bool = False, region: object = None) -> Regression:
+    """The model's regression output number ``index`` (its negative with ``negate``); of a
+    dense output (a depth map), its mean over ``region`` (see ``Regression``)."""
+    return Regression(index, negate, region)
 
 
 def _ious(boxes: Any, box: np.ndarray) -> Any:
