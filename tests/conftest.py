@@ -137,6 +137,66 @@ def build_retinanet(size: int = 256, classes: int = 4) -> keras.Model:
     return detector
 
 
+def _small_resnet(size: int) -> keras.Model:
+    import keras_hub
+
+    return keras_hub.models.ResNetBackbone(
+        input_conv_filters=[64],
+        input_conv_kernel_sizes=[7],
+        stackwise_num_filters=[64, 16, 16, 16],
+        stackwise_num_blocks=[1, 1, 1, 1],
+        stackwise_num_strides=[1, 2, 2, 2],
+        block_type="basic_block",
+        use_pre_activation=False,
+        image_shape=(size, size, 3),
+    )
+
+
+def build_deeplab() -> keras.Model:
+    """keras_hub's DeepLabV3 segmenter (3 classes, 64 px) from its config, random weights."""
+    import keras_hub
+
+    keras.utils.set_random_seed(0)
+    backbone = keras_hub.models.DeepLabV3Backbone(
+        image_encoder=_small_resnet(64),
+        spatial_pyramid_pooling_key="P4",
+        upsampling_size=4,
+        dilation_rates=[6, 12],
+        low_level_feature_key="P2",
+        projection_filters=8,
+        image_shape=(64, 64, 3),
+    )
+    return keras_hub.models.DeepLabV3ImageSegmenter(backbone=backbone, num_classes=3)
+
+
+def build_depth_anything() -> keras.Model:
+    """keras_hub's Depth Anything (a 4-block DINOv2, 126 px) from its config, random weights."""
+    import keras_hub
+
+    keras.utils.set_random_seed(0)
+    encoder = keras_hub.models.DINOV2Backbone(
+        patch_size=14,
+        num_layers=4,
+        hidden_dim=16,
+        num_heads=2,
+        intermediate_dim=32,
+        image_shape=(126, 126, 3),
+        position_embedding_shape=(126, 126, 3),
+    )
+    backbone = keras_hub.models.DepthAnythingBackbone(
+        image_encoder=encoder,
+        reassemble_factors=[4, 2, 1, 0.5],
+        neck_hidden_dims=[8, 8, 8, 8],
+        fusion_hidden_dim=8,
+        head_hidden_dim=8,
+        head_in_index=-1,
+        feature_keys=["stage1", "stage2", "stage3", "stage4"],
+    )
+    return keras_hub.models.DepthAnythingDepthEstimator(
+        backbone=backbone, depth_estimation_type="relative"
+    )
+
+
 def images(n: int = 3, seed: int = 1) -> np.ndarray:
     return np.random.default_rng(seed).normal(size=(n, SIZE, SIZE, 3)).astype(np.float32)
 

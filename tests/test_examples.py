@@ -25,7 +25,7 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
-from conftest import build_retinanet
+from conftest import build_deeplab, build_depth_anything, build_retinanet
 from PIL import Image
 
 from tfscorecam import zoo
@@ -149,7 +149,16 @@ def _namespace(root: Path) -> dict:
         "tiles": [0, 3],
         "detector": build_retinanet(224, classes=3),
         **_clip_namespace(images),
+        "deeplab": build_deeplab(),
+        "seg_image": _scaled(images[0], 64),
+        "depth_model": build_depth_anything(),
+        "depth_image": _scaled(images[0], 126),
     }
+
+
+def _scaled(photo: np.ndarray, size: int) -> np.ndarray:
+    """``photo`` resized to size x size and scaled to [-1, 1]."""
+    return np.asarray(Image.fromarray(photo).resize((size, size)), np.float32) / 127.5 - 1
 
 
 def _clip_namespace(images: np.ndarray) -> dict:

@@ -144,7 +144,7 @@ def test_every_method_explains_a_similarity(method):
     model = _clip()
     text = embeddings.text_embeddings(model, _tokens(2))
     if issubclass(method_class(method), TailCAM):  # they perturb a feature map, not tokens
-        with pytest.raises(ValueError, match="perturbs a .batch, h, w, C. feature map"):
+        with pytest.raises(ValueError, match="perturbs the layer's own output"):
             method_class(method)(model, verbose=0)
         return
     cam = method_class(method)(model, verbose=0)

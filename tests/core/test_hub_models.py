@@ -5,42 +5,18 @@ the layer ``layer=None`` picks, and Score-CAM's maps of their targets against Nu
 import keras
 import numpy as np
 import pytest
-from conftest import resize_bilinear, softmax
+from conftest import build_deeplab, build_depth_anything, resize_bilinear, softmax
 
 import tfscorecam as tsc
 from tfscorecam import targets
 from tfscorecam.core.maps import box_masks
+from tfscorecam.methods import METHODS, method_class
+from tfscorecam.methods.gradients import GradientCAM
+from tfscorecam.methods.tail import TailCAM
 
 keras_hub = pytest.importorskip("keras_hub")
 
 TOL = 1e-4
-
-
-def _resnet(size: int) -> keras.Model:
-    return keras_hub.models.ResNetBackbone(
-        input_conv_filters=[64],
-        input_conv_kernel_sizes=[7],
-        stackwise_num_filters=[64, 16, 16, 16],
-        stackwise_num_blocks=[1, 1, 1, 1],
-        stackwise_num_strides=[1, 2, 2, 2],
-        block_type="basic_block",
-        use_pre_activation=False,
-        image_shape=(size, size, 3),
-    )
-
-
-def _deeplab() -> keras.Model:
-    keras.utils.set_random_seed(0)
-    backbone = keras_hub.models.DeepLabV3Backbone(
-        image_encoder=_resnet(64),
-        spatial_pyramid_pooling_key="P4",
-        upsampling_size=4,
-        dilation_rates=[6, 12],
-        low_level_feature_key="P2",
-        projection_filters=8,
-        image_shape=(64, 64, 3),
-    )
-    return keras_hub.models.DeepLabV3ImageSegmenter(backbone=backbone, num_classes=3)
 
 
 def _segformer() -> keras.Model:
@@ -58,31 +34,6 @@ def _segformer() -> keras.Model:
     )
     backbone = keras_hub.models.SegFormerBackbone(image_encoder=encoder, projection_filters=16)
     return keras_hub.models.SegFormerImageSegmenter(backbone=backbone, num_classes=3)
-
-
-def _depth_anything() -> keras.Model:
-    keras.utils.set_random_seed(0)
-    encoder = keras_hub.models.DINOV2Backbone(
-        patch_size=14,
-        num_layers=4,
-        hidden_dim=16,
-        num_heads=2,
-        intermediate_dim=32,
-        image_shape=(126, 126, 3),
-        position_embedding_shape=(126, 126, 3),
-    )
-    backbone = keras_hub.models.DepthAnythingBackbone(
-        image_encoder=encoder,
-        reassemble_factors=[4, 2, 1, 0.5],
-        neck_hidden_dims=[8, 8, 8, 8],
-        fusion_hidden_dim=8,
-        head_hidden_dim=8,
-        head_in_index=-1,
-        feature_keys=["stage1", "stage2", "stage3", "stage4"],
-    )
-    return keras_hub.models.DepthAnythingDepthEstimator(
-        backbone=backbone, depth_estimation_type="relative"
-    )
 
 
 def _dinov2_classifier() -> keras.Model:
@@ -153,7 +104,7 @@ def _features(model: keras.Model, path: str, image: np.ndarray) -> np.ndarray:
 @pytest.mark.parametrize(
     "build, layer",
     [
-        (_deeplab, "deep_lab_v3_backbone/segmentation_head_relu"),
+        (build_deeplab, "deep_lab_v3_backbone/segmentation_head_relu"),
         (_segformer, "seg_former_backbone/sequential/activation"),
     ],
 )
@@ -188,18 +139,17 @@ def test_segmenters_explain_a_class_over_a_region(build, layer):
 
 
 def test_depth_anything_explains_the_mean_depth_in_a_box():
-    model = _depth_anything()
-    with pytest.raises(ValueError, match="levels of 'depth_anything_backbone/neck'"):
+    model = build_depth_anything()
+    with pytest.raises(ValueError, match=f"levels of '{model.backbone.name}/neck'"):
         tsc.ScoreCAM(model, verbose=0)  # no single feature map: layer=None says what to pass
-    cam = tsc.ScoreCAM(
-        model, "depth_anything_backbone/neck", reshape=lambda levels: levels[-1], verbose=0
-    )
+    neck = model.backbone.get_layer("neck")
+    cam = tsc.ScoreCAM(model, neck, reshape=lambda levels: levels[-1], verbose=0)
     image = _image(126)
     box = (20, 30, 80, 90)
     maps = cam(image, target=targets.regression(0, region=box))
     inside = box_masks(np.array([box], np.float64), (126, 126))[0]
-    backbone = model.get_layer("depth_anything_backbone")
-    neck_input = keras.Model(backbone.inputs[0], backbone.get_layer("neck").output[-1])
+    backbone = model.backbone
+    neck_input = keras.Model(backbone.inputs[0], neck.output[-1])
     features = _run(neck_input, image[None])[0]
 
     def score(masked):
@@ -239,3 +189,18 @@ def test_swin_is_explained_on_its_last_stage_grid():
 
     np.testing.assert_allclose(maps, _score_cam(features, image, score), atol=TOL)
     assert tsc.GradCAM(model, verbose=0)(image, class_index=3).shape == (64, 64)
+
+
+@pytest.mark.parametrize("method", list(METHODS))
+def test_every_method_explains_a_depth_box_or_says_why_not(method):
+    model = build_depth_anything()
+    cls = method_class(method)
+    kwargs = dict(layer=model.backbone.get_layer("neck"), reshape=lambda levels: levels[-1])
+    if issubclass(cls, (GradientCAM, TailCAM)):  # one map to differentiate or perturb
+        with pytest.raises(ValueError, match="differentiates one feature map|own output"):
+            cls(model, verbose=0, **kwargs)
+        return
+    maps = cls(model, verbose=0, **kwargs)(
+        _image(126), target=targets.regression(0, region=(20, 30, 80, 90))
+    )
+    assert maps.shape == (126, 126) and np.isfinite(maps).all() and maps.max() == 1

@@ -51,6 +51,12 @@ class GradientCAM(Explainer):
         **options: Any,
     ) -> None:
         super().__init__(model, layer, **options)
+        if len(self._tapped.outputs) != 2:  # the layer's output is a list (a neck's levels)
+            raise ValueError(
+                f"{type(self).__name__} differentiates one feature map; layer "
+                f"{self.layer_path!r} outputs {len(self._tapped.outputs) - 1} tensors. Use a "
+                "Score-CAM family method there, or a layer with a single output"
+            )
         self._steps: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
     def channel_weights(self, acts: Any, grads: Any) -> Any:

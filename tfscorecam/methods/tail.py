@@ -97,11 +97,13 @@ class TailCAM(ScoredChannels):
         self, model: keras.Model, layer: str | keras.layers.Layer | None = None, **options: Any
     ) -> None:
         super().__init__(model, layer, **options)
-        if len(self._tapped.outputs[0].shape) != 4 or self._reshape is not None:
+        if len(self._tapped.outputs) != 2 or self._reshape is not None:
             raise ValueError(
-                f"{type(self).__name__} perturbs a (batch, h, w, C) feature map; layer "
-                f"{self.layer_path!r} outputs {tuple(self._tapped.outputs[0].shape)}: choose a "
-                "conv layer"
+                f"{type(self).__name__} perturbs the layer's own output, which must be one "
+                f"(batch, h, w, C) feature map; layer {self.layer_path!r} outputs "
+                f"{len(self._tapped.outputs) - 1} tensor(s) of shape "
+                f"{tuple(self._tapped.outputs[0].shape)}, made a map by reshape: choose a conv "
+                "layer"
             )
         self.rest_of_model(self.scorings.class_scoring)  # a model it cannot split fails here
 
