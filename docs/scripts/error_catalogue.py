@@ -33,6 +33,7 @@ GROUPS = {  # module path prefix -> section title, in page order
     "core/targets": "Classes, heads and targets",
     "core/detectors": "Classes, heads and targets",
     "core/embeddings": "Classes, heads and targets",
+    "core/inputs": "Models and layers",
     "core/maps": "Boxes and maps",
     "core/memory": "Memory",
     "core/backend": "Backends",

@@ -19,6 +19,7 @@ from keras import ops
 from tfscorecam.core import backend
 from tfscorecam.core.embeddings import explains_embedding
 from tfscorecam.core.head import HEAD_KINDS, ScoringHead, gradient_head, scoring_head
+from tfscorecam.core.inputs import bind, check_values, fixed_inputs, row
 from tfscorecam.core.maps import minmax
 from tfscorecam.core.model_graph import after, resolve_layer, select_output, tap
 from tfscorecam.core.options import Recorded
@@ -58,6 +59,9 @@ class Explainer(Recorded):
             a layer name, a path into a nested model such as
             ``"mobilenetv2_1.00_224/out_relu"``, or the ``keras.layers.Layer`` itself.
         output: for a model with several outputs, the name or index of the one to explain.
+        input: for a model with several inputs, the name (dict key or Input name) of the image
+            input to explain; None: its one image input (batch, H, W, C). The other inputs
+            are held at each image's value, given at call time as ``inputs=``.
         reshape: a function from the layer's output to a (batch, h, w, channels) map, for
             layers whose output is neither that nor (batch, tokens, channels) tokens of a
             patch grid (see ``tokens``).
@@ -80,11 +84,13 @@ class Explainer(Recorded):
         *,
         batch_size: int = BATCH_SIZE,
         output: str | int | None = None,
+        input: str | None = None,
         reshape: Reshape | None = None,
         head: str = "auto",
         verbose: int = 1,
     ) -> None:
-        self.view = select_output(model, output)
+        self.view = select_output(model, output, input)
+        self.fixed = fixed_inputs(self.view)  # the other inputs of a multi-input model
         self.embedding = explains_embedding(model, output)  # a dual encoder's image embedding
         self.layer_path, chain, self._reshape = resolve_layer(self.view, layer, reshape)
         self.input_shape = tuple(self.view.inputs[0].shape)
@@ -128,6 +134,14 @@ class Explainer(Recorded):
         (``model_graph.after``; built once for the stripped and once for the whole head,
         whatever the number of targets): what the tail methods run, and what the gradient
         methods differentiate outside TensorFlow."""
+        if self.fixed:
+            raise ValueError(
+                f"{type(self).__name__} runs the model from the target layer on"
+                f"{' outside TensorFlow' if backend.name() != 'tensorflow' else ''}, which "
+                f"cannot carry a multi-input model's other inputs ({', '.join(self.fixed)}); "
+                "use a Score-CAM family method"
+                f"{'' if backend.name() != 'tensorflow' else ' or a gradient method'}"
+            )
         stripped = scoring is not None and scoring.stripped
         if stripped not in self._rest:
             self._rest[stripped] = after(self.view, self.chain, stripped)
@@ -186,7 +200,12 @@ class Explainer(Recorded):
     # explaining -----------------------------------------------------------------------------
 
     def __call__(
-        self, images: object, class_index: object = None, *, target: object = None
+        self,
+        images: object,
+        class_index: object = None,
+        *,
+        target: object = None,
+        inputs: dict | None = None,
     ) -> np.ndarray:
         """Explain ``images``.
 
@@ -198,18 +217,49 @@ class Explainer(Recorded):
             target: instead of ``class_index``, a function of the explained output giving
                 (batch,) or (batch, K) scores, or a list of one per image (see
                 ``tfscorecam.targets``).
+            inputs: for a model with several inputs, the other inputs' values by name: N
+                values (one per image) or one for every image; they pass unchanged while
+                each image is explained.
 
         Returns:
             float32 maps in [0, 1]: (N, H, W), or (N, K, H, W) for several classes (or a
             target's K scores) per image; without the N axis for one image.
         """
-        return self.explain_batch(images, class_index, target=target).output()
+        return self.explain_batch(images, class_index, target=target, inputs=inputs).output()
 
     def explain_batch(
-        self, images: object, class_index: object = None, *, target: object = None
+        self,
+        images: object,
+        class_index: object = None,
+        *,
+        target: object = None,
+        inputs: dict | None = None,
     ) -> Explained:
         """As ``__call__``, with the classes and scores of what was explained."""
         batch, single = as_image_batch(images, self.input_shape)
+        values = check_values(self.fixed, inputs, len(batch))
+        if not values:
+            return self._explain(batch, single, class_index, target)
+        if len(batch) == 1 or all(np.all(v == v[:1]) for v in values.values()):
+            bind(self.fixed, values, 0)  # one value for all: one batch
+            return self._explain(batch, single, class_index, target)
+        parts = []
+        for i in range(len(batch)):  # each image with its own values
+            bind(self.fixed, values, i)
+            parts.append(
+                self._explain(batch[i : i + 1], False, row(class_index, i), row(target, i))
+            )
+        return Explained(
+            np.concatenate([part.maps for part in parts]),
+            np.concatenate([part.classes for part in parts]),
+            np.concatenate([part.scores for part in parts]),
+            parts[0].per_class_axis,
+            single,
+        )
+
+    def _explain(
+        self, batch: np.ndarray, single: bool, class_index: object, target: object
+    ) -> Explained:
         activations, outputs = self.forward(batch)
         request = self.resolve(class_index, target, outputs, single)
         work = self._work(activations, request) if self.verbose else 0  # counted for a bar

@@ -22,6 +22,7 @@ from keras.src.models.functional import Functional
 
 from tfscorecam.core.detectors import detection_view, detector_kind
 from tfscorecam.core.embeddings import explains_embedding, image_embedding_view
+from tfscorecam.core.inputs import image_view
 from tfscorecam.core.legacy import as_keras3
 from tfscorecam.core.tokens import Reshape, feature_grid
 
@@ -76,20 +77,28 @@ def output_names(model: keras.Model) -> list[list[str]]:
     return names
 
 
-def select_output(model: keras.Model, output: str | int | None = None) -> keras.Model:
+def select_output(
+    model: keras.Model, output: str | int | None = None, input: str | None = None
+) -> keras.Model:
     """A new functional model over the same layers that returns the one output to explain.
 
     ``output``: the output's name (its dict key, or the name of the layer producing it) or
     its index in ``model.outputs``; None for a model with one output. A Keras 2 (tf_keras)
     model is viewed through its Keras 3 copy (``legacy.as_keras3``). A keras_hub detector
     without ``output`` gives its detection output (``detectors.detection_view``), a dual
-    encoder (CLIP, SigLIP) its image embedding (``embeddings.image_embedding_view``).
+    encoder (CLIP, SigLIP) its image embedding (``embeddings.image_embedding_view``). A model
+    with several inputs is viewed on its image input ``input`` (None: its one image input),
+    the others held fixed (``inputs.image_view``).
     """
     if output is None and detector_kind(model) is not None:
         model = detection_view(model)
     if explains_embedding(model, output):
         model = image_embedding_view(model)
     model = as_keras3(model)
+    if isinstance(model, keras.Model) and len(getattr(model, "inputs", None) or []) > 1:
+        model = image_view(model, input)
+    elif input is not None:
+        raise ValueError(f"input={input!r} is for models with several inputs; this one has one")
     check_model(model)
     outputs = model.outputs
     names = output_names(model)
@@ -357,9 +366,11 @@ def _rebuild(model: keras.Model, call) -> tuple:
             outputs = call(layer, outputs)
         return inputs, outputs
     clone = keras.models.clone_model(model, clone_function=lambda layer: layer, call_function=call)
-    # a nested model may return a structure (keras_hub backbones return dicts of levels)
+    # a nested model may return a structure (keras_hub backbones return dicts of levels), and
+    # take several inputs (a multi-input model under its image view)
     structure = getattr(clone, "_outputs_struct", None)
-    return clone.inputs[0], clone.outputs[0] if structure is None else structure
+    inputs = clone.inputs[0] if len(clone.inputs) == 1 else clone._inputs_struct
+    return inputs, clone.outputs[0] if structure is None else structure
 
 
 def _rerun(

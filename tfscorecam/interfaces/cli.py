@@ -12,6 +12,8 @@ import warnings
 from pathlib import Path
 from typing import NoReturn
 
+import numpy as np
+
 from tfscorecam.methods import METHODS, method_options
 from tfscorecam.version import __version__
 from tfscorecam.zoo.preprocessing import PREPROCESS
@@ -117,6 +119,18 @@ def _parser() -> argparse.ArgumentParser:
         help="for a model with several outputs: the name or index of the class output to explain",
     )
     explain.add_argument(
+        "--input",
+        help="for a model with several image inputs: the name of the one to explain",
+    )
+    explain.add_argument(
+        "--feed",
+        action="append",
+        type=_feed,
+        metavar="NAME=FILE.npy",
+        help="a multi-input model's other input NAME: one value for every image, or one per "
+        "image in the order given (repeatable, one per other input)",
+    )
+    explain.add_argument(
         "--head",
         choices=["auto", "softmax", "sigmoid", "logits"],
         default="auto",
@@ -144,6 +158,17 @@ def _parser() -> argparse.ArgumentParser:
     data.add_argument("--overlays", action="store_true", help="also write overlay PNGs")
     data.add_argument("--quiet", action="store_true", help="no progress line")
     return parser
+
+
+def _feed(text: str) -> tuple[str, np.ndarray]:
+    """``NAME=FILE.npy`` -> (name, the array in the file)."""
+    name, sep, path = text.partition("=")
+    if not sep or not name or not path.endswith(".npy"):
+        raise argparse.ArgumentTypeError(f"expected NAME=FILE.npy, got {text!r}")
+    try:
+        return name, np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as error:
+        raise argparse.ArgumentTypeError(f"cannot read {path}: {error}") from None
 
 
 def _value(text: str) -> object:
@@ -287,6 +312,7 @@ def _loaded(args):
 
 
 def _run_explain(args) -> int:
+    from tfscorecam.core.inputs import value_for
     from tfscorecam.core.targets import regression, top_k
     from tfscorecam.interfaces.explanation import explain
     from tfscorecam.interfaces.filenames import distinct_stems, overlay_name
@@ -300,6 +326,9 @@ def _run_explain(args) -> int:
         options["output"] = output
     if args.head != "auto":
         options["head"] = args.head
+    if args.input is not None:
+        options["input"] = args.input
+    feeds = dict(args.feed or [])
     target: object = None
     if args.target is not None:
         if args.class_ or args.top_k:
@@ -311,8 +340,13 @@ def _run_explain(args) -> int:
     if note:
         print(note, file=sys.stderr)
     failures = 0
-    for path, stem in zip(args.images, distinct_stems(args.images), strict=True):
+    images = list(zip(args.images, distinct_stems(args.images), strict=True))
+    for index, (path, stem) in enumerate(images):
         try:
+            inputs = {
+                name: value_for(zoo_model.model, name, values, index, len(images))
+                for name, values in feeds.items()
+            }
             image = _image(path)
             class_index = _classes(args, zoo_model.class_names)
             start = time.perf_counter()
@@ -325,6 +359,7 @@ def _run_explain(args) -> int:
                     layer=args.layer,
                     class_index=class_index,
                     target=target,
+                    inputs=inputs or None,
                     **options,
                 )
                 results = explained if isinstance(explained, list) else [explained]

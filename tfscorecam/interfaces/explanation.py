@@ -251,6 +251,7 @@ def explain(
     class_index: object = None,
     target: object = None,
     class_names: Sequence[str] | str | os.PathLike | None = None,
+    inputs: dict | None = None,
     **options: Any,
 ) -> Explanation | Explanations:
     """Explain an image (or several) in display range for ``model``.
@@ -276,7 +277,11 @@ def explain(
         class_names: names for the class indices: a list, or a JSON or text file (see
             ``class_names.load_class_names``). Not given: a zoo model's own names; for a
             model with 1000 classes, the ImageNet names; otherwise none.
-        **options: passed to the method's class (``output``, ``batch_size``, ``score``,
+        inputs: for a model with several inputs, the other inputs' values by name, one per
+            image or one for all, fed as given (not preprocessed); they pass unchanged while
+            the image is explained. The image input is the model's one 4-D input, or the one
+            named by the option ``input=``.
+        **options: passed to the method's class (``output``, ``input``, ``batch_size``, ``score``,
             ``num_augmentations``, ``verbose``...).
 
     The explainer is built once per (model, method, layer, options) and reused by later calls
@@ -311,7 +316,9 @@ def explain(
         for n in range(len(images))
     ]
     x = model_input(explainer, images, preprocess, what)
-    explained = explainer.explain_batch(x[0] if single else x, class_index, target=target)
+    explained = explainer.explain_batch(
+        x[0] if single else x, class_index, target=target, inputs=inputs
+    )
     top1 = class_index is None and target is None
     found = input_warnings(model, explainer, x, explained, what, target, top1)
     for text in dict.fromkeys(text for texts in found for text in texts):

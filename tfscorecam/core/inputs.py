@@ -1,0 +1,176 @@
+"""Models with several inputs: one image input explained, the others held fixed.
+
+An explainer of a model with inputs ``{"image": ..., "depth": ...}`` (or image + tabular
+features) explains one image input; every other input is fed, for each image, the value the
+caller gives for that image, unchanged while the image is masked or differentiated. The
+explainer works on a one-input view: the model called on the image and on a ``FixedInput``
+layer per other input, which holds that image's value in a variable and repeats it over the
+batch, so the compiled steps are traced once and read each image's value when they run
+(TensorFlow's ``tf.function`` and PyTorch's eager steps do; ``jax.jit`` would bake the first
+value in, so JAX refuses these models).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import keras
+import numpy as np
+from keras import ops
+
+from tfscorecam.core import backend
+
+
+class FixedInput(keras.layers.Layer):
+    """The value of one of the model's other inputs (a variable (1, ...)), repeated over the
+    batch of the images it is called on."""
+
+    def __init__(self, input_name: str, shape: tuple, dtype: str, **kwargs: Any) -> None:
+        super().__init__(name=f"fixed_{input_name}", **kwargs)
+        self.input_name = input_name
+        self.value_shape = tuple(shape)
+        self.value = self.add_weight(
+            shape=(1, *self.value_shape),
+            initializer="zeros",
+            dtype=dtype,
+            trainable=False,
+            name="value",
+        )
+
+    def call(self, images: Any) -> Any:
+        return ops.broadcast_to(self.value, (ops.shape(images)[0], *self.value_shape))
+
+    def compute_output_shape(self, input_shape: tuple) -> tuple:
+        return (input_shape[0], *self.value_shape)
+
+
+def _input_names(model: keras.Model) -> list[str]:
+    """The name each input answers to: its dict key, else its Input layer's name."""
+    struct = getattr(model, "_inputs_struct", None)
+    if isinstance(struct, dict):
+        keys = {id(tensor): key for key, tensor in struct.items()}
+        return [keys.get(id(t), t._keras_history.operation.name) for t in model.inputs]
+    return [t._keras_history.operation.name for t in model.inputs]
+
+
+def value_for(model: keras.Model, name: str, values: np.ndarray, index: int, count: int) -> Any:
+    """Image ``index``'s value of input ``name`` from ``values``: one value of that input's
+    shape for every image, or ``count`` of them (one per image, in order)."""
+    names = _input_names(model)
+    if name not in names:
+        raise ValueError(f"the model has no input {name!r}; its inputs: {', '.join(names)}")
+    shape = tuple(model.inputs[names.index(name)].shape[1:])
+    if values.shape == shape:
+        return values
+    if values.shape == (count, *shape):
+        return values[index]
+    raise ValueError(
+        f"input {name!r} takes {shape} per image: give one of them or {count} "
+        f"({(count, *shape)}), got shape {values.shape}"
+    )
+
+
+def explained_input(model: keras.Model, name: str | None) -> int:
+    """The position of the image input to explain: ``name``, or the one 4-D input."""
+    names = _input_names(model)
+    if name is not None:
+        if name not in names:
+            raise ValueError(f"the model has no input {name!r}; its inputs: {', '.join(names)}")
+        return names.index(name)
+    images = [i for i, t in enumerate(model.inputs) if len(t.shape) == 4]
+    if len(images) != 1:
+        found = ", ".join(f"{n} {tuple(t.shape)}" for n, t in zip(names, model.inputs, strict=True))
+        raise ValueError(
+            f"the model has {len(model.inputs)} inputs ({found}) and {len(images)} of them "
+            "are images (batch, H, W, C); pass input= (command line: --input) to name the "
+            "one to explain"
+        )
+    return images[0]
+
+
+def image_view(model: keras.Model, name: str | None) -> keras.Model:
+    """A one-input model over ``model``: its image input ``name`` (None: the one image input)
+    and a ``FixedInput`` for each other input; outputs as ``model``'s."""
+    if backend.name() == "jax":
+        raise ValueError(
+            "models with several inputs are explained on TensorFlow and PyTorch: jax.jit "
+            "would keep the other inputs' first values in its compiled steps; run with "
+            "KERAS_BACKEND=tensorflow or torch"
+        )
+    index = explained_input(model, name)
+    names = _input_names(model)
+    source = model.inputs[index]
+    if len(source.shape) != 4:
+        raise ValueError(
+            f"input {names[index]!r} has shape {tuple(source.shape)}; the explained input "
+            "must be images (batch, height, width, channels)"
+        )
+    images = keras.Input(batch_shape=source.shape, dtype=source.dtype, name=names[index])
+    fed = []
+    for i, (tensor, input_name) in enumerate(zip(model.inputs, names, strict=True)):
+        if i == index:
+            fed.append(images)
+            continue
+        if any(size is None for size in tensor.shape[1:]):
+            raise ValueError(
+                f"input {input_name!r} has shape {tuple(tensor.shape)}; a fixed input needs a "
+                "known shape after the batch axis"
+            )
+        fed.append(FixedInput(input_name, tuple(tensor.shape[1:]), tensor.dtype)(images))
+    struct = getattr(model, "_inputs_struct", None)
+    arguments = dict(zip(names, fed, strict=True)) if isinstance(struct, dict) else fed
+    return keras.Model(images, model(arguments), name=f"{model.name}_on_{names[index]}")
+
+
+def fixed_inputs(view: keras.Model) -> dict[str, FixedInput]:
+    """The ``FixedInput`` layers of a view, by the input name they feed."""
+    return {
+        layer.input_name: layer for layer in view.layers if isinstance(layer, FixedInput)
+    }
+
+
+def check_values(fixed: dict[str, FixedInput], values: object, count: int) -> dict:
+    """``values`` (a dict from each fixed input's name to N values, one per image, or one
+    value for all) as arrays (N, ...), or a clear error."""
+    if not fixed:
+        if values is not None:
+            raise ValueError("inputs= is for models with several inputs; this model has one")
+        return {}
+    if not isinstance(values, dict) or set(values) != set(fixed):
+        given = sorted(values) if isinstance(values, dict) else type(values).__name__
+        raise ValueError(
+            f"the model's other inputs {sorted(fixed)} need values: pass inputs= a dict with "
+            f"exactly those names (got {given})"
+        )
+    checked = {}
+    for name, layer in fixed.items():
+        array = np.asarray(values[name])
+        shape = layer.value_shape
+        if array.shape == shape:
+            array = np.broadcast_to(array, (count, *shape))
+        if array.shape != (count, *shape):
+            raise ValueError(
+                f"input {name!r} takes {shape} per image: give {count} of them "
+                f"({(count, *shape)}) or one for all, got shape {array.shape}"
+            )
+        checked[name] = array
+    return checked
+
+
+def bind(fixed: dict[str, FixedInput], values: dict, index: int) -> None:
+    """Set every fixed input to image ``index``'s value."""
+    for name, layer in fixed.items():
+        layer.value.assign(np.asarray(values[name][index : index + 1], layer.value.dtype))
+
+
+def row(per_image: object, index: int) -> object:
+    """Image ``index``'s part of a call's ``class_index`` or ``target`` for a batch of N > 1
+    images, as the argument for that image alone in a batch of one: a list (one target per
+    image) or an array with one row per image gives its row; anything else is shared."""
+    if isinstance(per_image, (list, tuple)) and not all(
+        isinstance(v, (int, np.integer)) for v in per_image
+    ):
+        return per_image[index]
+    if per_image is None or callable(per_image) or isinstance(per_image, (int, np.integer, str)):
+        return per_image
+    return np.asarray(per_image)[index : index + 1]
