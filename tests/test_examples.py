@@ -153,6 +153,33 @@ def _namespace(root: Path) -> dict:
         "seg_image": _scaled(images[0], 64),
         "depth_model": build_depth_anything(),
         "depth_image": _scaled(images[0], 126),
+        **_multi_input_namespace(),
+    }
+
+
+def _multi_input_namespace() -> dict:
+    """Two small multi-input models (image + meta, RGB + depth) and their other inputs."""
+    keras.utils.set_random_seed(3)
+    image = keras.Input((224, 224, 3), name="image")
+    meta = keras.Input((4,), name="meta")
+    x = keras.layers.Conv2D(8, 3, strides=4, activation="relu")(image)
+    x = keras.layers.Concatenate()([keras.layers.GlobalAveragePooling2D()(x), meta])
+    image_and_meta = keras.Model(
+        {"image": image, "meta": meta}, keras.layers.Dense(3, activation="softmax")(x)
+    )
+    rgb = keras.Input((224, 224, 3), name="rgb")
+    depth = keras.Input((224, 224, 1), name="depth")
+    x = keras.layers.Conv2D(8, 3, strides=4, activation="relu")(
+        keras.layers.Concatenate()([rgb, depth])
+    )
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    rgb_and_depth = keras.Model([rgb, depth], keras.layers.Dense(3, activation="softmax")(x))
+    rng = np.random.default_rng(3)
+    return {
+        "image_and_meta": image_and_meta,
+        "rgb_and_depth": rgb_and_depth,
+        "meta": rng.normal(size=(2, 4)).astype(np.float32),
+        "depth": rng.uniform(size=(2, 224, 224, 1)).astype(np.float32),
     }
 
 

@@ -211,3 +211,11 @@ def test_command_line_feeds_the_other_inputs_per_image(tmp_path, capsys):
     with pytest.raises(SystemExit):
         cli.main(bad)
     assert "NAME=FILE.npy" in capsys.readouterr().err
+
+
+@not_on_jax
+@pytest.mark.tensorflow
+def test_export_refuses_a_model_with_other_inputs(tmp_path):
+    cam = tsc.ScoreCAM(_image_and_meta(), verbose=0)
+    with pytest.raises(ValueError, match="also takes meta"):
+        tsc.serving.export(cam, tmp_path / "m")

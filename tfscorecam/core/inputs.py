@@ -60,14 +60,20 @@ def value_for(model: keras.Model, name: str, values: np.ndarray, index: int, cou
     if name not in names:
         raise ValueError(f"the model has no input {name!r}; its inputs: {', '.join(names)}")
     shape = tuple(model.inputs[names.index(name)].shape[1:])
-    if values.shape == shape:
-        return values
-    if values.shape == (count, *shape):
-        return values[index]
-    raise ValueError(
-        f"input {name!r} takes {shape} per image: give one of them or {count} "
-        f"({(count, *shape)}), got shape {values.shape}"
-    )
+    return per_image(name, shape, values, count)[index]
+
+
+def per_image(name: str, shape: tuple, values: object, count: int) -> np.ndarray:
+    """``values`` of input ``name`` as (count, *shape): ``count`` values, or one for all."""
+    array = np.asarray(values)
+    if array.shape == shape:
+        array = np.broadcast_to(array, (count, *shape))
+    if array.shape != (count, *shape):
+        raise ValueError(
+            f"input {name!r} takes {shape} per image: give {count} of them "
+            f"({(count, *shape)}) or one for all, got shape {array.shape}"
+        )
+    return array
 
 
 def explained_input(model: keras.Model, name: str | None) -> int:
@@ -142,19 +148,10 @@ def check_values(fixed: dict[str, FixedInput], values: object, count: int) -> di
             f"the model's other inputs {sorted(fixed)} need values: pass inputs= a dict with "
             f"exactly those names (got {given})"
         )
-    checked = {}
-    for name, layer in fixed.items():
-        array = np.asarray(values[name])
-        shape = layer.value_shape
-        if array.shape == shape:
-            array = np.broadcast_to(array, (count, *shape))
-        if array.shape != (count, *shape):
-            raise ValueError(
-                f"input {name!r} takes {shape} per image: give {count} of them "
-                f"({(count, *shape)}) or one for all, got shape {array.shape}"
-            )
-        checked[name] = array
-    return checked
+    return {
+        name: per_image(name, layer.value_shape, values[name], count)
+        for name, layer in fixed.items()
+    }
 
 
 def bind(fixed: dict[str, FixedInput], values: dict, index: int) -> None:

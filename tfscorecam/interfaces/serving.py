@@ -136,6 +136,12 @@ def export(
     """
     if not isinstance(explainer, Explainer):
         raise TypeError(f"export takes a tfscorecam explainer, got {type(explainer).__name__}")
+    if explainer.fixed:
+        raise ValueError(
+            f"export serves one image input; this model also takes {', '.join(explainer.fixed)}"
+            ", which a SavedModel's signatures do not carry yet: export a model of the image "
+            "alone"
+        )
     if None in explainer.input_shape[1:]:
         raise ValueError(
             f"export needs a model with a fixed input size (H, W, C); this one takes "
