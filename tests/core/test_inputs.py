@@ -219,3 +219,24 @@ def test_export_refuses_a_model_with_other_inputs(tmp_path):
     cam = tsc.ScoreCAM(_image_and_meta(), verbose=0)
     with pytest.raises(ValueError, match="also takes meta"):
         tsc.serving.export(cam, tmp_path / "m")
+
+
+@not_on_jax
+def test_per_image_classes_and_targets_follow_their_image():
+    from tfscorecam import targets
+
+    model = _image_and_meta()
+    images, meta = _data(3)
+    cam = tsc.ScoreCAM(model, verbose=0)
+    alone = [cam(images[i], inputs={"meta": meta[i]}) for i in range(3)]  # top-1 of each
+    np.testing.assert_allclose(cam(images, inputs={"meta": meta}), alone, atol=1e-5)
+    rows = cam(images, [[0, 2], [1, 0], [2, 1]], inputs={"meta": meta})
+    for i, pair in enumerate([[0, 2], [1, 0], [2, 1]]):
+        expected = cam(images[i], pair, inputs={"meta": meta[i]})
+        np.testing.assert_allclose(rows[i], expected, atol=1e-5)
+    top = cam(images, target=targets.top_k(2), inputs={"meta": meta})
+    assert top.shape == (3, 2, SIZE, SIZE)
+    np.testing.assert_allclose(top[:, 0], alone, atol=1e-5)
+    one_each = [targets.regression(2), targets.regression(0), targets.regression(1)]
+    by_target = cam(images, target=one_each, inputs={"meta": meta})
+    np.testing.assert_allclose(by_target, cam(images, [2, 0, 1], inputs={"meta": meta}), atol=1e-5)

@@ -162,12 +162,12 @@ def bind(fixed: dict[str, FixedInput], values: dict, index: int) -> None:
 
 def row(per_image: object, index: int) -> object:
     """Image ``index``'s part of a call's ``class_index`` or ``target`` for a batch of N > 1
-    images, as the argument for that image alone in a batch of one: a list (one target per
-    image) or an array with one row per image gives its row; anything else is shared."""
-    if isinstance(per_image, (list, tuple)) and not all(
-        isinstance(v, (int, np.integer)) for v in per_image
-    ):
-        return per_image[index]
-    if per_image is None or callable(per_image) or isinstance(per_image, (int, np.integer, str)):
-        return per_image
-    return np.asarray(per_image)[index : index + 1]
+    images, as the argument for that image alone in a batch of one: classes given per image
+    (N ints, or N rows of K) give that image's row, a list of targets its target; one class,
+    one target or ``targets.top_k`` is shared."""
+    if isinstance(per_image, np.ndarray):
+        return per_image[index : index + 1]
+    if isinstance(per_image, (list, tuple)):
+        numbers = all(isinstance(v, (int, np.integer, list, tuple, np.ndarray)) for v in per_image)
+        return np.asarray(per_image)[index : index + 1] if numbers else [per_image[index]]
+    return per_image
