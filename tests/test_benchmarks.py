@@ -83,6 +83,8 @@ def arguments(data: dict[str, Path]) -> dict[str, list[str]]:
         "speed.bench_backend": [*model, "--images", dev, "--n", "1", "--rounds", "1",
                                 "--rate-seconds", "0.2", "--max-channels", "8",
                                 "--batch-size", "8"],
+        "speed.bench_similarity": ["--size", "tiny", "--prompts", "1,3", "--rounds", "1",
+                                   "--max-channels", "4", "--batch-size", "4"],
         "quality.evaluate": [*model, "--images", dev, "--class-index", index, "--n", "2",
                              "--mosaics", "1", "--steps", "2", "--max-channels", "2",
                              "--methods", "gradcam,faster"],

@@ -299,8 +299,8 @@ def resolve_layer(
     its classifier, the last Conv2D or Dense with K channels), not counting pooling,
     resampling and dropout layers: VGG16 is explained at ``block5_conv3``, the last conv's
     ReLU output, not at ``block5_pool`` after it, as the official Score-CAM code explains
-    VGG16 (``features_29``, before the last max pool); failing that, the last
-    layer whose tokens fit a patch grid.
+    VGG16 (``features_29``, before the last max pool); failing that, the last layer whose
+    tokens fit a patch grid.
     """
     if layer is None:
         path, chain = _default_layer(model)
