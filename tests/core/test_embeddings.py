@@ -43,12 +43,10 @@ def _siglip() -> keras.Model:
 
 
 BUILDERS = {"clip": _clip, "siglip": _siglip}
-# the token input of the last attention: CLIP's last encoder block's input (class token first),
-# SigLIP's normalised last tokens before its attention-pooling head (no class token)
-DEFAULT_LAYERS = {
-    "clip": ("clip_vision_encoder/encoder_block_0", 1),
-    "siglip": ("sig_lip_vision_encoder/post_layer_norm", 0),
-}
+# the token input of the last attention, inside the vision tower: CLIP's last encoder block's
+# input (class token first), SigLIP's normalised last tokens before its attention-pooling head
+# (no class token); (layer name, leading extra tokens)
+DEFAULT_LAYERS = {"clip": ("encoder_block_0", 1), "siglip": ("post_layer_norm", 0)}
 
 
 @pytest.fixture(scope="module", params=list(BUILDERS))
@@ -73,9 +71,9 @@ def _reference(model, kind: str, image: np.ndarray, vectors: np.ndarray) -> np.n
     """Score-CAM one channel at a time: the vision tower's tokens at the default layer as a
     grid, each channel upsampled, min-max scaled and multiplied into the image, and the cosine
     similarity of each masked image's embedding with every vector. (P, H, W)."""
-    path, extra = DEFAULT_LAYERS[kind]
+    name, extra = DEFAULT_LAYERS[kind]
     tower = model.vision_encoder
-    tokens = keras.Model(tower.inputs[0], tower.get_layer(path.split("/")[1]).output)
+    tokens = keras.Model(tower.inputs[0], tower.get_layer(name).output)
     acts = np.asarray(tokens(image[None]), np.float64)[0, extra:]
     grid = SIZE // PATCH
     acts = acts.reshape(grid, grid, -1)
@@ -101,7 +99,7 @@ def test_score_cam_of_prompts_equals_the_reference(dual):
         text, np.asarray(model.get_text_embeddings(_tokens())), rtol=1e-6, atol=1e-6
     )
     cam = tsc.ScoreCAM(model, verbose=0)
-    assert cam.layer_path == DEFAULT_LAYERS[kind][0]
+    assert cam.layer_path == f"{model.vision_encoder.name}/{DEFAULT_LAYERS[kind][0]}"
     image = _image()
     maps = cam(image, target=targets.similarity(text))
     assert maps.shape == (3, SIZE, SIZE)

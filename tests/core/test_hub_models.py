@@ -104,16 +104,17 @@ def _features(model: keras.Model, path: str, image: np.ndarray) -> np.ndarray:
 @pytest.mark.parametrize(
     "build, layer",
     [
-        (build_deeplab, "deep_lab_v3_backbone/segmentation_head_relu"),
-        (_segformer, "seg_former_backbone/sequential/activation"),
+        (build_deeplab, ("segmentation_head_relu", keras.layers.ReLU)),
+        (_segformer, ("", keras.layers.Activation)),  # the fused MLP's (auto-named) activation
     ],
 )
 def test_segmenters_explain_a_class_over_a_region(build, layer):
     model = build()
     cam = tsc.ScoreCAM(model, verbose=0)
     # the last features before the classifier: not the logits, not their upsampling
-    assert cam.layer_path.split("/")[0] == layer.split("/")[0]
-    assert cam.layer_path.split("/")[-1] == layer.split("/")[-1]
+    name, kind = layer
+    assert cam.layer_path.startswith(model.backbone.name + "/")
+    assert cam.layer_path.endswith(name) and isinstance(cam.chain[-1], kind)
     image = _image(64)
     box = (8, 16, 40, 48)
     target = targets.segmentation(1, region=box, activation="softmax")
@@ -179,7 +180,7 @@ def test_dinov2_drops_its_class_and_register_tokens():
 def test_swin_is_explained_on_its_last_stage_grid():
     model = _swin()
     cam = tsc.ScoreCAM(model, verbose=0)
-    assert cam.layer_path == "swin_transformer_backbone/norm" and cam.feature_size() == (8, 8)
+    assert cam.layer_path == f"{model.backbone.name}/norm" and cam.feature_size() == (8, 8)
     image = _image(64)
     maps = cam(image, class_index=3)
     features = _features(model, cam.layer_path, image).reshape(8, 8, -1)
