@@ -465,7 +465,7 @@ def _after(model: keras.Model, chain: list, strip_final: bool) -> keras.Model | 
     outer = None
     if outputs is not captured:
         try:
-            outer = keras.Model(captured, outputs)
+            outer = _unchecked(keras.Model(captured, outputs))
         except ValueError:
             raise ValueError(
                 f"the model's output is reached without passing through {chain[-1].name!r} "
@@ -475,7 +475,15 @@ def _after(model: keras.Model, chain: list, strip_final: bool) -> keras.Model | 
     if inner is None or outer is None:
         return inner or outer
     acts = keras.Input(batch_shape=inner.inputs[0].shape, dtype=inner.inputs[0].dtype)
-    return keras.Model(acts, outer(inner(acts)))
+    return _unchecked(keras.Model(acts, outer(inner(acts))))
+
+
+def _unchecked(model: keras.Model) -> keras.Model:
+    """``model`` without the check of its input against the shape the target layer declares:
+    a layer can declare a wrong one (keras_hub's SigLIP embedding declares a class token it
+    does not give), and the rest of the model runs on what the layer gives."""
+    model.input_spec = None
+    return model
 
 
 def innermost_final_layer(model: keras.Model) -> keras.layers.Layer:
