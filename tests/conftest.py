@@ -113,16 +113,7 @@ def build_retinanet(size: int = 256, classes: int = 4) -> keras.Model:
     import keras_hub
 
     keras.utils.set_random_seed(0)
-    encoder = keras_hub.models.ResNetBackbone(
-        input_conv_filters=[64],
-        input_conv_kernel_sizes=[7],
-        stackwise_num_filters=[64, 32, 32, 64],
-        stackwise_num_blocks=[1, 1, 1, 1],
-        stackwise_num_strides=[1, 2, 2, 2],
-        block_type="basic_block",
-        use_pre_activation=False,
-        image_shape=(size, size, 3),
-    )
+    encoder = _small_resnet(size, [64, 32, 32, 64])
     backbone = keras_hub.models.RetinaNetBackbone(
         image_encoder=encoder, min_level=3, max_level=5, use_p5=False, image_shape=(size, size, 3)
     )
@@ -137,13 +128,14 @@ def build_retinanet(size: int = 256, classes: int = 4) -> keras.Model:
     return detector
 
 
-def _small_resnet(size: int) -> keras.Model:
+def _small_resnet(size: int, filters: list[int]) -> keras.Model:
+    """keras_hub's ResNet from its config: four stages of one basic block, ``filters`` wide."""
     import keras_hub
 
     return keras_hub.models.ResNetBackbone(
         input_conv_filters=[64],
         input_conv_kernel_sizes=[7],
-        stackwise_num_filters=[64, 16, 16, 16],
+        stackwise_num_filters=filters,
         stackwise_num_blocks=[1, 1, 1, 1],
         stackwise_num_strides=[1, 2, 2, 2],
         block_type="basic_block",
@@ -158,7 +150,7 @@ def build_deeplab() -> keras.Model:
 
     keras.utils.set_random_seed(0)
     backbone = keras_hub.models.DeepLabV3Backbone(
-        image_encoder=_small_resnet(64),
+        image_encoder=_small_resnet(64, [64, 16, 16, 16]),
         spatial_pyramid_pooling_key="P4",
         upsampling_size=4,
         dilation_rates=[6, 12],
@@ -268,6 +260,25 @@ def reference_scorecam(
     ups = [resize_bilinear(acts[..., k], height, width) for k in scored]
     cam = np.maximum(sum(s * u for s, u in zip(scores, ups, strict=True)), 0)
     return (cam - cam.min()) / (cam.max() - cam.min())
+
+
+def score_cam_of_features(features: np.ndarray, image: np.ndarray, score) -> np.ndarray:
+    """Score-CAM one channel at a time from given features (h, w, C) of ``image``: each
+    channel upsampled, min-max scaled and multiplied into the image, weighed by
+    ``score(masked (1, H, W, C)) -> (K,)`` scores (or one); the ReLU of the weighted sums,
+    min-max scaled: (K, H, W)."""
+    size = image.shape[:2]
+    weights, ups = [], []
+    for k in range(features.shape[-1]):
+        up = resize_bilinear(features[..., k], *size)
+        if up.max() == up.min():
+            continue
+        mask = ((up - up.min()) / (up.max() - up.min()))[..., None]
+        weights.append(np.atleast_1d(score((image * mask)[None].astype(np.float32))))
+        ups.append(up)
+    cams = np.maximum(np.einsum("ck,chw->khw", np.array(weights), np.array(ups)), 0)
+    low = cams.min(axis=(1, 2), keepdims=True)
+    return (cams - low) / (cams.max(axis=(1, 2), keepdims=True) - low)
 
 
 def softmax(z: np.ndarray) -> np.ndarray:

@@ -4,7 +4,7 @@ weights, against Score-CAM written here in NumPy."""
 import keras
 import numpy as np
 import pytest
-from conftest import resize_bilinear
+from conftest import score_cam_of_features
 
 import tfscorecam as tsc
 from tfscorecam import targets
@@ -76,20 +76,11 @@ def _reference(model, kind: str, image: np.ndarray, vectors: np.ndarray) -> np.n
     tokens = keras.Model(tower.inputs[0], tower.get_layer(name).output)
     acts = np.asarray(tokens(image[None]), np.float64)[0, extra:]
     grid = SIZE // PATCH
-    acts = acts.reshape(grid, grid, -1)
-    weights, ups = [], []
-    for k in range(acts.shape[-1]):
-        up = resize_bilinear(acts[..., k], SIZE, SIZE)
-        if up.max() == up.min():
-            continue
-        mask = ((up - up.min()) / (up.max() - up.min()))[..., None]
-        masked = (image * mask)[None].astype(np.float32)
-        embedding = np.asarray(model.get_vision_embeddings(masked), np.float64)
-        weights.append(_cosine(embedding, vectors)[0])
-        ups.append(up)
-    cams = np.maximum(np.einsum("kp,khw->phw", np.array(weights), np.array(ups)), 0)
-    low = cams.min(axis=(1, 2), keepdims=True)
-    return (cams - low) / (cams.max(axis=(1, 2), keepdims=True) - low)
+
+    def score(masked):
+        return _cosine(np.asarray(model.get_vision_embeddings(masked), np.float64), vectors)[0]
+
+    return score_cam_of_features(acts.reshape(grid, grid, -1), image, score)
 
 
 def test_score_cam_of_prompts_equals_the_reference(dual):

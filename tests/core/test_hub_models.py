@@ -5,7 +5,7 @@ the layer ``layer=None`` picks, and Score-CAM's maps of their targets against Nu
 import keras
 import numpy as np
 import pytest
-from conftest import build_deeplab, build_depth_anything, resize_bilinear, softmax
+from conftest import build_deeplab, build_depth_anything, score_cam_of_features, softmax
 
 import tfscorecam as tsc
 from tfscorecam import targets
@@ -71,20 +71,6 @@ def _image(size: int, seed: int = 1) -> np.ndarray:
     return np.random.default_rng(seed).uniform(-1, 1, (size, size, 3)).astype(np.float32)
 
 
-def _score_cam(features: np.ndarray, image: np.ndarray, score) -> np.ndarray:
-    """Score-CAM one channel at a time from features (h, w, C): ``score(masked) -> float``."""
-    size = image.shape[:2]
-    total = np.zeros(size)
-    for k in range(features.shape[-1]):
-        up = resize_bilinear(features[..., k], *size)
-        if up.max() == up.min():
-            continue
-        mask = ((up - up.min()) / (up.max() - up.min()))[..., None]
-        total += score((image * mask)[None].astype(np.float32)) * up
-    cam = np.maximum(total, 0)
-    return (cam - cam.min()) / (cam.max() - cam.min())
-
-
 def _run(model: keras.Model, x: np.ndarray) -> np.ndarray:
     """The model's one output at inference (keras_hub's DeepLabV3 differs with training=None)."""
     out = model(x, training=False)
@@ -134,7 +120,7 @@ def test_segmenters_explain_a_class_over_a_region(build, layer):
         features = _features(model, "/".join(outer), image)
     else:
         features = _features(model, cam.layer_path, image)
-    np.testing.assert_allclose(maps, _score_cam(features, image, score), atol=TOL)
+    np.testing.assert_allclose(maps, score_cam_of_features(features, image, score)[0], atol=TOL)
     whole = cam(image, target=targets.segmentation(2, activation="softmax"))
     assert whole.shape == (64, 64) and np.isfinite(whole).all()
 
@@ -157,7 +143,7 @@ def test_depth_anything_explains_the_mean_depth_in_a_box():
         depth = _run(model, masked)[0, ..., 0]
         return (depth * inside).sum() / inside.sum()
 
-    np.testing.assert_allclose(maps, _score_cam(features, image, score), atol=TOL)
+    np.testing.assert_allclose(maps, score_cam_of_features(features, image, score)[0], atol=TOL)
 
 
 def test_dinov2_drops_its_class_and_register_tokens():
@@ -174,7 +160,7 @@ def test_dinov2_drops_its_class_and_register_tokens():
     def score(masked):
         return _run(model, masked)[0, 2]
 
-    np.testing.assert_allclose(maps, _score_cam(features, image, score), atol=TOL)
+    np.testing.assert_allclose(maps, score_cam_of_features(features, image, score)[0], atol=TOL)
 
 
 def test_swin_is_explained_on_its_last_stage_grid():
@@ -188,7 +174,7 @@ def test_swin_is_explained_on_its_last_stage_grid():
     def score(masked):
         return _run(model, masked)[0, 3]
 
-    np.testing.assert_allclose(maps, _score_cam(features, image, score), atol=TOL)
+    np.testing.assert_allclose(maps, score_cam_of_features(features, image, score)[0], atol=TOL)
     assert tsc.GradCAM(model, verbose=0)(image, class_index=3).shape == (64, 64)
 
 

@@ -4,7 +4,7 @@ value, against Score-CAM and Grad-CAM written here."""
 import keras
 import numpy as np
 import pytest
-from conftest import BACKEND, resize_bilinear
+from conftest import BACKEND, resize_bilinear, score_cam_of_features
 
 import tfscorecam as tsc
 from tfscorecam.methods import METHODS, method_class
@@ -55,16 +55,11 @@ def _reference_score_cam(model, image, meta, class_index) -> np.ndarray:
     """Score-CAM one channel at a time: the image masked, the meta features as given."""
     features = keras.Model(model.inputs, model.get_layer("target").output)
     acts = np.asarray(features({"image": image[None], "meta": meta[None]}), np.float64)[0]
-    total = np.zeros((SIZE, SIZE))
-    for k in range(acts.shape[-1]):
-        up = resize_bilinear(acts[..., k], SIZE, SIZE)
-        if up.max() == up.min():
-            continue
-        mask = ((up - up.min()) / (up.max() - up.min()))[..., None]
-        masked = (image * mask)[None].astype(np.float32)
-        score = np.asarray(model({"image": masked, "meta": meta[None]}))[0, class_index]
-        total += score * up
-    return _minmax(np.maximum(total, 0))
+
+    def score(masked):
+        return np.asarray(model({"image": masked, "meta": meta[None]}))[0, class_index]
+
+    return score_cam_of_features(acts, image, score)[0]
 
 
 @not_on_jax
