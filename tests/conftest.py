@@ -189,24 +189,49 @@ def build_depth_anything() -> keras.Model:
     )
 
 
+VOLUME_SHAPE = (6, 12, 10, 2)  # depth, height, width, channels
+
+
+def build_conv3d(logits: bool = False, channels: int = VOLUME_SHAPE[-1]) -> keras.Model:
+    """A small Conv3D classifier of volumes ``VOLUME_SHAPE``: its layer "target" gives a
+    (3, 6, 5, 5) feature map; 3 classes, softmax (or ``logits``)."""
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((*VOLUME_SHAPE[:3], channels))
+    x = keras.layers.Conv3D(4, 3, padding="same", activation="relu", name="early")(inputs)
+    x = keras.layers.MaxPooling3D(2)(x)
+    x = keras.layers.Conv3D(5, 3, padding="same", activation="relu", name="target")(x)
+    x = keras.layers.GlobalAveragePooling3D()(x)
+    activation = None if logits else "softmax"
+    return keras.Model(inputs, keras.layers.Dense(3, activation=activation, name="classes")(x))
+
+
 def images(n: int = 3, seed: int = 1) -> np.ndarray:
     return np.random.default_rng(seed).normal(size=(n, SIZE, SIZE, 3)).astype(np.float32)
 
 
+def axis_weights(n_in: int, n_out: int) -> np.ndarray:
+    """(n_out, n_in) linear interpolation weights with half-pixel centres and clamped edges."""
+    m = np.zeros((n_out, n_in))
+    for i in range(n_out):
+        src = min(max((i + 0.5) * n_in / n_out - 0.5, 0.0), n_in - 1)
+        i0 = int(np.floor(src))
+        i1 = min(i0 + 1, n_in - 1)
+        m[i, i0] += 1 - (src - i0)
+        m[i, i1] += src - i0
+    return m
+
+
 def resize_bilinear(a: np.ndarray, height: int, width: int) -> np.ndarray:
     """Bilinear resize of a 2-D map with half-pixel centres and clamped edges."""
-
-    def axis_weights(n_in: int, n_out: int) -> np.ndarray:
-        m = np.zeros((n_out, n_in))
-        for i in range(n_out):
-            src = min(max((i + 0.5) * n_in / n_out - 0.5, 0.0), n_in - 1)
-            i0 = int(np.floor(src))
-            i1 = min(i0 + 1, n_in - 1)
-            m[i, i0] += 1 - (src - i0)
-            m[i, i1] += src - i0
-        return m
-
     return axis_weights(a.shape[0], height) @ a @ axis_weights(a.shape[1], width).T
+
+
+def resize_linear(a: np.ndarray, size: tuple) -> np.ndarray:
+    """A 2-D map resized bilinearly, or a 3-D one trilinearly, to ``size``: the 1-D weights
+    applied along each axis in turn."""
+    for axis, n_out in enumerate(size):
+        a = np.moveaxis(np.tensordot(axis_weights(a.shape[axis], n_out), a, (1, axis)), 0, axis)
+    return a
 
 
 def reference_weights(
@@ -266,19 +291,26 @@ def score_cam_of_features(features: np.ndarray, image: np.ndarray, score) -> np.
     """Score-CAM one channel at a time from given features (h, w, C) of ``image``: each
     channel upsampled, min-max scaled and multiplied into the image, weighed by
     ``score(masked (1, H, W, C)) -> (K,)`` scores (or one); the ReLU of the weighted sums,
-    min-max scaled: (K, H, W)."""
-    size = image.shape[:2]
+    min-max scaled: (K, H, W). A volume's features (d, h, w, C) of ``image`` (D, H, W, C)
+    give (K, D, H, W), upsampled trilinearly."""
+    size = image.shape[:-1]
     weights, ups = [], []
     for k in range(features.shape[-1]):
-        up = resize_bilinear(features[..., k], *size)
+        up = resize_linear(features[..., k], size)
         if up.max() == up.min():
             continue
         mask = ((up - up.min()) / (up.max() - up.min()))[..., None]
         weights.append(np.atleast_1d(score((image * mask)[None].astype(np.float32))))
         ups.append(up)
-    cams = np.maximum(np.einsum("ck,chw->khw", np.array(weights), np.array(ups)), 0)
-    low = cams.min(axis=(1, 2), keepdims=True)
-    return (cams - low) / (cams.max(axis=(1, 2), keepdims=True) - low)
+    cams = np.maximum(np.tensordot(np.array(weights), np.array(ups), (0, 0)), 0)
+    return minmax_each(cams)
+
+
+def minmax_each(maps: np.ndarray) -> np.ndarray:
+    """Each map of (K, ...) scaled to [0, 1] over all its axes."""
+    axes = tuple(range(1, maps.ndim))
+    low = maps.min(axis=axes, keepdims=True)
+    return (maps - low) / (maps.max(axis=axes, keepdims=True) - low)
 
 
 def softmax(z: np.ndarray) -> np.ndarray:

@@ -33,7 +33,8 @@ BATCH_SIZE = 64  # the default most images (or masked images) per forward pass, 
 
 @dataclass(frozen=True)
 class Explained:
-    """Maps (N, K, H, W) in [0, 1] with the classes (N, K; -1 for targets) and scores (N, K)."""
+    """Maps (N, K, H, W) in [0, 1] (volumes: (N, K, D, H, W)) with the classes (N, K; -1 for
+    targets) and scores (N, K)."""
 
     maps: np.ndarray
     classes: np.ndarray
@@ -51,7 +52,8 @@ class Explainer(Recorded):
     """Base class of the explainers.
 
     Args:
-        model: a functional or Sequential Keras model with one image input (channels last);
+        model: a functional or Sequential Keras model with one image input (channels last),
+            or one volume or video input (batch, D, H, W, C): Conv3D, or TimeDistributed;
             backbones nested in Sequential or functional wrappers are supported. Its inputs
             are images already preprocessed for it.
         layer: the target layer: None (see ``model_graph.resolve_layer``: the last conv
@@ -94,6 +96,7 @@ class Explainer(Recorded):
         self.embedding = explains_embedding(model, output)  # a dual encoder's image embedding
         self.layer_path, chain, self._reshape = resolve_layer(self.view, layer, reshape)
         self.input_shape = tuple(self.view.inputs[0].shape)
+        self.spatial_rank = len(self.input_shape) - 2  # 2: images; 3: volumes and video
         self.output_shape = tuple(self.view.outputs[0].shape)
         self.batch_size = positive_int(batch_size, "batch_size")
         self.verbose = verbose
@@ -151,9 +154,11 @@ class Explainer(Recorded):
         """The target layer's output as a float32 (batch, h, w, C) feature map."""
         if self._reshape is not None:
             activations = self._reshape(activations)
-            if len(activations.shape) != 4:
+            if len(activations.shape) != self.spatial_rank + 2:
+                wanted = "d, h, w" if self.spatial_rank == 3 else "h, w"
                 raise ValueError(
-                    f"reshape must return (batch, h, w, channels), got shape {activations.shape}"
+                    f"reshape must return (batch, {wanted}, channels), got shape "
+                    f"{activations.shape}"
                 )
         return ops.cast(activations, "float32")
 
@@ -162,7 +167,8 @@ class Explainer(Recorded):
         return self.to_grid(activations), output
 
     def forward(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Feature maps (N, h, w, C) float32 and raw outputs (N, ...) of checked images."""
+        """Feature maps (N, h, w, C) (volumes: (N, d, h, w, C)) float32 and raw outputs
+        (N, ...) of checked images."""
         acts, outputs = [], []
         for start in range(0, len(images), self.batch_size):
             a, o = self._forward_step(backend.tensor(images[start : start + self.batch_size]))
@@ -170,16 +176,17 @@ class Explainer(Recorded):
             outputs.append(backend.numpy(o))
         return np.concatenate(acts), np.concatenate(outputs)
 
-    def feature_size(self, size: tuple[int, int] | None = None) -> tuple[int, int]:
-        """(h, w) of the feature map for inputs of (H, W) ``size`` (default: the model's input
-        size), from one forward pass of zeros, remembered per size."""
-        shape = tuple(self.input_shape[1:3]) if size is None else tuple(int(s) for s in size)
+    def feature_size(self, size: tuple[int, ...] | None = None) -> tuple[int, ...]:
+        """(h, w) of the feature map for inputs of (H, W) ``size`` (volumes: (d, h, w) for
+        (D, H, W); default: the model's input size), from one forward pass of zeros,
+        remembered per size."""
+        shape = tuple(self.input_shape[1:-1]) if size is None else tuple(int(s) for s in size)
         if None in shape:
             raise ValueError("the model's input size is variable: its feature size depends on it")
         if shape not in self._feature_sizes:
-            zeros = np.zeros((1, *shape, *self.input_shape[3:]), np.float32)
+            zeros = np.zeros((1, *shape, self.input_shape[-1]), np.float32)
             activations, _ = self.forward(zeros)
-            self._feature_sizes[shape] = (int(activations.shape[1]), int(activations.shape[2]))
+            self._feature_sizes[shape] = tuple(int(d) for d in activations.shape[1:-1])
         return self._feature_sizes[shape]
 
     def predict_probabilities(self, images: object) -> np.ndarray:
@@ -210,7 +217,8 @@ class Explainer(Recorded):
         """Explain ``images``.
 
         Args:
-            images: float array (N, H, W, C) preprocessed for the model, or one image (H, W, C).
+            images: float array (N, H, W, C) preprocessed for the model, or one image (H, W, C);
+                for a model on volumes or video, (N, D, H, W, C) or one (D, H, W, C).
             class_index: None (each image's top-1 class), an int (every image), N ints (one
                 per image; for one image, a sequence is several classes of it) or an (N, K)
                 array (K classes per image).
@@ -223,7 +231,9 @@ class Explainer(Recorded):
 
         Returns:
             float32 maps in [0, 1]: (N, H, W), or (N, K, H, W) for several classes (or a
-            target's K scores) per image; without the N axis for one image.
+            target's K scores) per image; without the N axis for one image. A volume's maps
+            are (D, H, W): (N, D, H, W) or (N, K, D, H, W), trilinearly upsampled and
+            min-max scaled over the whole volume.
         """
         return self.explain_batch(images, class_index, target=target, inputs=inputs).output()
 
@@ -264,7 +274,8 @@ class Explainer(Recorded):
         request = self.resolve(class_index, target, outputs, single)
         work = self._work(activations, request) if self.verbose else 0  # counted for a bar
         progress = Progress(work, self.verbose, self.progress_unit)
-        maps = backend.numpy(minmax(self._maps(batch, activations, request, progress)))
+        maps = self._maps(batch, activations, request, progress)
+        maps = backend.numpy(minmax(maps, self.spatial_rank))
         return Explained(
             maps, request.class_matrix(), request.scores, request.per_class_axis, single
         )
@@ -286,6 +297,11 @@ class Explainer(Recorded):
         ``classes`` (N,) int32 (None: each image's top-1), the ``classes`` and their
         probabilities ``scores``."""
         tf = backend.tensorflow("a SavedModel")
+        if self.spatial_rank != 2:
+            raise ValueError(
+                "a SavedModel explains images; a model on volumes or video is explained "
+                "eagerly (call the explainer, or tfscorecam.explain)"
+            )
         head = self.probability_head
         if head is None:
             raise ValueError(

@@ -77,19 +77,20 @@ def per_image(name: str, shape: tuple, values: object, count: int) -> np.ndarray
 
 
 def explained_input(model: keras.Model, name: str | None) -> int:
-    """The position of the image input to explain: ``name``, or the one 4-D input."""
+    """The position of the image input to explain: ``name``, or the one 4-D (or 5-D)
+    input."""
     names = _input_names(model)
     if name is not None:
         if name not in names:
             raise ValueError(f"the model has no input {name!r}; its inputs: {', '.join(names)}")
         return names.index(name)
-    images = [i for i, t in enumerate(model.inputs) if len(t.shape) == 4]
+    images = [i for i, t in enumerate(model.inputs) if len(t.shape) in (4, 5)]
     if len(images) != 1:
         found = ", ".join(f"{n} {tuple(t.shape)}" for n, t in zip(names, model.inputs, strict=True))
         raise ValueError(
             f"the model has {len(model.inputs)} inputs ({found}) and {len(images)} of them "
-            "are images (batch, H, W, C); pass input= (command line: --input) to name the "
-            "one to explain"
+            "are images (batch, H, W, C) or volumes (batch, D, H, W, C); pass input= "
+            "(command line: --input) to name the one to explain"
         )
     return images[0]
 
@@ -106,10 +107,11 @@ def image_view(model: keras.Model, name: str | None) -> keras.Model:
     index = explained_input(model, name)
     names = _input_names(model)
     source = model.inputs[index]
-    if len(source.shape) != 4:
+    if len(source.shape) not in (4, 5):
         raise ValueError(
             f"input {names[index]!r} has shape {tuple(source.shape)}; the explained input "
-            "must be images (batch, height, width, channels)"
+            "must be images (batch, height, width, channels) or volumes (batch, depth, "
+            "height, width, channels)"
         )
     images = keras.Input(batch_shape=source.shape, dtype=source.dtype, name=names[index])
     fed = []

@@ -12,11 +12,13 @@ import numpy as np
 from keras import ops
 
 
-def minmax(maps: object) -> Any:
-    """Scale each map (over its last two axes) to [0, 1]; a flat map becomes all zeros."""
+def minmax(maps: object, rank: int = 2) -> Any:
+    """Scale each map (over its last ``rank`` axes: 2 for images, 3 for volumes) to [0, 1];
+    a flat map becomes all zeros."""
     maps = ops.cast(ops.convert_to_tensor(maps), "float32")
-    low = ops.min(maps, axis=(-2, -1), keepdims=True)
-    span = ops.max(maps, axis=(-2, -1), keepdims=True) - low
+    axes = tuple(range(-rank, 0))
+    low = ops.min(maps, axis=axes, keepdims=True)
+    span = ops.max(maps, axis=axes, keepdims=True) - low
     return ops.divide_no_nan(maps - low, span)
 
 
@@ -46,17 +48,32 @@ def area_weights(n_high: int, n_low: int) -> np.ndarray:
 def upsample(maps: object, size: Sequence) -> Any:
     """Bilinear upsampling (half-pixel centres, as tf.image.resize) of (N, h, w, K) maps, or
     one (h, w, K), to ``size`` (H, W): two small matrix products, for any size known now or
-    only in a graph."""
+    only in a graph. A ``size`` of three, (D, H, W), upsamples (N, d, h, w, K) volumes
+    trilinearly (the same weights along each axis: three matrix products)."""
     maps = ops.cast(ops.convert_to_tensor(maps), "float32")
     shape = ops.shape(maps)
-    rows = interpolation_matrix(size[0], shape[-3])
-    cols = interpolation_matrix(size[1], shape[-2])
+    rows = interpolation_matrix(size[-2], shape[-3])
+    cols = interpolation_matrix(size[-1], shape[-2])
+    if _length(size) == 3:
+        depth = interpolation_matrix(size[0], shape[-4])
+        return ops.einsum("Zd,...dhwk,Yh,Xw->...ZYXk", depth, maps, rows, cols)
     return ops.einsum("Yh,...hwk,Xw->...YXk", rows, maps, cols)
 
 
+def _length(size: Sequence) -> int:
+    """How many axes ``size`` gives: a sequence's length, or a graph tensor's static one."""
+    return int(size.shape[0]) if hasattr(size, "shape") else len(size)
+
+
+def channels_first(maps: object) -> Any:
+    """(N, *spatial, K) -> (N, K, *spatial)."""
+    return ops.moveaxis(maps, -1, 1)
+
+
 def score_cam_maps(low: object, size: Sequence) -> Any:
-    """ReLU(Up(sum_c w_c A_c)) for (N, h, w, K) weighted sums -> (N, K, H, W), not scaled."""
-    return ops.transpose(ops.relu(upsample(low, size)), (0, 3, 1, 2))
+    """ReLU(Up(sum_c w_c A_c)) for (N, h, w, K) weighted sums -> (N, K, H, W), not scaled
+    (volumes: (N, d, h, w, K) -> (N, K, D, H, W))."""
+    return channels_first(ops.relu(upsample(low, size)))
 
 
 def weighted_sum(activations: np.ndarray, weights: np.ndarray) -> np.ndarray:

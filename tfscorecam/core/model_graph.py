@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 
 import keras
+import numpy as np
 from keras.src.models.functional import Functional
 
 from tfscorecam.core.detectors import detection_view, detector_kind
@@ -57,10 +58,11 @@ def check_model(model: keras.Model) -> None:
             "explains models with one image input. Wrap it in a keras.Model that takes the "
             "image and feeds the other inputs fixed values (e.g. keras.ops.ones_like)."
         )
-    if len(inputs[0].shape) != 4:
+    if len(inputs[0].shape) not in (4, 5):
         raise ValueError(
             f"the model's input has shape {tuple(inputs[0].shape)}; expected images "
-            "(batch, height, width, channels)"
+            "(batch, height, width, channels), or volumes or video (batch, depth or time, "
+            "height, width, channels)"
         )
 
 
@@ -147,11 +149,17 @@ def output_shape(layer: keras.layers.Layer) -> tuple | None:
         return None
 
 
-def _is_feature_map(shape: tuple | None) -> bool:
-    if shape is None or len(shape) != 4:
+def _is_feature_map(shape: tuple | None, rank: int = 2) -> bool:
+    """A (batch, h, w, C) map (``rank`` 3: (batch, d, h, w, C)) of more than one cell."""
+    if shape is None or len(shape) != rank + 2:
         return False
-    h, w = shape[1], shape[2]
-    return h is None or w is None or h * w > 1
+    cells = shape[1:-1]
+    return None in cells or int(np.prod(cells)) > 1
+
+
+def spatial_rank(model: keras.Model) -> int:
+    """2 for a model on images (batch, H, W, C), 3 on volumes or video (batch, D, H, W, C)."""
+    return len(model.inputs[0].shape) - 2
 
 
 def _is_token_grid(shape: tuple | None, image_size: tuple) -> bool:
@@ -176,15 +184,15 @@ def explainable_layers(model: keras.Model) -> list[tuple[str, Chain]]:
     """All (path, chain) whose layer outputs a 4-D map of spatial size > 1, or tokens that fit
     a patch grid (no containers, and no layer shared by several calls, such as a detector's
     head run on every pyramid level)."""
-    image_size = tuple(model.inputs[0].shape[1:3])
+    image_size, rank = tuple(model.inputs[0].shape[1:3]), spatial_rank(model)
     return [
         (path, chain)
         for path, chain in walk_layers(model)
         if not isinstance(chain[-1], keras.Model)
         and _calls(chain[-2] if len(chain) > 1 else model, chain[-1]) <= 1
         and (
-            _is_feature_map(output_shape(chain[-1]))
-            or _is_token_grid(output_shape(chain[-1]), image_size)
+            _is_feature_map(output_shape(chain[-1]), rank)
+            or (rank == 2 and _is_token_grid(output_shape(chain[-1]), image_size))
         )
     ]
 
@@ -208,6 +216,9 @@ SKIPPED = (
     keras.layers.MaxPooling2D,
     keras.layers.AveragePooling2D,
     keras.layers.UpSampling2D,
+    keras.layers.MaxPooling3D,
+    keras.layers.AveragePooling3D,
+    keras.layers.UpSampling3D,
     keras.layers.Resizing,
     keras.layers.Dropout,
 )
@@ -259,13 +270,14 @@ def _default_layer(model: keras.Model) -> tuple[str, Chain]:
     before = walked if head is None else walked[:head]  # a dense prediction's features only
     kept_ids = {id(chain[-1]) for _, chain in before}
     candidates = [(p, c) for p, c in explainable_layers(model) if id(c[-1]) in kept_ids]
-    maps = [(p, c) for p, c in candidates if _is_feature_map(output_shape(c[-1]))]
+    rank = spatial_rank(model)
+    maps = [(p, c) for p, c in candidates if _is_feature_map(output_shape(c[-1]), rank)]
     kept = [(p, c) for p, c in maps if not isinstance(c[-1], SKIPPED)]
     found = kept or maps or candidates
     if not found:
         raise ValueError(
-            "the model has no layer with a 4-D (batch, h, w, channels) output of spatial size "
-            "> 1 or a (batch, tokens, channels) output that fits a patch grid, so there is no "
+            f"the model has no layer with a {_map_text(rank)} output of more than one cell "
+            "or a (batch, tokens, channels) output that fits a patch grid, so there is no "
             "feature map to explain; pass layer= and reshape="
         )
     if head is not None:
@@ -316,21 +328,25 @@ def resolve_layer(
         path, chain = _resolve_name(model, layer)
     else:
         raise TypeError(f"layer must be None, a name or a keras Layer, got {type(layer).__name__}")
-    shape = output_shape(chain[-1])
-    if reshape is None and len(shape or ()) == 4 and not _is_feature_map(shape):
+    shape, rank = output_shape(chain[-1]), spatial_rank(model)
+    needs = f"Score-CAM needs a {_map_text(rank)} feature map of more than one cell"
+    if reshape is None and len(shape or ()) == rank + 2 and not _is_feature_map(shape, rank):
         raise ValueError(
-            f"layer {path!r} has output shape {shape}; Score-CAM needs a 4-D "
-            f"(batch, h, w, channels) feature map with h*w > 1. Candidate layers: "
+            f"layer {path!r} has output shape {shape}; {needs}. Candidate layers: "
             f"{_candidates_text(model)}"
         )
     try:
-        grid = feature_grid(shape, tuple(model.inputs[0].shape[1:3]), reshape)
+        grid = feature_grid(shape, tuple(model.inputs[0].shape[1:-1]), reshape)
     except ValueError as error:
         raise ValueError(
-            f"layer {path!r} has {error}. Score-CAM needs a 4-D (batch, h, w, channels) "
-            f"feature map with h*w > 1. Candidate layers: {_candidates_text(model)}"
+            f"layer {path!r} has {error}. {needs}. Candidate layers: "
+            f"{_candidates_text(model)}"
         ) from None
     return path, chain, grid
+
+
+def _map_text(rank: int) -> str:
+    return "(batch, d, h, w, channels)" if rank == 3 else "4-D (batch, h, w, channels)"
 
 
 def _resolve_name(model: keras.Model, name: str) -> tuple[str, Chain]:

@@ -64,16 +64,18 @@ def grid_reshape(image_size: tuple) -> Reshape:
 def feature_grid(shape: tuple | None, image_size: tuple, reshape: Reshape | None) -> Reshape | None:
     """How to turn a layer output of ``shape`` into a (batch, h, w, C) feature map.
 
-    None for a 4-D feature map (used as is); the user's ``reshape``; or the token grid of a
-    3-D (batch, tokens, channels) output. Raises ValueError when none applies.
+    ``image_size``: the input's (H, W), or (D, H, W) for volumes. None for a feature map
+    (batch, h, w, C), or (batch, d, h, w, C) for volumes, used as is; the user's ``reshape``;
+    or the token grid of an image model's (batch, tokens, channels) output. Raises ValueError
+    when none applies.
     """
     if reshape is not None:
         if not callable(reshape):
             raise TypeError(f"reshape must be a callable, got {type(reshape).__name__}")
         return reshape
-    if shape is not None and len(shape) == 4:
-        return None
-    if shape is not None and len(shape) == 3 and shape[1] is not None:
+    if shape is not None and len(shape) == len(image_size) + 2:
+        return None  # a feature map (volumes: (batch, d, h, w, C))
+    if shape is not None and len(shape) == 3 and shape[1] is not None and len(image_size) == 2:
         if token_grid(int(shape[1]), image_size) is not None:
             return grid_reshape(image_size)
     raise ValueError(

@@ -30,12 +30,19 @@ def non_negative(value: object, name: str) -> float:
     return number
 
 
+def axis_names(input_shape: tuple) -> str:
+    """The axes of one input after the batch axis: "H, W, C" for images, "D, H, W, C" for
+    volumes and video (depth or time first)."""
+    return "D, H, W, C" if len(input_shape) == 5 else "H, W, C"
+
+
 def as_image_batch(images: object, input_shape: tuple) -> tuple[np.ndarray, bool]:
     """Return ``(batch float32 (N, H, W, C), was_single_image)`` after checking ``images``.
 
-    ``input_shape`` is the model's input shape ``(None, H, W, C)``; None dims accept any size.
-    For a one-channel model, greyscale images without the channel axis, (H, W) or (N, H, W),
-    are accepted too.
+    ``input_shape`` is the model's input shape ``(None, H, W, C)``, or ``(None, D, H, W, C)``
+    for a model on volumes or video (then one volume is (D, H, W, C)); None dims accept any
+    size. For a one-channel model, inputs without the channel axis, (H, W) or (N, H, W)
+    (volumes: (D, H, W) or (N, D, H, W)), are accepted too.
     """
     if hasattr(images, "numpy"):
         images = images.numpy()
@@ -44,23 +51,29 @@ def as_image_batch(images: object, input_shape: tuple) -> tuple[np.ndarray, bool
         np.issubdtype(array.dtype, np.number) or array.dtype == np.bool_
     ):
         raise TypeError(f"images must be a numeric array, got dtype {array.dtype}")
-    if input_shape[-1] == 1 and (array.ndim == 2 or (array.ndim == 3 and array.shape[-1] != 1)):
-        array = array[..., None]  # greyscale (H, W) or (N, H, W) for a one-channel model
-    if array.ndim not in (3, 4):
+    rank = len(input_shape) - 1  # of one input, channels included
+    if input_shape[-1] == 1 and (
+        array.ndim == rank - 1 or (array.ndim == rank and array.shape[-1] != 1)
+    ):
+        array = array[..., None]  # no channel axis, for a one-channel model
+    axes = axis_names(input_shape)
+    if array.ndim not in (rank, rank + 1):
+        what = "volume" if rank == 4 else "image"
         raise ValueError(
-            f"images must be one image (H, W, C) or a batch (N, H, W, C), got shape {array.shape}"
+            f"the model takes one {what} ({axes}) or a batch (N, {axes}); got shape "
+            f"{array.shape}"
         )
-    single = array.ndim == 3
+    single = array.ndim == rank
     batch = array[None] if single else array
     if batch.shape[0] == 0:
         raise ValueError("images is an empty batch")
     expected = tuple(input_shape[1:])
     for axis, (got, want) in enumerate(zip(batch.shape[1:], expected, strict=True)):
         if want is not None and got != want:
-            what = "channel count" if axis == 2 else "size"
+            what = "channel count" if axis == rank - 1 else "size"
             raise ValueError(
-                f"the model expects inputs of shape {expected} (height, width, channels) but "
-                f"got {tuple(batch.shape[1:])}: wrong {what}. Resize and preprocess the images "
+                f"the model expects inputs of shape {expected} ({axes}) but got "
+                f"{tuple(batch.shape[1:])}: wrong {what}. Resize and preprocess the images "
                 "for the model first (tfscorecam.explain does this for you)."
             )
     batch = batch.astype(np.float32, copy=False)

@@ -19,7 +19,8 @@ from tfscorecam.core.maps import image_boxes, renormalise_in_boxes, upsample
 from tfscorecam.core.targets import Classes, Regression
 from tfscorecam.interfaces.advice import InputWarning, confidence_advice, range_advice
 from tfscorecam.interfaces.images import image_list
-from tfscorecam.interfaces.pipeline import model_input
+from tfscorecam.interfaces.pipeline import model_input, preprocessed
+from tfscorecam.interfaces.volumes import MAX_SLICES, display_volume, montage, read_volumes
 from tfscorecam.methods import METHODS, cached_explainer
 from tfscorecam.zoo.class_names import IMAGENET_CLASSES, load_class_names, named_classes
 from tfscorecam.zoo.models import ZooModel, imagenet_class_names
@@ -30,12 +31,17 @@ class Explanation:
     """One image explained for one class.
 
     Attributes:
-        heatmap: (H, W) float32 in [0, 1], at the image's own size.
+        heatmap: (H, W) float32 in [0, 1], at the image's own size; for a volume or video,
+            (D, H, W) (or (T, H, W)).
         class_index: the class explained (None for a ``target``).
         class_name: its name when the class names are known, else None.
         score: the model's probability of that class on the image (a target's value).
-        image: the image (H, W, 3) uint8.
+        image: the image (H, W, 3) uint8; a volume's (D, H, W, 3) for showing
+            (``volumes.display_volume``).
         method: the method's name ("scorecam", ...).
+
+    A volume's ``overlay``, ``plot`` and ``save`` show a montage of up to ``slices`` (16)
+    evenly spaced slices or frames (``volumes.montage``).
     """
 
     heatmap: np.ndarray
@@ -70,6 +76,7 @@ class Explanation:
         boxes: object = None,
         renormalise: bool = False,
         box_colour: tuple[int, int, int] = (0, 255, 0),
+        slices: int = MAX_SLICES,
     ) -> np.ndarray:
         """The heatmap coloured with ``colormap`` and blended over the image: (H, W, 3) uint8.
 
@@ -77,18 +84,26 @@ class Explanation:
         ``box_colour`` outlines (e.g. the detection a ``targets.detection`` explains). With
         ``renormalise`` the heatmap is rescaled inside each box and blanked outside
         (``maps.renormalise_in_boxes``), as the YOLO / EigenCAM tutorials show detections.
+        A volume's overlay is the montage of ``slices`` of its slices' overlays.
         """
         if not 0 <= alpha <= 1:
             raise ValueError(f"alpha must be in [0, 1], got {alpha}")
+        if self.heatmap.ndim == 3:
+            if boxes is not None or renormalise:
+                raise ValueError("boxes and renormalise are for 2-D images, not volumes")
+            return montage(self._blend(self.heatmap, alpha, colormap), slices)
         if renormalise and boxes is None:
             raise ValueError("renormalise=True rescales the heatmap inside boxes: pass boxes=")
         heatmap = self.heatmap if not renormalise else renormalise_in_boxes(self.heatmap, boxes)
-        colours = matplotlib.colormaps[colormap](heatmap)[..., :3] * 255
-        blended = (1 - alpha) * self.image.astype(np.float32) + alpha * colours
-        picture = np.clip(np.round(blended), 0, 255).astype(np.uint8)
+        picture = self._blend(heatmap, alpha, colormap)
         if boxes is not None:
             draw_boxes(picture, boxes, box_colour)
         return picture
+
+    def _blend(self, heatmap: np.ndarray, alpha: float, colormap: str) -> np.ndarray:
+        colours = matplotlib.colormaps[colormap](heatmap)[..., :3] * 255
+        blended = (1 - alpha) * self.image.astype(np.float32) + alpha * colours
+        return np.clip(np.round(blended), 0, 255).astype(np.uint8)
 
     def plot(self, ax=None, alpha: float = 0.4, colormap: str = "jet", **overlay):
         """Draw the overlay into ``ax``; without ``ax``, a new figure with the image, heatmap
@@ -106,14 +121,18 @@ class Explanation:
             ax.axis("off")
             return ax.figure
         figure, axes = plt.subplots(1, 3, figsize=(10, 3.6))
+        image, heatmap = self.image, self.heatmap
+        if heatmap.ndim == 3:  # a volume's: montages of the same slices
+            slices = overlay.get("slices", MAX_SLICES)
+            image, heatmap = montage(image, slices), montage(heatmap, slices)
         for axis, shown, name in zip(
-            axes, (self.image, self.heatmap, picture), ("image", "heatmap", "overlay"), strict=True
+            axes, (image, heatmap, picture), ("image", "heatmap", "overlay"), strict=True
         ):
             axis.imshow(
                 shown,
-                cmap=colormap if shown is self.heatmap else None,
+                cmap=colormap if shown is heatmap else None,
                 vmin=0,
-                vmax=1 if shown is self.heatmap else None,
+                vmax=1 if shown is heatmap else None,
             )
             axis.set_title(name, fontsize=9)
             axis.axis("off")
@@ -261,7 +280,10 @@ def explain(
             ``preprocess`` and ``class_names``).
         image: a path, a PIL image, an (H, W, 3) array in display range (uint8 or 0-255
             float; float in [0, 1] and uint16 are scaled, see ``tfscorecam.images``), or a
-            list / (N, H, W, 3) batch of those.
+            list / (N, H, W, 3) batch of those. For a model on volumes or video (batch, D,
+            H, W, C): a (D, H, W, C) array or ``.npy`` file at the model's size and in its
+            value range (not resized; ``preprocess`` applies), or a list / batch of those
+            (see ``interfaces.volumes``).
         method: one of ``methods.METHODS``: "scorecam", "augmented", "gradcam",
             "gradcam++", "iscam", "sscam", "layercam", "hirescam", "xgradcam", "eigencam",
             "ablationcam", "reciprocam" (a test checks this list against the registry).
@@ -310,12 +332,19 @@ def explain(
     class_index = named_classes(class_index, class_names)
     if target is None or isinstance(target, Classes):
         _refuse_one_linear_unit(explainer)
-    images, single = image_list(image)
-    what = [
-        str(image) if isinstance(image, (str, os.PathLike)) else f"image {n}"
-        for n in range(len(images))
-    ]
-    x = model_input(explainer, images, preprocess, what)
+    if explainer.spatial_rank == 3:
+        volumes, single, what = read_volumes(image, explainer.input_shape)
+        if len({v.shape for v in volumes}) > 1:
+            raise ValueError("volumes of different sizes: explain them one call each")
+        x = preprocessed(np.stack(volumes), preprocess)
+        images = [display_volume(v) for v in volumes]
+    else:
+        images, single = image_list(image)
+        what = [
+            str(image) if isinstance(image, (str, os.PathLike)) else f"image {n}"
+            for n in range(len(images))
+        ]
+        x = model_input(explainer, images, preprocess, what)
     explained = explainer.explain_batch(
         x[0] if single else x, class_index, target=target, inputs=inputs
     )
@@ -327,7 +356,7 @@ def explain(
     for n, original in enumerate(images):
         for k, index in enumerate(explained.classes[n]):
             heatmap = explained.maps[n, k]
-            if heatmap.shape != original.shape[:2]:
+            if heatmap.ndim == 2 and heatmap.shape != original.shape[:2]:
                 heatmap = upsample(heatmap[None, ..., None], original.shape[:2])
                 heatmap = keras.ops.convert_to_numpy(heatmap)[0, ..., 0]
             results.append(

@@ -142,6 +142,12 @@ def export(
             ", which a SavedModel's signatures do not carry yet: export a model of the image "
             "alone"
         )
+    if explainer.spatial_rank != 2:
+        raise ValueError(
+            f"export serves images; this model takes volumes or video "
+            f"{explainer.input_shape[1:]}: explain them in Python (the explainer, or "
+            "tfscorecam.explain)"
+        )
     if None in explainer.input_shape[1:]:
         raise ValueError(
             f"export needs a model with a fixed input size (H, W, C); this one takes "

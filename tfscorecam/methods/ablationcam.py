@@ -13,9 +13,11 @@ from tfscorecam.methods.tail import TailCAM
 
 
 def ablate_channels(acts: Any, channels: Any) -> Any:
-    """(c, h, w, C): the feature map (h, w, C) with one of ``channels`` zeroed in each."""
+    """(c, h, w, C): the feature map (h, w, C) with one of ``channels`` zeroed in each (a
+    volume's (d, h, w, C): (c, d, h, w, C))."""
     keep = 1.0 - ops.one_hot(channels, ops.shape(acts)[-1])  # (c, C)
-    return acts[None] * keep[:, None, None, :]
+    spread = (1,) * (len(acts.shape) - 1)
+    return acts[None] * ops.reshape(keep, (-1, *spread, ops.shape(keep)[-1]))
 
 
 class AblationCAM(TailCAM):

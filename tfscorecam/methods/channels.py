@@ -20,7 +20,8 @@ def max_channels_option(max_channels: int | None, num_channels: int | None) -> i
 def select_channels(
     activations: object, max_channels: int | None = None, skip: str = "flat"
 ) -> Any:
-    """Indices (int32) of the channels to score for one image's activations (h, w, C).
+    """Indices (int32) of the channels to score for one image's activations (h, w, C) (a
+    volume's: (d, h, w, C)).
 
     ``skip="flat"`` (Score-CAM): flat channels (max == min) are never scored: their normalised
     mask is undefined and the official code skips them. ``skip="zero"`` (Ablation-CAM):
@@ -30,13 +31,14 @@ def select_channels(
     """
     acts = ops.cast(ops.convert_to_tensor(activations), "float32")
     num = ops.shape(acts)[-1]
+    cells = ops.reshape(acts, (-1, num))  # (h * w, C), or (d * h * w, C) for a volume
     if skip == "flat":
-        unused = ops.max(acts, axis=(0, 1)) == ops.min(acts, axis=(0, 1))
+        unused = ops.max(cells, axis=0) == ops.min(cells, axis=0)
     else:
-        unused = ops.max(ops.abs(acts), axis=(0, 1)) == 0
+        unused = ops.max(ops.abs(cells), axis=0) == 0
     order = ops.arange(num, dtype="int32")
     if max_channels is not None:
-        std = ops.std(ops.reshape(acts, (-1, num)), axis=0)
+        std = ops.std(cells, axis=0)
         order = ops.cast(ops.top_k(std, k=max_channels)[1], "int32")
     kept = ops.nonzero(ops.logical_not(ops.take(unused, order)))[0]
     return ops.take(order, kept)

@@ -23,13 +23,13 @@ def principal_projection(activations: object) -> Any:
     """
     acts = ops.cast(ops.convert_to_tensor(activations), backend.widest_float())
     shape = ops.shape(acts)
-    cells = ops.reshape(acts, (shape[0], shape[1] * shape[2], shape[3]))
+    cells = ops.reshape(acts, (shape[0], -1, shape[-1]))  # (n, positions, C)
     centred = cells - ops.mean(cells, axis=1, keepdims=True)
     _, _, vh = ops.svd(centred, full_matrices=False)  # vh: right singular vectors as rows
     first = vh[..., 0, :]  # (n, C)
     first = ops.where(ops.sum(first, axis=-1, keepdims=True) < 0, -first, first)
     projection = ops.einsum("npc,nc->np", centred, first)
-    return ops.reshape(projection, (shape[0], shape[1], shape[2]))
+    return ops.reshape(projection, shape[:-1])
 
 
 class EigenCAM(Explainer):
@@ -55,7 +55,7 @@ class EigenCAM(Explainer):
         maps = []
         for start in range(0, len(images), self.batch_size):
             low = self.low_maps(activations[start : start + self.batch_size])
-            maps.append(ops.convert_to_numpy(score_cam_maps(low, images.shape[1:3])))
+            maps.append(ops.convert_to_numpy(score_cam_maps(low, images.shape[1:-1])))
             progress.add()
         return np.repeat(np.concatenate(maps), request.scores.shape[1], axis=1)
 

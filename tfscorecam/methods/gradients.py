@@ -12,7 +12,9 @@ layer's resolution, ReLU'd, upsampled bilinearly to the input size and min-max s
 
 A method is a leaf with one override: ``channel_weights`` (Grad-CAM, Grad-CAM++, XGrad-CAM:
 the map is ReLU of the channels' weighted sum) or ``low_maps`` (HiResCAM, LayerCAM: the map
-is formed element-wise).
+is formed element-wise). Both see (n, h, w, C) feature maps: a volume's (n, d, h, w, C)
+reaches them as (n, d, h * w, C), so that every sum over positions (Grad-CAM's mean of
+the gradients, ...) runs over all three axes, and its maps are upsampled trilinearly.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from keras import ops
 
 from tfscorecam.core import backend
 from tfscorecam.core.explainer import Explainer
-from tfscorecam.core.maps import upsample
+from tfscorecam.core.maps import channels_first, upsample
 from tfscorecam.core.model_graph import tap
 from tfscorecam.core.progress import Progress
 from tfscorecam.core.request import Request, Scoring
@@ -83,11 +85,18 @@ class GradientCAM(Explainer):
         return self.to_grid(acts), grads
 
     def batch_maps(self, images: Any, params: Any, scoring: Scoring, k: int) -> Any:
-        """Maps (n, K, H, W), not scaled, of images whose scores come from ``scoring``."""
+        """Maps (n, K, H, W) (volumes: (n, K, D, H, W)), not scaled, of images whose scores
+        come from ``scoring``."""
         acts, grads = self.gradients(images, params, scoring, k)
         wide = backend.widest_float()
+        cells = ops.shape(acts)[1:-1]
+        if len(cells) == 3:  # a volume's: (n, d, h * w, C) for the leaves (see the module)
+            channels = ops.shape(acts)[-1]
+            acts = ops.reshape(acts, (-1, cells[0], cells[1] * cells[2], channels))
+            grads = ops.reshape(grads, (-1, k, cells[0], cells[1] * cells[2], channels))
         low = self.low_maps(ops.cast(acts, wide), ops.cast(grads, wide))
-        return ops.transpose(upsample(low, ops.shape(images)[1:3]), (0, 3, 1, 2))
+        low = ops.reshape(low, (-1, *cells, ops.shape(low)[-1]))
+        return channels_first(upsample(low, ops.shape(images)[1:-1]))
 
     def maps_step(self, scoring: Scoring, k: int) -> Callable:
         """``batch_maps`` of ``scoring`` compiled whole, (images, params) -> maps, so that an
@@ -115,7 +124,7 @@ class GradientCAM(Explainer):
         self, images: np.ndarray, activations: np.ndarray, request: Request, progress: Progress
     ) -> np.ndarray:
         k = request.num_scores
-        maps = np.zeros((len(images), k, *images.shape[1:3]), np.float32)
+        maps = np.zeros((len(images), k, *images.shape[1:-1]), np.float32)
         for rows in self._batches(request):
             scoring, _ = request.scored(int(rows[0]))
             params = backend.tensor(np.stack([request.scored(int(i))[1] for i in rows]), "int32")

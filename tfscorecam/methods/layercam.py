@@ -62,11 +62,13 @@ class LayerCAM(GradientCAM):
         return sum(part._work(activations, request) for part in self.parts)
 
     def fuse(self, maps: list, sizes: list[int]):
-        """The paper's fusion of per-layer maps (N, K, H, W) of layers with ``sizes`` cells."""
+        """The paper's fusion of per-layer maps (N, K, H, W) (volumes: (N, K, D, H, W)) of
+        layers with ``sizes`` cells."""
         coarsest = int(np.argmin(sizes))
         fused = None
         for i, one in enumerate(maps):
-            one = ops.divide_no_nan(one, ops.max(one, axis=(-2, -1), keepdims=True))
+            peak = ops.max(one, axis=tuple(range(-self.spatial_rank, 0)), keepdims=True)
+            one = ops.divide_no_nan(one, peak)
             one = one if i == coarsest else ops.tanh(self.gamma * one)
             fused = one if fused is None else ops.maximum(fused, one)
         return fused

@@ -1,6 +1,7 @@
 """Score-CAM's masked inputs, and the variants of IS-CAM and SS-CAM.
 
-Each channel is upsampled bilinearly to the input size (two small matmuls), min-max
+Each channel is upsampled bilinearly to the input size (two small matmuls; a volume's
+channel trilinearly, three), min-max
 normalised to a mask m in [0, 1] and blended with the image:
 ``image * m + baseline * (1 - m)``. One XLA-compiled step builds every masked image of a chunk
 of channels (and all the samples of each channel for IS-CAM and SS-CAM), writing only the masked
@@ -22,12 +23,20 @@ from tfscorecam.core.maps import interpolation_matrix
 
 def channel_masks(image: Any, acts: Any) -> tuple[Any, Any]:
     """The normalised masks (c, H, W) of the channels of ``acts`` (h, w, c) and their spans
-    (c, 1, 1): the max - min of each upsampled, un-normalised channel."""
-    rows = interpolation_matrix(ops.shape(image)[0], ops.shape(acts)[0])
-    cols = interpolation_matrix(ops.shape(image)[1], ops.shape(acts)[1])
-    up = ops.einsum("cyj,xj->cyx", ops.einsum("yi,ijc->cyj", rows, acts), cols)
-    low = ops.min(up, axis=(1, 2), keepdims=True)
-    span = ops.max(up, axis=(1, 2), keepdims=True) - low
+    (c, 1, 1): the max - min of each upsampled, un-normalised channel. For a volume
+    (D, H, W, C_in) and its feature map (d, h, w, c): masks (c, D, H, W), spans (c, 1, 1, 1)."""
+    size, cells = ops.shape(image), ops.shape(acts)
+    rows = interpolation_matrix(size[-3], cells[-3])
+    cols = interpolation_matrix(size[-2], cells[-2])
+    if len(acts.shape) == 4:  # a volume's: along its depth first, then as an image's
+        depth = interpolation_matrix(size[0], cells[0])
+        deep = ops.einsum("zd,dhwc->czhw", depth, acts)
+        up = ops.einsum("czyw,xw->czyx", ops.einsum("yh,czhw->czyw", rows, deep), cols)
+    else:
+        up = ops.einsum("cyj,xj->cyx", ops.einsum("yi,ijc->cyj", rows, acts), cols)
+    axes = tuple(range(1, len(up.shape)))
+    low = ops.min(up, axis=axes, keepdims=True)
+    span = ops.max(up, axis=axes, keepdims=True) - low
     return (up - low) * ops.divide_no_nan(1.0, span), span
 
 
@@ -45,9 +54,9 @@ def _masked_inputs(image: Any, acts: Any, baseline: Any) -> Any:
 def _scaled_masked_inputs(image: Any, acts: Any, baseline: Any, scales: Any) -> Any:
     """Each channel's mask times each of ``scales`` (N,): (c * N, H, W, C_in), channel-major."""
     masks, _ = channel_masks(image, acts)
-    scaled = masks[:, None] * scales[None, :, None, None]  # (c, N, H, W)
-    size = ops.shape(masks)
-    return _blend(image[None], ops.reshape(scaled, (-1, size[1], size[2])), baseline)
+    spread = (1,) * (len(masks.shape) - 1)
+    scaled = masks[:, None] * ops.reshape(scales, (1, -1, *spread))  # (c, N, H, W)
+    return _blend(image[None], ops.reshape(scaled, (-1, *ops.shape(masks)[1:])), baseline)
 
 
 def _noisy_masked_inputs(
@@ -69,19 +78,18 @@ def _noisy_masked_inputs(
     masks, span = channel_masks(image, acts)
     if on_input:
         masked = _blend(image[None], masks, baseline)  # (c, H, W, C)
-        span = ops.max(masked, axis=(1, 2, 3), keepdims=True) - ops.min(
-            masked, axis=(1, 2, 3), keepdims=True
+        axes = tuple(range(1, len(masked.shape)))
+        span = ops.max(masked, axis=axes, keepdims=True) - ops.min(
+            masked, axis=axes, keepdims=True
         )
         scale = ops.divide_no_nan(noise, span)
         scale = scale * scale if squared else scale
         noisy = masked[:, None] + normal * scale[:, None]
-        shape = ops.shape(masked)
-        return ops.reshape(noisy, (-1, shape[1], shape[2], shape[3]))
+        return ops.reshape(noisy, (-1, *ops.shape(masked)[1:]))
     scale = ops.divide_no_nan(noise, span)
     scale = (scale * scale if squared else scale) * ops.divide_no_nan(1.0, span)
     noisy = masks[:, None] + normal * scale[:, None]  # (c, N, H, W)
-    size = ops.shape(masks)
-    return _blend(image[None], ops.reshape(noisy, (-1, size[1], size[2])), baseline)
+    return _blend(image[None], ops.reshape(noisy, (-1, *ops.shape(masks)[1:])), baseline)
 
 
 # one XLA-compiled function each (on TensorFlow too), traced into the scoring step
@@ -131,7 +139,7 @@ class NoisyMasking(Masking):
         return backend.unit_normals(self.seed, channels, (self.samples, *shape))
 
     def __call__(self, image, acts, channels, baseline):
-        shape = ops.shape(image) if self.on_input else ops.shape(image)[:2]
+        shape = ops.shape(image) if self.on_input else ops.shape(image)[:-1]
         normal = self.normal(channels, tuple(shape))
         return noisy_masked_inputs(
             image, acts, baseline, normal, self.noise, self.on_input, self.squared

@@ -9,8 +9,8 @@ import keras
 import numpy as np
 from keras import ops
 
-from tfscorecam.core.maps import minmax, score_cam_maps
-from tfscorecam.methods.tail import TailCAM
+from tfscorecam.core.maps import channels_first, minmax, score_cam_maps
+from tfscorecam.methods.tail import TailCAM, num_positions
 
 # the authors' 3 x 3 spread of a kept position onto its neighbours
 GAUSSIAN = np.array([[1, 2, 1], [2, 4, 2], [1, 2, 1]], np.float32) / 16
@@ -20,14 +20,14 @@ def keep_positions(acts: Any, positions: Any, gaussian: bool = False) -> Any:
     """(c, h, w, C): zeros but for one of ``positions`` (row-major) in each, which keeps its
     vector of the feature map (h, w, C); with ``gaussian`` that vector is also spread onto the
     3 x 3 neighbours, weighted by ``GAUSSIAN`` (the authors' option: the centre's vector, not
-    the neighbours' own)."""
-    shape = ops.shape(acts)
-    masks = ops.reshape(ops.one_hot(positions, shape[0] * shape[1]), (-1, shape[0], shape[1], 1))
+    the neighbours' own). A volume's (d, h, w, C): (c, d, h, w, C), no spread."""
+    cells = ops.shape(acts)[:-1]
+    masks = ops.reshape(ops.one_hot(positions, num_positions(acts)), (-1, *cells, 1))
     kept = masks * acts[None]
     if not gaussian:
         return kept
     spread = ops.convert_to_tensor(GAUSSIAN)[:, :, None, None]
-    spread = ops.broadcast_to(spread, (3, 3, shape[2], 1))
+    spread = ops.broadcast_to(spread, (3, 3, ops.shape(acts)[-1], 1))
     return ops.depthwise_conv(kept, spread, strides=1, padding="same")
 
 
@@ -69,14 +69,19 @@ class ReciproCAM(TailCAM):
     ) -> None:
         super().__init__(model, layer, score=score, **options)
         self.gaussian = bool(gaussian)
+        if self.gaussian and self.spatial_rank != 2:
+            raise ValueError(
+                "gaussian=True spreads a kept position onto its 3 x 3 neighbours in an image's "
+                "feature map; a volume's positions are kept alone: pass gaussian=False"
+            )
         self.scorer = self.tail_scorer(
             "position",
             lambda acts, positions: keep_positions(acts, positions, self.gaussian),
-            lambda acts: ops.arange(ops.shape(acts)[0] * ops.shape(acts)[1], dtype="int32"),
+            lambda acts: ops.arange(num_positions(acts), dtype="int32"),
             relative=False,
         )
 
     def upsampled(self, low: object, size: Any) -> Any:
         """Up(minmax(scores)): min-max at the layer's resolution, as the official code."""
-        low = ops.transpose(ops.cast(low, "float32"), (0, 3, 1, 2))  # (N, K, h, w)
-        return score_cam_maps(ops.transpose(minmax(low), (0, 2, 3, 1)), size)
+        scaled = minmax(channels_first(ops.cast(low, "float32")), self.spatial_rank)
+        return score_cam_maps(ops.moveaxis(scaled, 1, -1), size)

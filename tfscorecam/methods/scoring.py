@@ -102,7 +102,7 @@ class ChunkedScorer:
         if self._count is None:
             self._count = backend.compile(
                 lambda acts: ops.size(self.selected(acts)),
-                [((None, None, None), "float32")],
+                [(self.feature_spec, "float32")],
                 shapes_from_data=True,
             )
         count = int(backend.numpy(self._count(backend.tensor(activations))))
@@ -110,7 +110,13 @@ class ChunkedScorer:
 
     def _signature(self, *extra: tuple[tuple, str]) -> list[tuple[tuple, str]]:
         """Input specs of a compiled step or loop: one image, its feature map, then ``extra``."""
-        return [(self.input_shape[1:], "float32"), ((None, None, None), "float32"), *extra]
+        return [(self.input_shape[1:], "float32"), (self.feature_spec, "float32"), *extra]
+
+    @property
+    def feature_spec(self) -> tuple:
+        """The shape spec of one image's feature map: (None, None, None) for (h, w, C), one
+        more None for a volume's (d, h, w, C)."""
+        return (None,) * (len(self.input_shape) - 1)
 
     def step(self, scoring: Scoring) -> Callable:
         """The compiled ``chunk`` of ``scoring``: (image, acts, channels, params) -> scores."""
@@ -303,7 +309,7 @@ class ScoredChannels(Explainer):
                 for i, (image, acts) in enumerate(zip(images, activations, strict=True))
             ]
         )  # (N, h, w, K)
-        return self.upsampled(low, images.shape[1:3])
+        return self.upsampled(low, images.shape[1:-1])
 
     def graph_weights(self, image: Any, activations: Any, class_index: Any) -> Any:
         """Unit weights (units,) of one image for one class, inside a graph."""
@@ -326,7 +332,8 @@ class ScoredChannels(Explainer):
         return self.upsampled(low[..., None], tf.shape(images)[1:3])[:, 0]
 
     def upsampled(self, low: object, size: Any) -> Any:
-        """Maps (N, K, H, W) from weighted sums (N, h, w, K): ReLU(Up(sum)), as Score-CAM's
+        """Maps (N, K, H, W) from weighted sums (N, h, w, K) (volumes: (N, K, D, H, W) from
+        (N, d, h, w, K)): ReLU(Up(sum)), as Score-CAM's
         official code sums the upsampled channels before its ReLU (the sum commutes with the
         linear bilinear upsampling)."""
         return score_cam_maps(low, size)

@@ -24,6 +24,14 @@ UNITS = ("channel", "position")
 Perturb = Callable[[Any, Any], Any]  # (acts (h, w, C), units (c,)) -> (c, ...)
 
 
+def num_positions(activations: object) -> Any:
+    """How many positions (cells) one image's feature map (h, w, C) or (d, h, w, C) has."""
+    count = 1
+    for size in ops.shape(activations)[:-1]:
+        count = count * size
+    return count
+
+
 class TailScorer(ChunkedScorer):
     """Each selected unit's score from the rest of the model (``rest``: a scoring -> the
     model from the target layer's output to the scored output) on the feature map perturbed
@@ -61,15 +69,13 @@ class TailScorer(ChunkedScorer):
         return self.select(ops.cast(ops.convert_to_tensor(activations), "float32"))
 
     def num_units(self, activations: object) -> Any:
-        shape = ops.shape(activations)
-        return shape[-1] if self.unit == "channel" else shape[0] * shape[1]
+        return ops.shape(activations)[-1] if self.unit == "channel" else num_positions(activations)
 
     def low_map(self, activations: object, weights: object) -> Any:
         if self.unit == "channel":
             return super().low_map(activations, weights)
-        shape = ops.shape(activations)
         weights = ops.cast(weights, backend.widest_float())
-        return ops.reshape(weights, (shape[0], shape[1], -1))
+        return ops.reshape(weights, (*ops.shape(activations)[:-1], -1))
 
     def chunk(self, scoring: Scoring) -> Callable:  # built once per scoring (``step``)
         rest, score = self.rest(scoring), scoring.fn

@@ -150,6 +150,12 @@ class AugmentedScoreCAM(ScoreCAM):
         **options: Any,
     ) -> None:
         super().__init__(model, layer, **options)
+        if self.spatial_rank != 2:
+            raise ValueError(
+                "Augmented Score-CAM warps and fuses 2-D views of an image; this model takes "
+                f"volumes or video {self.input_shape[1:]}: use ScoreCAM (or another method) "
+                "on it"
+            )
         self.memory_budget = positive_int(memory_budget, "memory_budget")
         if num_augmentations is not None:
             num_augmentations = positive_int(num_augmentations, "num_augmentations")
