@@ -9,7 +9,7 @@ import time
 import keras
 import numpy as np
 import pytest
-from conftest import build_classifier
+from conftest import VOLUME_SHAPE, build_classifier, build_conv3d
 from PIL import Image
 
 import tfscorecam as tsc
@@ -281,3 +281,31 @@ def test_failures_exit_non_zero_warnings_reach_rows_and_overlays_never_collide(
         assert path in table.loc[path, "warning"]
     names = sorted(p.name for p in (out / "overlays").glob("*.png"))
     assert len(names) == 2 and names[0].startswith("a_p00_") and names[1].startswith("b_p00_")
+
+
+def test_volumes_from_npy_files_give_volume_rows_and_montages(cluster, tmp_path):
+    model = build_conv3d()
+    model.save(tmp_path / "volumes.keras")
+    folder = tmp_path / "scans"
+    folder.mkdir()
+    rng = np.random.default_rng(5)
+    scans = rng.random((3, *VOLUME_SHAPE)).astype(np.float32)
+    for n, scan in enumerate(scans):
+        np.save(folder / f"scan{n}.npy", scan)
+    np.save(folder / "slice.npy", scans[0, 0])  # one slice, not a volume: an error row
+    summary = dataset.explain_dataset(
+        tmp_path / "volumes.keras", folder, tmp_path / "out", class_index=1, verbose=0
+    )
+    assert summary["explained"] == 3 and summary["errors"] == 1
+    table = dataset.read_results(tmp_path / "out")
+    assert list(table.columns) == list(dataset.COLUMNS)
+    bad = table[table["path"].str.endswith("slice.npy")].iloc[0]
+    assert "one volume (D, H, W, C)" in bad["error"]
+    expected = tsc.ScoreCAM(model, verbose=0)(scans, 1)
+    for _, row in table[table["error"].isna()].iterrows():
+        n = int(row["path"][-5])
+        assert row["map_depth"] == row["image_depth"] == VOLUME_SHAPE[0]
+        np.testing.assert_allclose(dataset.heatmap(row), expected[n], atol=2e-3)
+    assert dataset.write_overlays(tmp_path / "out") == 3
+    montages = sorted((tmp_path / "out" / "overlays").iterdir())
+    assert [Image.open(p).size for p in montages] == [(3 * 10, 2 * 12)] * 3  # 6 slices

@@ -76,3 +76,22 @@ def test_bad_volume_inputs_get_one_clear_line(tmp_path):
         result.overlay(boxes=[0, 0, 2, 2])
     with pytest.raises(ValueError, match="slices must be at least 1"):
         result.overlay(slices=0)
+
+
+def test_the_command_line_explains_npy_volumes_as_explain_does(tmp_path, capsys):
+    from PIL import Image
+
+    from tfscorecam.interfaces import cli
+
+    model, volume = build_conv3d(), _volumes(1)[0]
+    model.save(tmp_path / "volumes.keras")
+    np.save(tmp_path / "scan.npy", volume)
+    argv = ["explain", "--model", str(tmp_path / "volumes.keras"), str(tmp_path / "scan.npy")]
+    assert cli.main([*argv, "--out", str(tmp_path / "out"), "--class", "1", "--quiet"]) == 0
+    written = tmp_path / "out" / "scan_scorecam_1_1.png"
+    assert str(written) in capsys.readouterr().out
+    expected = tsc.explain(model, volume, class_index=1, verbose=0).overlay()
+    np.testing.assert_array_equal(np.asarray(Image.open(written)), expected)
+    np.save(tmp_path / "slice.npy", volume[0])
+    assert cli.main([*argv[:3], str(tmp_path / "slice.npy"), "--out", str(tmp_path)]) == 1
+    assert f"{tmp_path / 'slice.npy'}" in capsys.readouterr().err

@@ -70,10 +70,24 @@ def compile(
         import tensorflow as tf
 
         specs = None if signature is None else [tf.TensorSpec(s, d) for s, d in signature]
-        options: dict[str, Any] = {"input_signature": specs}
-        if jit:
-            options.update(jit_compile=True, reduce_retracing=True)
-        return tf.function(functools.partial(fn), **options)
+        if not jit:
+            return tf.function(functools.partial(fn), input_signature=specs)
+        # one function per rank of the arguments: retracing is reduced by relaxing shapes,
+        # and an image's (H, W, C) and a volume's (D, H, W, C) would relax to unknown rank
+        by_rank: dict[tuple[int, ...], Callable] = {}
+
+        def compiled(*args: Any) -> Any:
+            ranks = tuple(len(getattr(arg, "shape", ())) for arg in args)
+            if ranks not in by_rank:
+                by_rank[ranks] = tf.function(
+                    functools.partial(fn),
+                    input_signature=specs,
+                    jit_compile=True,
+                    reduce_retracing=True,
+                )
+            return by_rank[ranks](*args)
+
+        return compiled
     if backend == "jax" and not shapes_from_data:
         import jax
 

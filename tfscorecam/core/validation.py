@@ -71,10 +71,15 @@ def as_image_batch(images: object, input_shape: tuple) -> tuple[np.ndarray, bool
     for axis, (got, want) in enumerate(zip(batch.shape[1:], expected, strict=True)):
         if want is not None and got != want:
             what = "channel count" if axis == rank - 1 else "size"
+            fix = (
+                "Resample the volumes to the model's size first"
+                if rank == 4
+                else "Resize and preprocess the images for the model first (tfscorecam.explain "
+                "does this for you)"
+            )
             raise ValueError(
                 f"the model expects inputs of shape {expected} ({axes}) but got "
-                f"{tuple(batch.shape[1:])}: wrong {what}. Resize and preprocess the images "
-                "for the model first (tfscorecam.explain does this for you)."
+                f"{tuple(batch.shape[1:])}: wrong {what}. {fix}."
             )
     batch = batch.astype(np.float32, copy=False)
     if not np.all(np.isfinite(batch)):

@@ -79,7 +79,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"tfscorecam {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     explain = commands.add_parser("explain", help="explain images, write overlay PNGs")
-    explain.add_argument("images", nargs="+", help="image files")
+    explain.add_argument(
+        "images", nargs="+", help="image files (.npy arrays for a model on volumes or video)"
+    )
     explain.add_argument(
         "--model",
         default="efficientnet_lite0",
@@ -280,15 +282,17 @@ def _classes(args, names: list | None) -> list | None:
 
 
 def _image(path: str):
-    """One display image from a path, with the fix for a folder."""
+    """One display image from a path (a ``.npy`` file: its array, a volume for a model on
+    volumes or video), with the fix for a folder."""
     from tfscorecam.interfaces.images import display_image
+    from tfscorecam.interfaces.volumes import load_volume
 
     if Path(path).is_dir():
         raise ValueError(
             f"{path} is a folder: explain takes image files; for a folder use "
             f"`tfscorecam explain-dataset {path} --out OUT`"
         )
-    return display_image(path)
+    return load_volume(path) if Path(path).suffix.lower() == ".npy" else display_image(path)
 
 
 def _out_folder(out: str) -> Path:
@@ -309,6 +313,12 @@ def _loaded(args):
     loaded = load(args.model, args.weights, args.preprocess or "none")
     names = load_class_names(args.class_names)
     return replace(loaded, class_names=names) if names else loaded
+
+
+def _named(text: str, path: str) -> str:
+    """A message about the one image (or volume) of a call, naming its file."""
+    text = text.replace("image 0", path).replace("volume 0", path)
+    return text if path in text else f"{path}: {text}"
 
 
 def _run_explain(args) -> int:
@@ -364,11 +374,10 @@ def _run_explain(args) -> int:
                 )
                 results = explained if isinstance(explained, list) else [explained]
             for warning in caught:
-                text = str(warning.message).replace("image 0", path)
-                text = text if path in text else f"{path}: {text}"
+                text = _named(str(warning.message), path)
                 print(f"tfscorecam: warning: {text}", file=sys.stderr)
         except (ValueError, TypeError, OSError, KeyError, MemoryError) as error:
-            print(f"tfscorecam: error: {str(error).replace('image 0', path)}", file=sys.stderr)
+            print(f"tfscorecam: error: {_named(str(error), path)}", file=sys.stderr)
             failures += 1
             continue
         seconds = f" ({time.perf_counter() - start:.1f} s)"

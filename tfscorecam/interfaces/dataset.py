@@ -5,11 +5,13 @@ model input), explains them in a pool of Ray actors (each builds its own model a
 once: models are never pickled from the driver), and the driver writes the results as Parquet
 files under ``out``, one row per image:
 
-``path, class_index, class_name, score, heatmap, map_height, map_width, image_height,
-image_width, method, seconds, error, warning``
+``path, class_index, class_name, score, heatmap, map_depth, map_height, map_width,
+image_depth, image_height, image_width, method, seconds, error, warning``
 
 ``heatmap`` is the map at the model's input size, float16, flattened (reshape to
-``(map_height, map_width)``); ``seconds`` is the explainer's time for the image; ``error`` is
+``(map_height, map_width)``, or ``(map_depth, map_height, map_width)`` for a model on volumes
+or video, whose inputs are ``.npy`` files; ``heatmap(row)`` does it); the depths are null
+for images; ``seconds`` is the explainer's time for the image; ``error`` is
 null for an explained image and says what went wrong otherwise (a corrupt or unreadable file,
 an image too small for the target layer): the run goes on. ``warning`` holds what
 ``explain()`` would warn about the image (values outside the backbone's range, a low top-1
@@ -49,8 +51,10 @@ COLUMNS = (
     "class_name",
     "score",
     "heatmap",
+    "map_depth",
     "map_height",
     "map_width",
+    "image_depth",
     "image_height",
     "image_width",
     "method",
@@ -72,12 +76,16 @@ def _require(module: str):
 
 
 def image_paths(inputs: str | os.PathLike | Sequence) -> list[str]:
-    """The image files named by ``inputs``: a folder (its image files, sorted; not recursive),
-    a glob pattern, one file, or a list of paths. Duplicates are dropped."""
+    """The image files named by ``inputs``: a folder (its image files, sorted; not recursive;
+    a folder without any: its ``.npy`` files, volumes), a glob pattern, one file, or a list of
+    paths. Duplicates are dropped."""
     if isinstance(inputs, (str, os.PathLike)):
         text = str(inputs)
         if Path(text).is_dir():
-            found = [p for p in sorted(Path(text).iterdir()) if p.suffix.lower() in IMAGE_SUFFIXES]
+            files = sorted(Path(text).iterdir())
+            found = [p for p in files if p.suffix.lower() in IMAGE_SUFFIXES] or [
+                p for p in files if p.suffix.lower() == ".npy"
+            ]
         elif any(c in text for c in "*?["):
             found = [Path(p) for p in sorted(glob.glob(text, recursive=True))]
         elif Path(text).is_file():
@@ -104,8 +112,10 @@ def _schema():
             ("class_name", pa.string()),
             ("score", pa.float32()),
             ("heatmap", pa.list_(pa.float16())),
+            ("map_depth", pa.int32()),
             ("map_height", pa.int32()),
             ("map_width", pa.int32()),
+            ("image_depth", pa.int32()),
             ("image_height", pa.int32()),
             ("image_width", pa.int32()),
             ("method", pa.string()),
@@ -188,8 +198,12 @@ def read_results(out: str | os.PathLike):
 
 
 def heatmap(row) -> np.ndarray:
-    """The (map_height, map_width) float32 map of a result row (a DataFrame row or a dict)."""
-    return np.asarray(row["heatmap"], np.float32).reshape(row["map_height"], row["map_width"])
+    """The (map_height, map_width) float32 map of a result row (a DataFrame row or a dict);
+    a volume's (map_depth, map_height, map_width)."""
+    depth = row.get("map_depth")  # None or pandas' NA for an image
+    shape = (row["map_height"], row["map_width"])
+    shape = (int(depth), *shape) if isinstance(depth, (int, np.integer)) else shape
+    return np.asarray(row["heatmap"], np.float32).reshape(shape)
 
 
 # --- the workers ----------------------------------------------------------------------------
@@ -205,27 +219,35 @@ def _load_model(model: str, weights: str | None, preprocess: str | None, class_n
     return loaded.model, loaded.preprocess, load_class_names(class_names) or loaded.class_names
 
 
-def _decode(batch: dict, size: tuple[int, int]) -> dict:
-    """Ray task: read, convert to RGB and resize each image; a failure becomes its error."""
+def _decode(batch: dict, shape: tuple[int, ...]) -> dict:
+    """Ray task: read, convert to RGB and resize each image to the model's input ``shape``
+    (H, W, C); for a model on volumes, ``shape`` (D, H, W, C), read each ``.npy`` volume
+    as it is. A failure becomes its error."""
     from tfscorecam.interfaces.images import display_image, resize
+    from tfscorecam.interfaces.volumes import read_volume
 
-    count = len(batch["path"])
-    images = np.zeros((count, *size, 3), np.float32)
-    heights, widths = np.zeros(count, np.int32), np.zeros(count, np.int32)
+    count, volumes = len(batch["path"]), len(shape) == 4
+    images = np.zeros((count, *shape[:-1], shape[-1] if volumes else 3), np.float32)
+    sizes = np.zeros((count, 3), np.int32)  # depth (0 for images), height, width
     errors = []
     for i, path in enumerate(batch["path"]):
         try:
-            image = display_image(str(path))
-            heights[i], widths[i] = image.shape[:2]
-            images[i] = resize(image, size)  # as explain() resizes: no rounding to uint8
+            if volumes:
+                images[i] = read_volume(str(path), (None, *shape), str(path))
+                sizes[i] = shape[:3]
+            else:
+                image = display_image(str(path))
+                sizes[i, 1:] = image.shape[:2]
+                images[i] = resize(image, shape[:2])  # as explain() resizes: no rounding
             errors.append("")
         except Exception as error:  # any unreadable file: its row says why
             errors.append(f"{type(error).__name__}: {error}")
     return {
         "path": np.asarray(batch["path"]),
         "image": images,
-        "image_height": heights,
-        "image_width": widths,
+        "image_depth": sizes[:, 0],
+        "image_height": sizes[:, 1],
+        "image_width": sizes[:, 2],
         "error": np.asarray(errors, dtype=object),
     }
 
@@ -309,7 +331,8 @@ class _BatchExplainer:
             "class_index": np.full(count, -1, np.int32),
             "class_name": np.full(count, "", dtype=object),
             "score": np.zeros(count, np.float32),
-            "heatmap": np.zeros((count, *batch["image"].shape[1:3]), np.float16),
+            "heatmap": np.zeros((count, *batch["image"].shape[1:-1]), np.float16),
+            "image_depth": batch["image_depth"],
             "image_height": batch["image_height"],
             "image_width": batch["image_width"],
             "seconds": np.zeros(count, np.float32),
@@ -320,8 +343,9 @@ class _BatchExplainer:
             start = time.perf_counter()
             path = str(batch["path"][i])
             try:
-                shape = (int(batch["image_height"][i]), int(batch["image_width"][i]))
-                check_sizes(self.explainer, [shape], [path])
+                if self.explainer.spatial_rank == 2:
+                    shape = (int(batch["image_height"][i]), int(batch["image_width"][i]))
+                    check_sizes(self.explainer, [shape], [path])
                 x = preprocessed(batch["image"][i : i + 1], self.preprocess)
                 explained = self.explainer.explain_batch(x, self.class_index)
                 found = input_warnings(
@@ -357,8 +381,10 @@ def _rows(batch: dict, method: str) -> tuple[list[dict], list[dict]]:
             "class_name": None if error else (str(batch["class_name"][i]) or None),
             "score": None if error else float(batch["score"][i]),
             "heatmap": None if error else heat.reshape(-1),
-            "map_height": int(heat.shape[0]),
-            "map_width": int(heat.shape[1]),
+            "map_depth": int(heat.shape[0]) if heat.ndim == 3 else None,
+            "map_height": int(heat.shape[-2]),
+            "map_width": int(heat.shape[-1]),
+            "image_depth": int(batch["image_depth"][i]) or None,
             "image_height": int(batch["image_height"][i]) or None,
             "image_width": int(batch["image_width"][i]) or None,
             "method": method,
@@ -423,7 +449,9 @@ def explain_dataset(
         model: a saved Keras model (``.keras`` / ``.h5`` path), a zoo name
             (``"efficientnet_lite0"``, which brings its own preprocessing and class names) or
             a ``keras.applications`` name such as ``"MobileNetV2"`` (with ``weights``).
-        inputs: a folder, a glob pattern, or a list of image paths.
+        inputs: a folder, a glob pattern, or a list of image paths; for a model on volumes
+            or video, of ``.npy`` files (a folder's ``.npy`` files are listed when it holds no
+            images), each one (D, H, W, C) volume at the model's size, not resized.
         out: the output folder (created; results of earlier runs there are kept and skipped).
         method: any ``explain()`` method; further keyword ``options`` go to it.
         weights: a weights file for a ``keras.applications`` model.
@@ -584,23 +612,24 @@ def _ray_data_quiet():
         logging.disable(before)
 
 
-def _checked_input_size(job: _Job) -> tuple[int, int]:
+def _checked_input_shape(job: _Job) -> tuple[int, ...]:
     """Load the model and build the explainer once in a small Ray task (so the driver never
     loads TensorFlow): a bad model, layer or option is one error here, before any actor
-    starts. Returns the model's input size."""
+    starts. Returns the explained input's shape after the batch axis: (H, W, C), or
+    (D, H, W, C) for a model on volumes."""
     import ray
 
     @ray.remote(num_cpus=0)
-    def check() -> tuple[int, int] | str:
+    def check() -> tuple[int, ...] | str:
         try:
             keras_model, _, names = job.load()
-            height, width = keras_model.inputs[0].shape[1:3]
-            if height is None or width is None:
+            explainer, _ = job.explainer(keras_model, names)
+            shape = explainer.input_shape[1:]
+            if None in shape[:-1]:
                 raise ValueError("explain_dataset needs a model with a fixed input size")
-            job.explainer(keras_model, names)
         except Exception as error:  # reported in the driver as one line
             return f"{error}"
-        return int(height), int(width)
+        return tuple(int(d) for d in shape)
 
     result = ray.get(check.remote())
     if isinstance(result, str):
@@ -631,7 +660,7 @@ def _run(
     cpus_per_actor = 1 if gpus_per_actor else max(cpus - 1, 1) / actors
     nodes = max(1, len([n for n in ray.nodes() if n.get("Alive")]))
     threads = max(1, cpus // max(1, -(-actors // nodes)))
-    size = _checked_input_size(job)
+    shape = _checked_input_shape(job)
     data = ray.data.DataContext.get_current()
     data.enable_progress_bars = False
     data.print_on_execution_start = False
@@ -639,7 +668,7 @@ def _run(
     # reading is light: a quarter CPU per task (and a request unlike the actors', so that Ray
     # Data does not fuse reading into the actors: it runs in tasks beside them)
     dataset = dataset.map_batches(
-        _decode, fn_kwargs={"size": size}, batch_size=batch_size, num_cpus=0.25
+        _decode, fn_kwargs={"shape": shape}, batch_size=batch_size, num_cpus=0.25
     )
     with warnings.catch_warnings():  # max_restarts has no named parameter yet (Ray 2.60)
         warnings.filterwarnings("ignore", message=".*ray_remote_args.* is deprecated")
@@ -687,10 +716,12 @@ def write_overlays(
     colormap: str = "jet",
 ) -> int:
     """Overlay PNGs of the explained rows under ``out`` (into ``folder``, default
-    ``out/overlays``), from the stored heatmaps: nothing is recomputed. Returns the count."""
+    ``out/overlays``), from the stored heatmaps: nothing is recomputed (a volume's: a montage
+    of its slices, ``volumes.montage``). Returns the count."""
     from tfscorecam.interfaces.explanation import Explanation
     from tfscorecam.interfaces.filenames import distinct_stems, overlay_name
     from tfscorecam.interfaces.images import display_image, resize
+    from tfscorecam.interfaces.volumes import display_volume, load_volume
 
     table = read_results(out)
     settings = Path(out) / "settings.json"
@@ -703,8 +734,13 @@ def write_overlays(
     for stem, (_, row) in zip(
         distinct_stems(list(explained["path"])), explained.iterrows(), strict=True
     ):
-        image = display_image(row["path"])
-        heat = resize(heatmap(row)[..., None], image.shape[:2])[..., 0]
+        heat = heatmap(row)
+        if heat.ndim == 3:  # a volume's: at its own size, shown as a montage
+            volume = load_volume(row["path"])
+            image = display_volume(volume[..., None] if volume.ndim == 3 else volume)
+        else:
+            image = display_image(row["path"])
+            heat = resize(heat[..., None], image.shape[:2])[..., 0]
         name = row["class_name"] if isinstance(row["class_name"], str) else None
         explanation = Explanation(
             heatmap=np.clip(heat, 0, 1),

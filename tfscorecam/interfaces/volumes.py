@@ -30,11 +30,11 @@ def read_volumes(source: object, input_shape: tuple) -> tuple[list[np.ndarray], 
     if isinstance(source, (list, tuple)):
         if not source:
             raise ValueError("no volumes given")
-        volumes = [_one(item, input_shape, f"volume {n}") for n, item in enumerate(source)]
+        volumes = [read_volume(item, input_shape, f"volume {n}") for n, item in enumerate(source)]
         names = [_name(item, n) for n, item in enumerate(source)]
         return volumes, False, names
     if isinstance(source, (str, os.PathLike)):
-        return [_one(source, input_shape, str(source))], True, [str(source)]
+        return [read_volume(source, input_shape, str(source))], True, [str(source)]
     batch, single = as_image_batch(source, input_shape)
     return list(batch), single, [f"volume {n}" for n in range(len(batch))]
 
@@ -43,15 +43,23 @@ def _name(item: object, n: int) -> str:
     return str(item) if isinstance(item, (str, os.PathLike)) else f"volume {n}"
 
 
-def _one(item: object, input_shape: tuple, what: str) -> np.ndarray:
+def load_volume(path: str | os.PathLike) -> np.ndarray:
+    """The array of a ``.npy`` file, as saved (``numpy.save``); a clear error for another
+    file."""
+    path = Path(path)
+    if path.suffix.lower() != ".npy" or not path.is_file():
+        raise ValueError(
+            f"{path}: volumes and video are read from .npy files (numpy.save of a (D, H, W, "
+            "C) array), or given as arrays"
+        )
+    return np.load(path, allow_pickle=False)
+
+
+def read_volume(item: object, input_shape: tuple, what: str) -> np.ndarray:
+    """One volume (D, H, W, C) float32 from an array or a ``.npy`` file, checked against the
+    model's ``input_shape`` (``what`` names it in errors)."""
     if isinstance(item, (str, os.PathLike)):
-        path = Path(item)
-        if path.suffix.lower() != ".npy" or not path.is_file():
-            raise ValueError(
-                f"{path}: volumes and video are read from .npy files (numpy.save of a (D, H, "
-                "W, C) array), or given as arrays"
-            )
-        item = np.load(path, allow_pickle=False)
+        item = load_volume(item)
     batch, single = as_image_batch(item, input_shape)
     if not single:
         raise ValueError(f"{what} holds {len(batch)} volumes; a list item is one volume")
