@@ -42,6 +42,17 @@ def photo_paths(folder: str | Path, n: int) -> list[Path]:
     return paths[:n]
 
 
+def best_seconds(run, rounds: int) -> float:
+    """The fastest of ``rounds`` timed runs of ``run()``, after one warm-up."""
+    run()
+    best = np.inf
+    for _ in range(rounds):
+        start = time.perf_counter()
+        run()
+        best = min(best, time.perf_counter() - start)
+    return float(best)
+
+
 def device_line() -> str:
     """Which backend and device the benchmark runs on, in words."""
     name = keras.config.backend()

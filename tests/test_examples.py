@@ -154,7 +154,20 @@ def _namespace(root: Path) -> dict:
         "depth_model": build_depth_anything(),
         "depth_image": _scaled(images[0], 126),
         **_multi_input_namespace(),
+        **_volume_namespace(),
     }
+
+
+def _volume_namespace() -> dict:
+    """A small Conv3D classifier on (16, 64, 64, 1) volumes and two scans in Hounsfield units."""
+    keras.utils.set_random_seed(4)
+    volumes = keras.Input((16, 64, 64, 1))
+    x = keras.layers.Conv3D(8, 3, strides=2, padding="same", activation="relu")(volumes)
+    x = keras.layers.Conv3D(8, 3, strides=2, padding="same", activation="relu")(x)
+    x = keras.layers.GlobalAveragePooling3D()(x)
+    ct_model = keras.Model(volumes, keras.layers.Dense(2, activation="softmax")(x))
+    scans = np.random.default_rng(4).uniform(-1000, 1000, (2, 16, 64, 64, 1))
+    return {"ct_model": ct_model, "scans": scans.astype(np.float32)}
 
 
 def _multi_input_namespace() -> dict:

@@ -14,13 +14,12 @@ image embedding for the same number of masked images, in batches of the explaine
 from __future__ import annotations
 
 import argparse
-import time
 
 import keras
 import numpy as np
 
 import tfscorecam as tsc
-from benchmarks.common import device_line
+from benchmarks.common import best_seconds, device_line
 from tfscorecam import targets
 from tfscorecam.core import backend
 from tfscorecam.core.embeddings import image_embedding_view, text_embeddings
@@ -46,17 +45,6 @@ def clip(size: str) -> keras.Model:
         intermediate_dim=128, max_sequence_length=16,
     )  # fmt: skip
     return keras_hub.models.CLIPBackbone(vision, text, projection_dim=64)
-
-
-def seconds(run, rounds: int) -> float:
-    """The fastest of ``rounds`` timed runs, after one warm-up."""
-    run()
-    best = np.inf
-    for _ in range(rounds):
-        start = time.perf_counter()
-        run()
-        best = min(best, time.perf_counter() - start)
-    return float(best)
 
 
 def main() -> None:
@@ -86,14 +74,14 @@ def main() -> None:
         for start in range(0, passes, args.batch_size):
             backend.numpy(bare(chunks[min(args.batch_size, passes - start)]))
 
-    floor_s = seconds(floor, args.rounds)
+    floor_s = best_seconds(floor, args.rounds)
     print(device_line())
     print(f"CLIP image tower {args.size}, layer {cam.layer_path}, {passes} scored channels; "
           f"bare forward of {passes} masked images: {floor_s:.2f} s")  # fmt: skip
     first = None
     for count in counts:
         target = targets.similarity(vectors[:count])
-        took = seconds(lambda t=target: cam(image, target=t), args.rounds)
+        took = best_seconds(lambda t=target: cam(image, target=t), args.rounds)
         first = first or took
         print(f"prompts {count:3d}: {took:.2f} s/explanation, {took / first:.3f} of 1 prompt, "
               f"{took / floor_s:.3f} of the bare forward")  # fmt: skip

@@ -20,6 +20,7 @@ OUT = ROOT / "docs" / "snippets" / "errors.md"
 GROUPS = {  # module path prefix -> section title, in page order
     "interfaces/images": "Images and inputs",
     "interfaces/pipeline": "Images and inputs",
+    "interfaces/volumes": "Images and inputs",
     "core/validation": "Images and inputs",
     "zoo/preprocessing": "Images and inputs",
     "core/model_graph": "Models and layers",
