@@ -189,6 +189,31 @@ def build_depth_anything() -> keras.Model:
     )
 
 
+def build_sam(size: int = 64) -> keras.Model:
+    """A small SAM (keras_hub's SAMImageSegmenter) from its config: a ViTDet image encoder
+    whose neck gives an 8 x 8 x 8 image embedding, masks of (4, 32, 32) logits."""
+    import keras_hub
+
+    keras.utils.set_random_seed(0)
+    encoder = keras_hub.models.ViTDetBackbone(
+        hidden_size=16, num_layers=4, intermediate_dim=64, num_heads=2,
+        global_attention_layer_indices=[1, 3], patch_size=8, num_output_channels=8,
+        window_size=2, image_shape=(size, size, 3),
+    )  # fmt: skip
+    prompts = keras_hub.layers.SAMPromptEncoder(
+        hidden_size=8, image_embedding_size=(8, 8), input_image_size=(size, size),
+        mask_in_channels=16,
+    )  # fmt: skip
+    decoder = keras_hub.layers.SAMMaskDecoder(
+        num_layers=2, hidden_size=8, intermediate_dim=32, num_heads=2, embedding_dim=8,
+        num_multimask_outputs=3, iou_head_depth=3, iou_head_hidden_dim=8,
+    )  # fmt: skip
+    backbone = keras_hub.models.SAMBackbone(
+        image_encoder=encoder, prompt_encoder=prompts, mask_decoder=decoder
+    )
+    return keras_hub.models.SAMImageSegmenter(backbone)
+
+
 VOLUME_SHAPE = (6, 12, 10, 2)  # depth, height, width, channels
 
 

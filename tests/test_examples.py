@@ -25,7 +25,7 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
-from conftest import build_deeplab, build_depth_anything, build_retinanet
+from conftest import build_deeplab, build_depth_anything, build_retinanet, build_sam
 from PIL import Image
 
 from tfscorecam import zoo
@@ -153,6 +153,8 @@ def _namespace(root: Path) -> dict:
         "seg_image": _scaled(images[0], 64),
         "depth_model": build_depth_anything(),
         "depth_image": _scaled(images[0], 126),
+        "sam": build_sam(),
+        "sam_image": _scaled(images[0], 64),
         **_multi_input_namespace(),
         **_volume_namespace(),
     }

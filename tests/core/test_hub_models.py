@@ -5,7 +5,13 @@ the layer ``layer=None`` picks, and Score-CAM's maps of their targets against Nu
 import keras
 import numpy as np
 import pytest
-from conftest import build_deeplab, build_depth_anything, score_cam_of_features, softmax
+from conftest import (
+    build_deeplab,
+    build_depth_anything,
+    build_sam,
+    score_cam_of_features,
+    softmax,
+)
 
 import tfscorecam as tsc
 from tfscorecam import targets
@@ -50,9 +56,7 @@ def _dinov2_classifier() -> keras.Model:
         position_embedding_shape=(64, 64, 3),
     )
     tokens = backbone.output
-    pooled = keras.layers.Concatenate()(
-        [tokens[:, 0], keras.ops.mean(tokens[:, 5:], axis=1)]
-    )
+    pooled = keras.layers.Concatenate()([tokens[:, 0], keras.ops.mean(tokens[:, 5:], axis=1)])
     outputs = keras.layers.Dense(5, activation="softmax")(pooled)
     return keras.Model(backbone.inputs, outputs)
 
@@ -191,3 +195,80 @@ def test_every_method_explains_a_depth_box_or_says_why_not(method):
         _image(126), target=targets.regression(0, region=(20, 30, 80, 90))
     )
     assert maps.shape == (126, 126) and np.isfinite(maps).all() and maps.max() == 1
+
+
+SAM_SHAPES = {"points": (1, 2), "labels": (1,), "boxes": (0, 2, 2), "masks": (0, 64, 64, 1)}
+
+
+def _prompt(x: float, y: float) -> dict:
+    """One foreground point at (x, y) pixels, no box, no mask prompt."""
+    return {
+        "points": np.array([[x, y]], np.float32),
+        "labels": np.ones((1,), np.float32),
+        "boxes": np.zeros((0, 2, 2), np.float32),
+        "masks": np.zeros((0, 64, 64, 1), np.float32),
+    }
+
+
+def _sam_masks(sam: keras.Model, images: np.ndarray, prompt: dict) -> np.ndarray:
+    batch = {k: np.repeat(v[None], len(images), 0) for k, v in prompt.items()}
+    return np.asarray(sam({"images": images, **batch}, training=False)["masks"], np.float64)
+
+
+not_on_jax = pytest.mark.skipif(
+    keras.config.backend() == "jax", reason="JAX refuses several inputs"
+)
+
+
+@not_on_jax
+def test_sam_explains_one_predicted_mask_given_its_prompt():
+    sam, image = build_sam(), _image(64)
+    prompt = _prompt(20.0, 30.0)
+    predicted = _sam_masks(sam, image[None], prompt)[0, 1] > 0  # "why this mask"
+    target = targets.mask(1, region=predicted)
+    cam = tsc.ScoreCAM(sam, output="masks", input="images", input_shapes=SAM_SHAPES, verbose=0)
+    got = cam(image, target=target, inputs=prompt)
+    features = _run(sam.backbone.image_encoder, image[None])[0]  # the image embedding
+
+    def score(masked):
+        probability = 1 / (1 + np.exp(-_sam_masks(sam, masked, prompt)[0, 1]))
+        return probability[predicted].mean()
+
+    np.testing.assert_allclose(got, score_cam_of_features(features, image, score)[0], atol=TOL)
+    # another prompt, another mask: its values are fed, not the first call's
+    other = cam(image, target=targets.mask(1), inputs=_prompt(50.0, 10.0))
+    assert not np.allclose(other, cam(image, target=targets.mask(1), inputs=prompt), atol=1e-3)
+
+
+@not_on_jax
+@pytest.mark.parametrize("method", list(METHODS))
+def test_every_method_explains_a_sam_mask_or_says_why_not(method):
+    sam, cls = build_sam(), method_class(method)
+    options = dict(output="masks", input="images", input_shapes=SAM_SHAPES, verbose=0)
+    off_tf = keras.config.backend() != "tensorflow"
+    if issubclass(cls, TailCAM) or (off_tf and issubclass(cls, GradientCAM)):
+        with pytest.raises(ValueError, match="cannot carry a multi-input model's other inputs"):
+            cls(sam, **options)(_image(64), target=targets.mask(0), inputs=_prompt(20.0, 30.0))
+        return
+    maps = cls(sam, **options)(_image(64), target=targets.mask(0), inputs=_prompt(20.0, 30.0))
+    assert maps.shape == (64, 64) and np.isfinite(maps).all()
+
+
+@not_on_jax
+def test_sam_prompt_shapes_are_checked_in_one_line():
+    sam = build_sam()
+    with pytest.raises(ValueError, match=r"its size varies; pass input_shapes=\{'boxes'"):
+        tsc.ScoreCAM(sam, output="masks", input="images")
+    with pytest.raises(ValueError, match=r"input_shapes\['points'\] = \(1, 3\) does not fit"):
+        tsc.ScoreCAM(
+            sam, output="masks", input="images", input_shapes={**SAM_SHAPES, "points": (1, 3)}
+        )
+    with pytest.raises(ValueError, match="the held inputs are"):
+        tsc.ScoreCAM(sam, output="masks", input="images", input_shapes={"images": (64, 64, 3)})
+
+
+def test_a_mask_target_checks_its_output_and_index():
+    with pytest.raises(ValueError, match="mask index 4 is out of range: the output has 4 masks"):
+        targets.mask(4)(keras.ops.zeros((1, 4, 8, 8)))
+    with pytest.raises(ValueError, match=r"mask needs a \(batch, masks, H, W\) output"):
+        targets.mask(0)(keras.ops.zeros((1, 8, 8)))

@@ -64,6 +64,9 @@ class Explainer(Recorded):
         input: for a model with several inputs, the name (dict key or Input name) of the image
             input to explain; None: its one image input (batch, H, W, C). The other inputs
             are held at each image's value, given at call time as ``inputs=``.
+        input_shapes: for those other inputs whose size varies (a SAM's prompt points), the
+            shape of one value, by name, e.g. ``{"points": (1, 2), "labels": (1,)}``: the
+            values given at call time must have it.
         reshape: a function from the layer's output to a (batch, h, w, channels) map, for
             layers whose output is neither that nor (batch, tokens, channels) tokens of a
             patch grid (see ``tokens``).
@@ -87,11 +90,12 @@ class Explainer(Recorded):
         batch_size: int = BATCH_SIZE,
         output: str | int | None = None,
         input: str | None = None,
+        input_shapes: dict | None = None,
         reshape: Reshape | None = None,
         head: str = "auto",
         verbose: int = 1,
     ) -> None:
-        self.view = select_output(model, output, input)
+        self.view = select_output(model, output, input, input_shapes)
         self.fixed = fixed_inputs(self.view)  # the other inputs of a multi-input model
         self.embedding = explains_embedding(model, output)  # a dual encoder's image embedding
         self.layer_path, chain, self._reshape = resolve_layer(self.view, layer, reshape)
@@ -110,7 +114,7 @@ class Explainer(Recorded):
         self._forward_step = backend.compile(
             self._forward_pass, [((None, *self.input_shape[1:]), "float32")]
         )
-        self._feature_sizes: dict[tuple[int, ...], tuple[int, int]] = {}
+        self._feature_sizes: dict[tuple[int, ...], tuple[int, ...]] = {}
         self._rest: dict[bool, keras.Model] = {}
         self.probability_head = self.class_head("probability")
         self.scorings = Scorings(

@@ -95,9 +95,12 @@ def explained_input(model: keras.Model, name: str | None) -> int:
     return images[0]
 
 
-def image_view(model: keras.Model, name: str | None) -> keras.Model:
+def image_view(
+    model: keras.Model, name: str | None, shapes: dict | None = None
+) -> keras.Model:
     """A one-input model over ``model``: its image input ``name`` (None: the one image input)
-    and a ``FixedInput`` for each other input; outputs as ``model``'s."""
+    and a ``FixedInput`` for each other input, of its declared shape or, where that varies,
+    of the shape ``shapes`` gives it by name; outputs as ``model``'s."""
     if backend.name() == "jax":
         raise ValueError(
             "models with several inputs are explained on TensorFlow and PyTorch: jax.jit "
@@ -114,20 +117,48 @@ def image_view(model: keras.Model, name: str | None) -> keras.Model:
             "height, width, channels)"
         )
     images = keras.Input(batch_shape=source.shape, dtype=source.dtype, name=names[index])
+    shapes = _checked_shapes(shapes, model, names, index)
     fed = []
     for i, (tensor, input_name) in enumerate(zip(model.inputs, names, strict=True)):
         if i == index:
             fed.append(images)
             continue
-        if any(size is None for size in tensor.shape[1:]):
+        shape = shapes.get(input_name, tuple(tensor.shape[1:]))
+        if any(size is None for size in shape):
             raise ValueError(
-                f"input {input_name!r} has shape {tuple(tensor.shape)}; a fixed input needs a "
-                "known shape after the batch axis"
+                f"input {input_name!r} has shape {tuple(tensor.shape)}: its size varies; pass "
+                f"input_shapes={{{input_name!r}: (...)}}, the shape of one value after the "
+                "batch axis (e.g. a SAM's points: (1, 2) for one point)"
             )
-        fed.append(FixedInput(input_name, tuple(tensor.shape[1:]), tensor.dtype)(images))
+        fed.append(FixedInput(input_name, shape, tensor.dtype)(images))
     struct = getattr(model, "_inputs_struct", None)
     arguments = dict(zip(names, fed, strict=True)) if isinstance(struct, dict) else fed
     return keras.Model(images, model(arguments), name=f"{model.name}_on_{names[index]}")
+
+
+def _checked_shapes(shapes: object, model: keras.Model, names: list, index: int) -> dict:
+    """``input_shapes`` as {name: shape tuple}, each fitting the input's declared shape."""
+    if shapes is None:
+        return {}
+    if not isinstance(shapes, dict):
+        raise TypeError(f"input_shapes must be a dict from input names to shapes, got {shapes!r}")
+    checked = {}
+    for name, shape in shapes.items():
+        if name not in names or names.index(name) == index:
+            others = [n for i, n in enumerate(names) if i != index]
+            raise ValueError(f"input_shapes names {name!r}; the held inputs are {others}")
+        declared = tuple(model.inputs[names.index(name)].shape[1:])
+        shape = tuple(shape)
+        if len(shape) != len(declared) or any(
+            not isinstance(s, (int, np.integer)) or s < 0 or (d is not None and s != d)
+            for s, d in zip(shape, declared, strict=True)
+        ):
+            raise ValueError(
+                f"input_shapes[{name!r}] = {shape} does not fit the input's shape {declared} "
+                "(after the batch axis; None where any size goes)"
+            )
+        checked[name] = tuple(int(s) for s in shape)
+    return checked
 
 
 def fixed_inputs(view: keras.Model) -> dict[str, FixedInput]:

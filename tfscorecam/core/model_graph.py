@@ -80,7 +80,10 @@ def output_names(model: keras.Model) -> list[list[str]]:
 
 
 def select_output(
-    model: keras.Model, output: str | int | None = None, input: str | None = None
+    model: keras.Model,
+    output: str | int | None = None,
+    input: str | None = None,
+    input_shapes: dict | None = None,
 ) -> keras.Model:
     """A new functional model over the same layers that returns the one output to explain.
 
@@ -90,7 +93,8 @@ def select_output(
     without ``output`` gives its detection output (``detectors.detection_view``), a dual
     encoder (CLIP, SigLIP) its image embedding (``embeddings.image_embedding_view``). A model
     with several inputs is viewed on its image input ``input`` (None: its one image input),
-    the others held fixed (``inputs.image_view``).
+    the others held fixed (``inputs.image_view``; ``input_shapes``: the shapes of those whose
+    size varies).
     """
     if output is None and detector_kind(model) is not None:
         model = detection_view(model)
@@ -98,9 +102,11 @@ def select_output(
         model = image_embedding_view(model)
     model = as_keras3(model)
     if isinstance(model, keras.Model) and len(getattr(model, "inputs", None) or []) > 1:
-        model = image_view(model, input)
-    elif input is not None:
-        raise ValueError(f"input={input!r} is for models with several inputs; this one has one")
+        model = image_view(model, input, input_shapes)
+    elif input is not None or input_shapes is not None:
+        raise ValueError(
+            "input= and input_shapes= are for models with several inputs; this one has one"
+        )
     check_model(model)
     outputs = model.outputs
     names = output_names(model)

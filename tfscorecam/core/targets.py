@@ -8,7 +8,8 @@ differentiate it. Every row of its
 result must depend on that row of the output alone: Score-CAM scores many masked copies of one
 image in one batch. Pass one target for all images, or a list with one per image.
 
-Built in: ``classes`` (the default), ``segmentation``, ``regression``, ``detection`` (one
+Built in: ``classes`` (the default), ``segmentation``, ``mask`` (one of a promptable
+segmenter's predicted masks, SAM's), ``regression``, ``detection`` (one
 object among a detector's boxes; ``core.detectors`` gives keras_hub detectors that output) and
 ``similarity`` (an embedding's similarity with given vectors: text prompts through CLIP or
 SigLIP, another image, a prototype; ``core.embeddings`` gives their image embedding).
@@ -138,6 +139,37 @@ def segmentation(
 ) -> Segmentation:
     """Mean probability of ``class_index`` over ``region`` (see ``Segmentation``)."""
     return Segmentation(class_index, region, activation)
+
+
+class PromptedMask:
+    """Mean probability of one of the masks a promptable segmenter predicts, (batch, masks,
+    H, W) logits such as SAM's ``"masks"`` output, over a region: ``index`` picks the mask;
+    ``region`` as ``segmentation``'s (None: the whole output; for "why this mask", the mask
+    itself: ``region=logits[0, index] > 0``); ``activation``: ``"sigmoid"`` for SAM's logits,
+    None for probabilities."""
+
+    def __init__(self, index: int = 0, region: object = None, activation: str | None = "sigmoid"):
+        if isinstance(index, bool) or not isinstance(index, (int, np.integer)):
+            raise TypeError(f"index must be an int, got {index!r}")
+        if activation not in (None, "sigmoid"):
+            raise ValueError(f"activation must be None or 'sigmoid', got {activation!r}")
+        self.index = int(index)
+        self.activation = activation
+        self.region = check_region(region)
+
+    def __call__(self, output: Any) -> Any:
+        if len(output.shape) != 4:
+            raise ValueError(f"mask needs a (batch, masks, H, W) output, got shape {output.shape}")
+        if not 0 <= self.index < output.shape[1]:
+            raise ValueError(
+                f"mask index {self.index} is out of range: the output has {output.shape[1]} masks"
+            )
+        return region_mean(activate(output, self.activation)[:, self.index], self.region)
+
+
+def mask(index: int = 0, region: object = None, activation: str | None = "sigmoid") -> PromptedMask:
+    """Mean probability of predicted mask ``index`` over ``region`` (see ``PromptedMask``)."""
+    return PromptedMask(index, region, activation)
 
 
 class Regression:

@@ -201,7 +201,7 @@ def heatmap(row) -> np.ndarray:
     """The (map_height, map_width) float32 map of a result row (a DataFrame row or a dict);
     a volume's (map_depth, map_height, map_width)."""
     depth = row.get("map_depth")  # None or pandas' NA for an image
-    shape = (row["map_height"], row["map_width"])
+    shape: tuple = (row["map_height"], row["map_width"])
     shape = (int(depth), *shape) if isinstance(depth, (int, np.integer)) else shape
     return np.asarray(row["heatmap"], np.float32).reshape(shape)
 
@@ -238,7 +238,7 @@ def _decode(batch: dict, shape: tuple[int, ...]) -> dict:
             else:
                 image = display_image(str(path))
                 sizes[i, 1:] = image.shape[:2]
-                images[i] = resize(image, shape[:2])  # as explain() resizes: no rounding
+                images[i] = resize(image, (shape[0], shape[1]))  # as explain(): no rounding
             errors.append("")
         except Exception as error:  # any unreadable file: its row says why
             errors.append(f"{type(error).__name__}: {error}")

@@ -302,7 +302,8 @@ def explain(
         inputs: for a model with several inputs, the other inputs' values by name, one per
             image or one for all, fed as given (not preprocessed); they pass unchanged while
             the image is explained. The image input is the model's one 4-D input, or the one
-            named by the option ``input=``.
+            named by the option ``input=``; the option ``input_shapes=`` gives the shape of
+            one value of those whose size varies (a SAM's prompts).
         **options: passed to the method's class (``output``, ``input``, ``batch_size``, ``score``,
             ``num_augmentations``, ``verbose``...).
 
