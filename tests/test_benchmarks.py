@@ -85,6 +85,7 @@ def arguments(data: dict[str, Path]) -> dict[str, list[str]]:
                                 "--batch-size", "8"],
         "speed.bench_similarity": ["--size", "tiny", "--prompts", "1,3", "--rounds", "1",
                                    "--max-channels", "4", "--batch-size", "4"],
+        "speed.bench_volume": ["--kind", "ct", "--rounds", "1", "--batch-size", "8"],
         "quality.evaluate": [*model, "--images", dev, "--class-index", index, "--n", "2",
                              "--mosaics", "1", "--steps", "2", "--max-channels", "2",
                              "--methods", "gradcam,faster"],

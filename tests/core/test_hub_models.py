@@ -23,6 +23,7 @@ from tfscorecam.methods.tail import TailCAM
 keras_hub = pytest.importorskip("keras_hub")
 
 TOL = 1e-4
+FEW_VIEWS = {"num_augmentations": 2}  # Augmented Score-CAM in the contract runs: it runs, fast
 
 
 def _segformer() -> keras.Model:
@@ -187,6 +188,7 @@ def test_every_method_explains_a_depth_box_or_says_why_not(method):
     model = build_depth_anything()
     cls = method_class(method)
     kwargs = dict(layer=model.backbone.get_layer("neck"), reshape=lambda levels: levels[-1])
+    kwargs.update(FEW_VIEWS if method == "augmented" else {})
     if issubclass(cls, (GradientCAM, TailCAM)):  # one map to differentiate or perturb
         with pytest.raises(ValueError, match="differentiates one feature map|own output"):
             cls(model, verbose=0, **kwargs)
@@ -195,6 +197,11 @@ def test_every_method_explains_a_depth_box_or_says_why_not(method):
         _image(126), target=targets.regression(0, region=(20, 30, 80, 90))
     )
     assert maps.shape == (126, 126) and np.isfinite(maps).all() and maps.max() == 1
+
+
+@pytest.fixture(scope="module")
+def sam() -> keras.Model:
+    return build_sam()
 
 
 SAM_SHAPES = {"points": (1, 2), "labels": (1,), "boxes": (0, 2, 2), "masks": (0, 64, 64, 1)}
@@ -221,8 +228,8 @@ not_on_jax = pytest.mark.skipif(
 
 
 @not_on_jax
-def test_sam_explains_one_predicted_mask_given_its_prompt():
-    sam, image = build_sam(), _image(64)
+def test_sam_explains_one_predicted_mask_given_its_prompt(sam):
+    image = _image(64)
     prompt = _prompt(20.0, 30.0)
     predicted = _sam_masks(sam, image[None], prompt)[0, 1] > 0  # "why this mask"
     target = targets.mask(1, region=predicted)
@@ -242,9 +249,10 @@ def test_sam_explains_one_predicted_mask_given_its_prompt():
 
 @not_on_jax
 @pytest.mark.parametrize("method", list(METHODS))
-def test_every_method_explains_a_sam_mask_or_says_why_not(method):
-    sam, cls = build_sam(), method_class(method)
+def test_every_method_explains_a_sam_mask_or_says_why_not(sam, method):
+    cls = method_class(method)
     options = dict(output="masks", input="images", input_shapes=SAM_SHAPES, verbose=0)
+    options.update(FEW_VIEWS if method == "augmented" else {})
     off_tf = keras.config.backend() != "tensorflow"
     if issubclass(cls, TailCAM) or (off_tf and issubclass(cls, GradientCAM)):
         with pytest.raises(ValueError, match="cannot carry a multi-input model's other inputs"):
@@ -255,8 +263,7 @@ def test_every_method_explains_a_sam_mask_or_says_why_not(method):
 
 
 @not_on_jax
-def test_sam_prompt_shapes_are_checked_in_one_line():
-    sam = build_sam()
+def test_sam_prompt_shapes_are_checked_in_one_line(sam):
     with pytest.raises(ValueError, match=r"its size varies; pass input_shapes=\{'boxes'"):
         tsc.ScoreCAM(sam, output="masks", input="images")
     with pytest.raises(ValueError, match=r"input_shapes\['points'\] = \(1, 3\) does not fit"):

@@ -309,3 +309,15 @@ def test_volumes_from_npy_files_give_volume_rows_and_montages(cluster, tmp_path)
     assert dataset.write_overlays(tmp_path / "out") == 3
     montages = sorted((tmp_path / "out" / "overlays").iterdir())
     assert [Image.open(p).size for p in montages] == [(3 * 10, 2 * 12)] * 3  # 6 slices
+
+
+def test_a_model_of_several_inputs_is_one_error_before_any_actor(cluster, setup, tmp_path):
+    _, _, photos = setup
+    image = keras.Input((16, 16, 3), name="image")
+    meta = keras.Input((2,), name="meta")
+    pooled = keras.layers.GlobalAveragePooling2D()(keras.layers.Conv2D(4, 3)(image))
+    joined = keras.layers.Concatenate()([pooled, meta])
+    model = keras.Model({"image": image, "meta": meta}, keras.layers.Dense(2)(joined))
+    model.save(tmp_path / "two_inputs.keras")
+    with pytest.raises(ValueError, match="explains models of one input; this one also takes meta"):
+        dataset.explain_dataset(tmp_path / "two_inputs.keras", photos, tmp_path / "out", verbose=0)

@@ -74,10 +74,10 @@ def compile(
             return tf.function(functools.partial(fn), input_signature=specs)
         # one function per rank of the arguments: retracing is reduced by relaxing shapes,
         # and an image's (H, W, C) and a volume's (D, H, W, C) would relax to unknown rank
-        by_rank: dict[tuple[int, ...], Callable] = {}
+        by_rank: dict[tuple, Callable] = {}
 
         def compiled(*args: Any) -> Any:
-            ranks = tuple(len(getattr(arg, "shape", ())) for arg in args)
+            ranks = tuple(getattr(arg, "ndim", None) for arg in args)
             if ranks not in by_rank:
                 by_rank[ranks] = tf.function(
                     functools.partial(fn),

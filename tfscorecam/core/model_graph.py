@@ -187,9 +187,10 @@ def _calls(container: keras.Model, layer: keras.layers.Layer) -> int:
 
 
 def explainable_layers(model: keras.Model) -> list[tuple[str, Chain]]:
-    """All (path, chain) whose layer outputs a 4-D map of spatial size > 1, or tokens that fit
-    a patch grid (no containers, and no layer shared by several calls, such as a detector's
-    head run on every pyramid level)."""
+    """All (path, chain) whose layer outputs a feature map of more than one cell (4-D; for a
+    model on volumes, 5-D), or tokens that fit an image model's patch grid (no containers,
+    and no layer shared by several calls, such as a detector's head run on every pyramid
+    level)."""
     image_size, rank = tuple(model.inputs[0].shape[1:3]), spatial_rank(model)
     return [
         (path, chain)

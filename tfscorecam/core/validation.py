@@ -30,7 +30,7 @@ def non_negative(value: object, name: str) -> float:
     return number
 
 
-def axis_names(input_shape: tuple) -> str:
+def _axis_names(input_shape: tuple) -> str:
     """The axes of one input after the batch axis: "H, W, C" for images, "D, H, W, C" for
     volumes and video (depth or time first)."""
     return "D, H, W, C" if len(input_shape) == 5 else "H, W, C"
@@ -56,7 +56,7 @@ def as_image_batch(images: object, input_shape: tuple) -> tuple[np.ndarray, bool
         array.ndim == rank - 1 or (array.ndim == rank and array.shape[-1] != 1)
     ):
         array = array[..., None]  # no channel axis, for a one-channel model
-    axes = axis_names(input_shape)
+    axes = _axis_names(input_shape)
     if array.ndim not in (rank, rank + 1):
         what = "volume" if rank == 4 else "image"
         raise ValueError(

@@ -624,6 +624,11 @@ def _checked_input_shape(job: _Job) -> tuple[int, ...]:
         try:
             keras_model, _, names = job.load()
             explainer, _ = job.explainer(keras_model, names)
+            if explainer.fixed:
+                raise ValueError(
+                    f"explain_dataset explains models of one input; this one also takes "
+                    f"{', '.join(explainer.fixed)}: explain it with explain(..., inputs=)"
+                )
             shape = explainer.input_shape[1:]
             if None in shape[:-1]:
                 raise ValueError("explain_dataset needs a model with a fixed input size")

@@ -107,8 +107,9 @@ class Explanation:
 
     def plot(self, ax=None, alpha: float = 0.4, colormap: str = "jet", **overlay):
         """Draw the overlay into ``ax``; without ``ax``, a new figure with the image, heatmap
-        and overlay, titled with the class and score. ``overlay``: ``boxes``, ``renormalise``
-        and ``box_colour``, as for ``overlay``. Returns the figure."""
+        and overlay, titled with the class and score (a volume's: montages of the same
+        slices). ``overlay``: ``boxes``, ``renormalise``, ``box_colour`` and ``slices``, as
+        for ``overlay``. Returns the figure."""
         import matplotlib.pyplot as plt
 
         title = (
@@ -183,7 +184,8 @@ def plot_comparison(explanations: Sequence[Explanation], alpha: float = 0.4, col
     figure, axes = plt.subplots(
         1, len(explanations) + 1, figsize=(3.2 * (len(explanations) + 1), 3.6)
     )
-    axes[0].imshow(explanations[0].image)
+    image = explanations[0].image
+    axes[0].imshow(montage(image) if image.ndim == 4 else image)  # a volume's: its slices
     axes[0].set_title("image", fontsize=9)
     axes[0].axis("off")
     for axis, explanation in zip(axes[1:], explanations, strict=True):
