@@ -168,6 +168,30 @@ def test_dinov2_drops_its_class_and_register_tokens():
     np.testing.assert_allclose(maps, score_cam_of_features(features, image, score)[0], atol=TOL)
 
 
+def test_dinov3_drops_its_class_and_register_tokens():
+    keras.utils.set_random_seed(0)
+    backbone = keras_hub.models.DINOV3Backbone(
+        patch_size=8, num_layers=2, hidden_dim=16, num_heads=2, intermediate_dim=32,
+        num_register_tokens=4, image_shape=(64, 64, 3),
+    )  # fmt: skip
+    tokens = backbone.output
+    pooled = keras.layers.Concatenate()([tokens[:, 0], keras.ops.mean(tokens[:, 5:], axis=1)])
+    model = keras.Model(backbone.inputs, keras.layers.Dense(5, activation="softmax")(pooled))
+    image = _image(64)
+
+    def score(masked):
+        return _run(model, masked)[0, 2]
+
+    # its attention is its own layer, not MultiHeadAttention: layer=None takes the last token
+    # grid, the final layer norm; its token count is known only when the graph runs
+    for layer, expected in ((None, "layernorm"), ("embeddings", "embeddings")):
+        cam = tsc.ScoreCAM(model, layer, verbose=0)
+        assert cam.layer_path == expected and cam.feature_size() == (8, 8)
+        features = _features(model, expected, image)[5:].reshape(8, 8, 16)
+        reference = score_cam_of_features(features, image, score)[0]
+        np.testing.assert_allclose(cam(image, class_index=2), reference, atol=TOL)
+
+
 def test_swin_is_explained_on_its_last_stage_grid():
     model = _swin()
     cam = tsc.ScoreCAM(model, verbose=0)

@@ -41,14 +41,15 @@ def token_grid(num_tokens: int, image_size: tuple) -> tuple[int, int, int] | Non
     return None
 
 
-def grid_reshape(image_size: tuple) -> Reshape:
+def grid_reshape(image_size: tuple, declared: int | None = None) -> Reshape:
     """The function (batch, extra + h * w, C) -> (batch, h, w, C) for an image of
     ``image_size``, the grid taken from the token count the layer gives when it runs: a
     layer's declared output shape can be wrong (keras_hub's SigLIP embedding declares a class
-    token it does not have)."""
+    token it does not have); where that count is only known when the graph runs (keras_hub's
+    DINOv3), from the ``declared`` one."""
 
     def reshape(tokens: Any) -> Any:
-        count = tokens.shape[1]
+        count = tokens.shape[1] if tokens.shape[1] is not None else declared
         grid = None if count is None else token_grid(int(count), image_size)
         if grid is None:
             raise ValueError(
@@ -77,7 +78,7 @@ def feature_grid(shape: tuple | None, image_size: tuple, reshape: Reshape | None
         return None  # a feature map (volumes: (batch, d, h, w, C))
     if shape is not None and len(shape) == 3 and shape[1] is not None and len(image_size) == 2:
         if token_grid(int(shape[1]), image_size) is not None:
-            return grid_reshape(image_size)
+            return grid_reshape(image_size, int(shape[1]))
     raise ValueError(
         f"output shape {shape} is neither a (batch, h, w, channels) feature map nor "
         f"(batch, tokens, channels) tokens that fit a patch grid of the input's aspect ratio "
