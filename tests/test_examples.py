@@ -91,7 +91,9 @@ def _small_cnn(name: str, size: int = 64) -> keras.Model:
     return keras.Model(inputs, keras.layers.Dense(5, activation="softmax")(x), name=name)
 
 
-@pytest.fixture(scope="module")
+# session-scoped: an xdist worker may run other modules' tests between this module's, which
+# tears module fixtures down; every Python block then ran twice (400 s each on 2 cores)
+@pytest.fixture(scope="session")
 def folder(tmp_path_factory):
     """A folder with every file the README names, and the namespace of its Python blocks."""
     root = tmp_path_factory.mktemp("readme")
@@ -226,7 +228,7 @@ def _no_range_warning(caught) -> None:
     assert not wrong, wrong
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def python_examples(folder):
     """Run every Python block in order, in ``folder``; the shell commands then use what they
     wrote (the SavedModels the serving page exports). Returns the folder."""
