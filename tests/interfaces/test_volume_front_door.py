@@ -71,6 +71,8 @@ def test_bad_volume_inputs_get_one_clear_line(tmp_path):
     model = build_conv3d()
     with pytest.raises(ValueError, match="read from .npy files"):
         tsc.explain(model, str(tmp_path / "scan.png"), verbose=0)
+    with pytest.raises(FileNotFoundError, match="volume file not found: .*missing.npy"):
+        tsc.explain(model, [str(tmp_path / "missing.npy")], verbose=0)
     with pytest.raises(ValueError, match=r"one volume \(D, H, W, C\)"):
         tsc.explain(model, np.zeros(VOLUME_SHAPE[1:]), verbose=0)  # one slice
     with pytest.raises(ValueError, match="a list item is one volume"):

@@ -30,8 +30,8 @@ def read_volumes(source: object, input_shape: tuple) -> tuple[list[np.ndarray], 
     if isinstance(source, (list, tuple)):
         if not source:
             raise ValueError("no volumes given")
-        volumes = [read_volume(item, input_shape, f"volume {n}") for n, item in enumerate(source)]
         names = [_name(item, n) for n, item in enumerate(source)]
+        volumes = [read_volume(i, input_shape, n) for i, n in zip(source, names, strict=True)]
         return volumes, False, names
     if isinstance(source, (str, os.PathLike)):
         return [read_volume(source, input_shape, str(source))], True, [str(source)]
@@ -47,7 +47,9 @@ def load_volume(path: str | os.PathLike) -> np.ndarray:
     """The array of a ``.npy`` file, as saved (``numpy.save``); a clear error for another
     file."""
     path = Path(path)
-    if path.suffix.lower() != ".npy" or not path.is_file():
+    if path.suffix.lower() == ".npy" and not path.is_file():
+        raise FileNotFoundError(f"volume file not found: {path}")
+    if path.suffix.lower() != ".npy":
         raise ValueError(
             f"{path}: volumes and video are read from .npy files (numpy.save of a (D, H, W, "
             "C) array), or given as arrays"
