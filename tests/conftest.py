@@ -300,16 +300,24 @@ def reference_scorecam(
     class_index: int,
     to_score=lambda out: out,
     channel_softmax: bool = False,
+    eigen_smooth: bool = False,
+    scaled: bool = True,
     **options,
 ) -> np.ndarray:
-    """Score-CAM one channel at a time, as in the paper and the official code."""
+    """Score-CAM one channel at a time, as in the paper and the official code; with
+    ``eigen_smooth`` the weighted channels' first principal component replaces their sum;
+    ``scaled=False`` skips the final min-max."""
     acts, scores, scored = reference_weights(model, image, class_index, to_score, **options)
     if channel_softmax:
         scores = np.exp(scores - scores.max()) / np.exp(scores - scores.max()).sum()
     height, width = image.shape[:2]
-    ups = [resize_bilinear(acts[..., k], height, width) for k in scored]
-    cam = np.maximum(sum(s * u for s, u in zip(scores, ups, strict=True)), 0)
-    return (cam - cam.min()) / (cam.max() - cam.min())
+    if eigen_smooth:
+        low = first_component(acts[..., scored] * scores)
+        cam = np.maximum(resize_bilinear(low, height, width), 0)
+    else:
+        ups = [resize_bilinear(acts[..., k], height, width) for k in scored]
+        cam = np.maximum(sum(s * u for s, u in zip(scores, ups, strict=True)), 0)
+    return (cam - cam.min()) / (cam.max() - cam.min()) if scaled else cam
 
 
 def score_cam_of_features(features: np.ndarray, image: np.ndarray, score) -> np.ndarray:
@@ -329,6 +337,17 @@ def score_cam_of_features(features: np.ndarray, image: np.ndarray, score) -> np.
         ups.append(up)
     cams = np.maximum(np.tensordot(np.array(weights), np.array(ups), (0, 0)), 0)
     return minmax_each(cams)
+
+
+def first_component(weighted: np.ndarray) -> np.ndarray:
+    """(h, w, C) -> (h, w): the cells' projection on the first principal direction of the
+    channels (cells centred; SVD), signed so that the direction's entries sum to more than 0:
+    EigenCAM's and ``eigen_smooth``'s low map, written out."""
+    cells = weighted.reshape(-1, weighted.shape[-1]).astype(np.float64)
+    centred = cells - cells.mean(axis=0)
+    direction = np.linalg.svd(centred, full_matrices=False)[2][0]
+    direction = -direction if direction.sum() < 0 else direction
+    return (centred @ direction).reshape(weighted.shape[:-1])
 
 
 def minmax_each(maps: np.ndarray) -> np.ndarray:

@@ -8,7 +8,15 @@ finds it served by ``tsc.explain``, the explainer cache and export with nothing 
 import keras
 import numpy as np
 import pytest
-from conftest import BACKEND, SIZE, as_numpy, build_classifier, images, resize_bilinear
+from conftest import (
+    BACKEND,
+    SIZE,
+    as_numpy,
+    build_classifier,
+    images,
+    minmax_each,
+    resize_bilinear,
+)
 
 import tfscorecam as tsc
 from tfscorecam import methods
@@ -52,17 +60,43 @@ def test_maps_are_finite_in_range_and_independent_of_batching_and_chunks(
     np.testing.assert_allclose(cam(x, [4, 0, 2]), chosen, atol=1e-5)
 
 
-def _served(cam, tmp_path, x, classes=None) -> np.ndarray:
-    """The maps of ``cam`` exported, reloaded and called (TensorFlow's alone)."""
+@pytest.mark.parametrize("method", list(METHODS))
+def test_raw_maps_scale_to_the_maps_and_the_smoothing_options_hold(model, method):
+    x = images(2, seed=3)
+    cam = _explainer(model, method)
+    maps, raw = cam(x, [1, 3]), cam(x, [1, 3], normalize=False)
+    assert raw.shape == maps.shape and np.all(np.isfinite(raw))
+    np.testing.assert_allclose(minmax_each(raw), maps, atol=1e-5)
+    # aug_smooth: the mean of the six scaled maps of the mirrored and multiplied images
+    expected = np.zeros_like(maps)
+    for mirrored in (False, True):
+        for factor in (0.9, 1.0, 1.1):
+            shown = (x[:, :, ::-1] if mirrored else x) * np.float32(factor)
+            one = cam(np.ascontiguousarray(shown), [1, 3])
+            expected += one[:, :, ::-1] if mirrored else one
+    smoothed = _explainer(model, method, aug_smooth=True)(x, [1, 3])
+    np.testing.assert_allclose(smoothed, np.stack(minmax_each(expected)), atol=1e-5)
+    if not method_class(method).weighs_activations:
+        with pytest.raises(ValueError, match="does not sum weighted activations"):
+            _explainer(model, method, eigen_smooth=True)
+    else:
+        smooth = _explainer(model, method, eigen_smooth=True)(x, [1, 3])
+        assert smooth.shape == maps.shape and smooth.min() >= 0 and smooth.max() <= 1
+
+
+def _served(cam, tmp_path, x, classes=None) -> dict[str, np.ndarray]:
+    """The outputs (maps, classes, scores, peaks) of ``cam`` exported, reloaded and called
+    (TensorFlow's alone)."""
     import tensorflow as tf
 
     loaded = tf.saved_model.load(str(tsc.serving.export(cam, tmp_path)))
     if classes is None:
-        return loaded.signatures["serving_default"](images=tf.constant(x))["maps"].numpy()
-    served = loaded.signatures["explain_class"](
-        images=tf.constant(x), class_index=tf.constant(classes, tf.int32)
-    )
-    return served["maps"].numpy()
+        served = loaded.signatures["serving_default"](images=tf.constant(x))
+    else:
+        served = loaded.signatures["explain_class"](
+            images=tf.constant(x), class_index=tf.constant(classes, tf.int32)
+        )
+    return {name: value.numpy() for name, value in served.items()}
 
 
 @pytest.mark.tensorflow
@@ -71,7 +105,9 @@ def test_the_reloaded_saved_model_gives_the_eager_maps(model, method, tmp_path):
     cam = _explainer(model, method, batch_size=2)
     x = images(2, seed=4)
     served = _served(cam, tmp_path / method, x, [3, 1])
-    np.testing.assert_allclose(served, cam(x, [3, 1]), atol=cam.served_tolerance)
+    np.testing.assert_allclose(served["maps"], cam(x, [3, 1]), atol=cam.served_tolerance)
+    raw = cam(x, [3, 1], normalize=False).max(axis=(1, 2))  # the raw maps' peaks
+    np.testing.assert_allclose(served["peaks"], raw, rtol=cam.served_tolerance * 10, atol=1e-7)
 
 
 @pytest.mark.parametrize("method", list(METHODS))
@@ -97,7 +133,7 @@ def test_options_are_keyword_only_and_shown_by_repr(model, method):
     assert repr(method_class(method)(model)) == f"{name}(layer='target')"
     with pytest.raises(TypeError, match="positional"):
         method_class(method)(model, "target", 7)
-    with pytest.raises(ValueError, match="no layer named 'nope'; candidate layers: conv1, target"):
+    with pytest.raises(ValueError, match="no layer named 'nope'; the last feature maps: conv1"):
         _explainer(model, method, layer="nope")
 
 
@@ -140,5 +176,5 @@ def test_a_new_method_is_one_class_and_one_registry_line(model, monkeypatch, tmp
     low, high = expected.min(axis=(1, 2), keepdims=True), expected.max(axis=(1, 2), keepdims=True)
     np.testing.assert_allclose(cam(x), (expected - low) / (high - low), atol=1e-5)
     if BACKEND == "tensorflow":
-        served = _served(cam, tmp_path / "mean", x)
+        served = _served(cam, tmp_path / "mean", x)["maps"]
         np.testing.assert_allclose(served, cam(x), atol=cam.served_tolerance)

@@ -64,8 +64,15 @@ def test_bad_class_index(model, class_index, error, message):
 
 
 def test_unknown_layer_lists_candidates(model):
-    with pytest.raises(ValueError, match="no layer named 'nope'; candidate layers: conv1, target"):
+    with pytest.raises(ValueError, match="no layer named 'nope'; the last feature maps: conv1, "):
         tsc.ScoreCAM(model, "nope")
+    with pytest.raises(ValueError, match="no layer named 'targte'; did you mean 'target'"):
+        tsc.ScoreCAM(model, "targte")
+    big = keras.applications.MobileNetV2(alpha=0.35, weights=None, input_shape=(96, 96, 3))
+    with pytest.raises(ValueError) as error:  # about 100 candidates: the last 8, not a wall
+        tsc.ScoreCAM(big, "block_16_projekt")
+    text = str(error.value)
+    assert "did you mean 'block_16_project'" in text and len(text) < 400, text
 
 
 def test_layer_without_spatial_output(model):

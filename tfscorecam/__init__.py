@@ -1,10 +1,14 @@
-"""tfscorecam: faithful, fast Score-CAM and Augmented Score-CAM for Keras CNNs.
+"""tfscorecam: faithful, fast Score-CAM, Augmented Score-CAM and their family for any Keras 3
+model, on TensorFlow, JAX or PyTorch.
 
 Names are imported on first use (PEP 562), so ``import tfscorecam`` and the command line
 start without loading TensorFlow until it is needed.
 """
 
 import importlib
+import importlib.abc
+import importlib.util
+import sys
 
 from tfscorecam.methods import METHODS
 from tfscorecam.version import __version__
@@ -17,6 +21,7 @@ _CLASSES = {
     "CAM": "tfscorecam.core.explainer",
     "explain": "tfscorecam.interfaces.explanation",
     "plot_comparison": "tfscorecam.interfaces.explanation",
+    "overlay": "tfscorecam.interfaces.explanation",
 }
 _MODULES = {  # public name -> module
     "augment": "tfscorecam.methods.augmented.augment",
@@ -34,6 +39,30 @@ _MODULES = {  # public name -> module
 }
 
 __all__ = [*_CLASSES, *_MODULES, "__version__"]
+
+
+class _PublicModules(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    """``from tfscorecam.dataset import read_results`` (any public module name of
+    ``_MODULES`` that is not the path of its module) imports that module: the public names
+    work in an import statement as they do as attributes."""
+
+    def find_spec(self, fullname: str, path: object = None, target: object = None):
+        public = fullname.removeprefix(f"{__name__}.")
+        if public == fullname or _MODULES.get(public, fullname) == fullname:
+            return None
+        return importlib.util.spec_from_loader(fullname, self)
+
+    def create_module(self, spec):
+        return importlib.import_module(_MODULES[spec.name.removeprefix(f"{__name__}.")])
+
+    def exec_module(self, module) -> None:
+        """The module is already imported: only its own spec, which the import system has
+        just replaced by the public name's, is put back."""
+        module.__spec__ = importlib.util.spec_from_file_location(module.__name__, module.__file__)
+
+
+if not any(isinstance(finder, _PublicModules) for finder in sys.meta_path):
+    sys.meta_path.append(_PublicModules())
 
 
 def __getattr__(name: str):

@@ -89,6 +89,10 @@ def test_score_cam_of_prompts_equals_the_reference(dual):
     np.testing.assert_allclose(
         text, np.asarray(model.get_text_embeddings(_tokens())), rtol=1e-6, atol=1e-6
     )
+    preprocessed = {"token_ids": _tokens(), "padding_mask": np.ones_like(_tokens(), bool)}
+    np.testing.assert_array_equal(embeddings.text_embeddings(model, preprocessed), text)
+    with pytest.raises(ValueError, match="needs the key 'token_ids'"):
+        embeddings.text_embeddings(model, {"ids": _tokens()})
     cam = tsc.ScoreCAM(model, verbose=0)
     assert cam.layer_path == f"{model.vision_encoder.name}/{DEFAULT_LAYERS[kind][0]}"
     image = _image()

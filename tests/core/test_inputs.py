@@ -79,6 +79,12 @@ def test_score_cam_holds_each_images_other_inputs():
         shared[1], _reference_score_cam(model, images[1], meta[0], 0), atol=TOL
     )
     assert not np.allclose(shared[1], cam(images[1], 0, inputs={"meta": meta[1]}), atol=1e-3)
+    as_called = cam({"image": images, "meta": meta}, [2, 1])  # the model's own input dict
+    np.testing.assert_allclose(as_called, maps, atol=1e-6)
+    with pytest.raises(ValueError, match="the input dict has no 'image'"):
+        cam({"photo": images, "meta": meta})
+    with pytest.raises(ValueError, match="in the dict or as inputs=, not both"):
+        cam({"image": images, "meta": meta}, inputs={"meta": meta})
 
 
 @not_on_jax
@@ -194,7 +200,9 @@ def test_command_line_feeds_the_other_inputs_per_image(tmp_path, capsys):
         Image.fromarray(pixels).save(photos[-1])
     argv = ["explain", *photos, "--model", str(tmp_path / "m.keras"), "--preprocess", "tf",
             "--class", "2", "--out", str(tmp_path / "out"), "--quiet"]  # fmt: skip
-    assert cli.main(argv) == 1 and "need values" in capsys.readouterr().err
+    assert cli.main(argv) == 1
+    error = capsys.readouterr().err
+    assert "need values" in error and "--feed NAME=FILE.npy" in error and "got none" in error
     assert cli.main([*argv, "--feed", f"meta={tmp_path / 'meta.npy'}"]) == 0
     loaded = keras.saving.load_model(tmp_path / "m.keras")
     for i, photo in enumerate(photos):

@@ -70,6 +70,24 @@ def test_segmentation_target_is_the_mean_probability_over_the_mask():
     assert result.class_index is None and 0 < result.score < 1
 
 
+@pytest.mark.tensorflow
+def test_a_box_region_is_traced_without_autograph_noise(caplog):
+    """A box's mask is made by a NumPy helper while the step is traced: TensorFlow's AutoGraph
+    must not try to convert it (it logged "could not transform box_lists ... report this to
+    the TensorFlow team")."""
+    import tensorflow as tf
+
+    logger = tf.get_logger()  # its own handler: caplog's must be added to it
+    logger.addHandler(caplog.handler)
+    try:
+        for method in (tsc.ScoreCAM, tsc.GradCAM):
+            target = targets.segmentation(1, region=(1.5, 2, 9, 11.5))
+            method(_segmenter(), "target", verbose=0)(images(1), target=target)
+    finally:
+        logger.removeHandler(caplog.handler)
+    assert "AutoGraph" not in caplog.text
+
+
 def test_named_output_of_a_two_output_model():
     both, classifier = _two_outputs()
     x = images(2)

@@ -33,6 +33,9 @@ def test_distinct_stems_tell_equal_names_apart():
     assert distinct_stems(["a/x y.jpg"]) == ["x_y"]
     assert overlay_name("p", "gradcam", None, 3, "tabby cat") == "p_gradcam_3_tabby_cat.png"
     assert overlay_name("p", "gradcam", "age", None) == "p_gradcam_output-age_target.png"
+    assert overlay_name("p", "gradcam", None, None, target="regression-0-negate") == (
+        "p_gradcam_regression-0-negate.png"
+    )
 
 
 def test_same_stem_in_two_folders_writes_two_overlays(tmp_path, capsys):
@@ -82,12 +85,15 @@ def test_target_flag_explains_a_regression_and_warns_of_an_all_zero_map(tmp_path
     assert "--target regression:0" in capsys.readouterr().err
     assert cli.main([*argv, "--target", "regression:0"]) == 0
     captured = capsys.readouterr()
-    assert "target: -3." in captured.out and "p_scorecam_target.png" in captured.out
+    assert "target: -3." in captured.out and "p_scorecam_regression-0.png" in captured.out
     warning = _lines(captured.err)
     assert len(warning) == 1 and "all zero" in warning[0] and "regression:0:negate" in warning[0]
     assert cli.main([*argv, "--target", "regression:0:negate"]) == 0
     captured = capsys.readouterr()
     assert "target: 3." in captured.out and not _lines(captured.err)
+    assert "replaced" not in captured.out  # each target its own file
+    names = sorted(p.name for p in (tmp_path / "out").glob("*.png"))
+    assert names == ["p_scorecam_regression-0-negate.png", "p_scorecam_regression-0.png"]
     with pytest.raises(SystemExit):
         cli.main([*argv, "--target", "regression:x"])
     assert "expected regression:INDEX" in capsys.readouterr().err

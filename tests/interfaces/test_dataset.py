@@ -57,7 +57,8 @@ def _reference_map(model, path):
     x = tsc.images.resize(image, (16, 16)) / 127.5 - 1.0  # as explain() resizes: no rounding
     cam = tsc.ScoreCAM(model, verbose=0)
     probs = cam.predict_probabilities(x[None])[0]
-    return cam(x), int(np.argmax(probs)), float(probs.max()), image.shape[:2]
+    peak = float(cam(x, normalize=False).max())
+    return cam(x), int(np.argmax(probs)), float(probs.max()), image.shape[:2], peak
 
 
 def test_maps_equal_score_cam_and_a_bad_file_is_an_error_row(cluster, setup, tmp_path):
@@ -73,12 +74,13 @@ def test_maps_equal_score_cam_and_a_bad_file_is_an_error_row(cluster, setup, tmp
     broken = table[table["path"].str.endswith("broken.jpg")].iloc[0]
     assert "cannot read image" in broken["error"] and broken["heatmap"] is None
     for _, row in table[table["error"].isna()].iterrows():
-        expected, top1, probability, shape = _reference_map(model, row["path"])
+        expected, top1, probability, shape, peak = _reference_map(model, row["path"])
         heat = dataset.heatmap(row)
         assert heat.shape == (16, 16)
         np.testing.assert_allclose(heat, expected, atol=2e-3)  # float16 storage
         assert row["class_index"] == top1 and row["method"] == "scorecam"
         assert row["score"] == pytest.approx(probability, rel=1e-5)
+        assert row["map_peak"] == pytest.approx(peak, rel=1e-5)
         assert (row["image_height"], row["image_width"]) == shape and row["seconds"] > 0
     assert dataset.write_overlays(tmp_path / "out") == COUNT
     overlay = next((tmp_path / "out" / "overlays").glob("p05_*.png"))
@@ -198,7 +200,7 @@ def test_a_bad_layer_is_one_error_before_any_actor_and_int_columns_stay_int(
     cluster, setup, tmp_path, capsys
 ):
     _, model_path, photos = setup
-    with pytest.raises(ValueError, match="no layer named 'conv5'; candidate layers"):
+    with pytest.raises(ValueError, match="no layer named 'conv5'; .*the last feature maps"):
         dataset.explain_dataset(
             model_path, photos, tmp_path / "bad", layer="conv5", preprocess="tf", verbose=0
         )
@@ -274,6 +276,12 @@ def test_failures_exit_non_zero_warnings_reach_rows_and_overlays_never_collide(
     assert code == 1
     assert "2 explained (2 with warnings), 1 errors" in captured.out
     assert "2 overlays" in captured.out and "1 images failed" in captured.err
+    (hint,) = [line for line in captured.err.splitlines() if "read_results" in line]
+    statement = hint.split("columns: ", 1)[1]  # the printed hint runs as written
+    assert statement.startswith("from tfscorecam.dataset import read_results")
+    found: dict = {}
+    exec(statement.replace("read_results(", "table = read_results("), found)
+    assert len(found["table"]) == 3
     table = dataset.read_results(out).set_index("path")
     assert "smaller than the 8x8 feature map" in table.loc[str(tiny), "error"]
     for path in inputs[:2]:
@@ -308,7 +316,8 @@ def test_volumes_from_npy_files_give_volume_rows_and_montages(cluster, tmp_path)
         np.testing.assert_allclose(dataset.heatmap(row), expected[n], atol=2e-3)
     assert dataset.write_overlays(tmp_path / "out") == 3
     montages = sorted((tmp_path / "out" / "overlays").iterdir())
-    assert [Image.open(p).size for p in montages] == [(3 * 10, 2 * 12)] * 3  # 6 slices
+    magnified = 18  # 6 slices of 10 x 12: 30 px wide, magnified to at least 512
+    assert [Image.open(p).size for p in montages] == [(3 * 10 * magnified, 2 * 12 * magnified)] * 3
 
 
 def test_a_model_of_several_inputs_is_one_error_before_any_actor(cluster, setup, tmp_path):

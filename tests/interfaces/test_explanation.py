@@ -104,6 +104,8 @@ def test_explain_reuses_its_explainer_and_keeps_no_model_alive():
         (np.full((8, 8, 3), 300.0), ValueError, "display range: 0-255"),
         (np.zeros((8, 8, 5)), ValueError, r"must be \(H, W, 3\)"),
         ([], ValueError, "no images"),
+        (np.where(np.arange(64).reshape(8, 8, 1) == 19, np.nan, 0.5) * np.ones(3), ValueError,
+         r"1 NaN or infinite pixels, the first at row 2, column 3"),  # fmt: skip
     ],
 )
 def test_explain_bad_images(image, error, message):
@@ -293,3 +295,24 @@ def test_explanation_repr_is_short_and_explain_lists_every_method():
     assert len(text) < 200 and "heatmap=<40x50 float32>" in text and "image=<40x50x3 uint8>" in text
     for method in methods.METHODS:
         assert f'"{method}"' in tsc.explain.__doc__
+
+
+def test_overlay_blends_any_map_over_any_image(tmp_path):
+    photo = _photo(20, 30)
+    heat = np.zeros((5, 6), np.float32)
+    heat[2, 3] = 1.0
+    picture = tsc.overlay(photo, heat, alpha=0.5, colormap="gray")
+    assert picture.shape == (20, 30, 3) and picture.dtype == np.uint8
+    resized = tsc.images.resize(heat[..., None], (20, 30))[..., 0]  # bilinear to the image
+    expected = np.round(0.5 * photo + 0.5 * 255 * np.clip(resized, 0, 1)[..., None])
+    np.testing.assert_allclose(picture, expected, atol=1)  # the gray map's colour is its value
+    path = tmp_path / "p.png"
+    Image.fromarray(photo).save(path)
+    np.testing.assert_array_equal(tsc.overlay(str(path), heat, 0.5, "gray"), picture)
+    result = tsc.explain(build_classifier("softmax", flat_channel=False), photo, verbose=0)
+    np.testing.assert_array_equal(tsc.overlay(photo, result.heatmap), result.overlay())
+    for bad, message in [(heat * 2, r"in \[0, 1\]"), (heat[None, None], r"must be \(h, w\)")]:
+        with pytest.raises(ValueError, match=message):
+            tsc.overlay(photo, bad)
+    with pytest.raises(ValueError, match="alpha"):
+        tsc.overlay(photo, heat, alpha=2)

@@ -5,7 +5,7 @@ import pytest
 from conftest import VOLUME_SHAPE, build_conv3d
 
 import tfscorecam as tsc
-from tfscorecam.interfaces.volumes import display_volume, montage, slice_indices
+from tfscorecam.interfaces.volumes import display_volume, montage, readable, slice_indices
 
 
 def _volumes(n: int = 2) -> np.ndarray:
@@ -50,7 +50,10 @@ def test_explain_reads_npy_files_and_saves_the_montage(tmp_path):
     saved = one.save(tmp_path / "scan0.png")
     from PIL import Image
 
-    assert np.array_equal(np.asarray(Image.open(saved)), one.overlay())
+    picture = one.overlay()  # saved magnified by a whole factor to at least 512 px wide
+    factor = -(-512 // picture.shape[1])
+    assert factor > 1 and np.asarray(Image.open(saved)).shape[1] == picture.shape[1] * factor
+    np.testing.assert_array_equal(np.asarray(Image.open(saved))[::factor, ::factor], picture)
 
 
 def test_display_and_montage_values():
@@ -96,7 +99,7 @@ def test_the_command_line_explains_npy_volumes_as_explain_does(tmp_path, capfd):
     assert cli.main([*argv, "--out", str(tmp_path / "out"), "--class", "1", "--quiet"]) == 0
     written = tmp_path / "out" / "scan_scorecam_1_1.png"
     assert str(written) in capfd.readouterr().out
-    expected = tsc.explain(model, volume, class_index=1, verbose=0).overlay()
+    expected = readable(tsc.explain(model, volume, class_index=1, verbose=0).overlay())
     np.testing.assert_array_equal(np.asarray(Image.open(written)), expected)
     np.save(tmp_path / "slice.npy", volume[0])
     assert cli.main([*argv[:3], str(tmp_path / "slice.npy"), "--out", str(tmp_path)]) == 1

@@ -1,23 +1,17 @@
-"""EigenCAM against a NumPy reference (np.linalg.svd) written here."""
+"""EigenCAM against a NumPy reference (np.linalg.svd, ``conftest.first_component``)."""
 
 import keras
 import numpy as np
-from conftest import SIZE, as_numpy, build_classifier, images, resize_bilinear
+from conftest import SIZE, as_numpy, build_classifier, first_component, images, resize_bilinear
 
 import tfscorecam as tsc
-from tfscorecam.methods.eigencam import principal_projection
+from tfscorecam.core.maps import principal_projection
 
 
 def _reference(model: keras.Model, image: np.ndarray) -> np.ndarray:
     split = keras.Model(model.inputs[0], model.get_layer("target").output)
     a = as_numpy(split(image[None]))[0].astype(np.float64)  # (h, w, C)
-    cells = a.reshape(-1, a.shape[-1])
-    centred = cells - cells.mean(axis=0)
-    first = np.linalg.svd(centred)[2][0]  # the first right singular vector (C,)
-    if first.sum() < 0:
-        first = -first
-    low = np.maximum(centred @ first, 0).reshape(a.shape[:2])
-    cam = resize_bilinear(low, SIZE, SIZE)
+    cam = resize_bilinear(np.maximum(first_component(a), 0), SIZE, SIZE)
     return (cam - cam.min()) / (cam.max() - cam.min())
 
 

@@ -4,15 +4,30 @@ written here."""
 import keras
 import numpy as np
 import pytest
-from conftest import SIZE, as_numpy, build_classifier, images, layer_gradient, resize_bilinear
+from conftest import (
+    SIZE,
+    as_numpy,
+    build_classifier,
+    first_component,
+    images,
+    layer_gradient,
+    resize_bilinear,
+)
 
 import tfscorecam as tsc
 
 
-def _reference(logits_model: keras.Model, image: np.ndarray, class_index: int, method: str):
+def _reference(
+    logits_model: keras.Model,
+    image: np.ndarray,
+    class_index: int,
+    method: str,
+    eigen_smooth: bool = False,
+    scaled: bool = True,
+):
     a, g = layer_gradient(logits_model, "target", image, lambda out: out[0, class_index])
     if method == "hirescam":  # element-wise, no spatial weights
-        low = np.maximum((g * a).sum(axis=-1), 0)
+        weighted = g * a
     else:
         weights = []
         for k in range(a.shape[-1]):
@@ -25,9 +40,10 @@ def _reference(logits_model: keras.Model, image: np.ndarray, class_index: int, m
                 weights.append((g[..., k] * a[..., k]).sum() / a[..., k].sum())
             else:
                 weights.append(g[..., k].mean())
-        low = np.maximum(sum(w * a[..., k] for k, w in enumerate(weights)), 0)
-    cam = resize_bilinear(low, SIZE, SIZE)
-    return (cam - cam.min()) / (cam.max() - cam.min())
+        weighted = a * np.array(weights)
+    low = first_component(weighted) if eigen_smooth else weighted.sum(axis=-1)
+    cam = resize_bilinear(np.maximum(low, 0), SIZE, SIZE)
+    return (cam - cam.min()) / (cam.max() - cam.min()) if scaled else cam
 
 
 METHODS = {
@@ -50,6 +66,21 @@ def test_matches_reference_on_logits_of_a_softmax_head(name, deep_head):
     for image, cls, cam in zip(x, [1, 4, 0], maps, strict=True):
         np.testing.assert_allclose(cam, _reference(logits, image, cls, name), atol=1e-4)
     np.testing.assert_allclose(method(logits, "target")(x[0], class_index=1), maps[0], atol=1e-5)
+
+
+@pytest.mark.parametrize("name", METHODS)
+def test_eigen_smooth_and_raw_maps_match_the_reference(name):
+    probs = build_classifier("softmax", flat_channel=False, deep_head=True)
+    logits = build_classifier(None, flat_channel=False, deep_head=True)
+    x = images(2)
+    smooth = METHODS[name](probs, "target", eigen_smooth=True, verbose=0)(x, class_index=[3, 1])
+    raw = METHODS[name](probs, "target", verbose=0)(x, class_index=[3, 1], normalize=False)
+    for image, cls, cam, unscaled in zip(x, [3, 1], smooth, raw, strict=True):
+        expected = _reference(logits, image, cls, name, eigen_smooth=True)
+        np.testing.assert_allclose(cam, expected, atol=1e-4)
+        expected = _reference(logits, image, cls, name, scaled=False)
+        np.testing.assert_allclose(unscaled, expected, rtol=1e-4, atol=1e-7)
+        assert np.abs(cam - _reference(logits, image, cls, name)).max() > 0.05  # not the sum
 
 
 def test_the_gradient_methods_differ():

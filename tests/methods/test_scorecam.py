@@ -37,6 +37,19 @@ def test_matches_numpy_reference(activation, units, to_score):
         assert cam.min() == 0.0 and cam.max() == 1.0
 
 
+def test_eigen_smooth_and_raw_maps_match_numpy_reference():
+    model = build_classifier("softmax", 5)
+    x = images(2)
+    smooth = tsc.ScoreCAM(model, "target", eigen_smooth=True, verbose=0)(x, [2, 4])
+    raw = tsc.ScoreCAM(model, "target", verbose=0)(x, [2, 4], normalize=False)
+    for image, cls, cam, unscaled in zip(x, [2, 4], smooth, raw, strict=True):
+        expected = reference_scorecam(model, image, cls, eigen_smooth=True)
+        np.testing.assert_allclose(cam, expected, atol=TOL)
+        expected = reference_scorecam(model, image, cls, scaled=False)
+        np.testing.assert_allclose(unscaled, expected, rtol=1e-4, atol=1e-7)
+        assert np.abs(cam - reference_scorecam(model, image, cls)).max() > 0.05  # not the sum
+
+
 def test_single_unit_logit_head_uses_sigmoid_not_equal_weights():
     model = build_classifier(None, units=1)
     kernel, bias = model.get_layer("head").get_weights()

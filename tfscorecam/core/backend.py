@@ -99,6 +99,15 @@ def compile(
     return fn
 
 
+def not_converted(fn: Callable) -> Callable:
+    """``fn``, a NumPy helper that compiled steps call while they are traced (a region's
+    mask), marked on TensorFlow so that AutoGraph runs it as it is instead of trying to
+    convert it and logging that it could not."""
+    if name() == "tensorflow":
+        return tensorflow().autograph.experimental.do_not_convert(fn)
+    return fn
+
+
 def widest_float() -> str:
     """The widest float the backend computes in: "float64", or "float32" on JAX (whose
     64-bit types are off unless ``jax_enable_x64`` is set)."""

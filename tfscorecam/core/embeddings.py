@@ -57,7 +57,15 @@ def image_embedding_view(model: keras.Model) -> keras.Model:
 def text_embeddings(model: keras.Model, token_ids: object) -> np.ndarray:
     """The text tower's embeddings (P, D) float32 of ``token_ids`` (P, L) integers: P prompts
     tokenised by the model's own tokenizer (e.g. ``keras_hub.models.CLIPTokenizer`` or the
-    model's preprocessor), to pass to ``targets.similarity``."""
+    model's preprocessor), to pass to ``targets.similarity``. A dict, as keras_hub's
+    tokenizers and preprocessors return, gives its ``"token_ids"``."""
+    if isinstance(token_ids, dict):
+        if "token_ids" not in token_ids:
+            raise ValueError(
+                f"a dict of token ids needs the key 'token_ids' (what keras_hub's tokenizers "
+                f"and preprocessors return), got keys {sorted(token_ids)}"
+            )
+        token_ids = token_ids["token_ids"]
     if not is_dual_encoder(model):
         raise ValueError(
             f"{type(model).__name__} has no text tower: text_embeddings takes a keras_hub "

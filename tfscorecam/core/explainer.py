@@ -19,14 +19,14 @@ from keras import ops
 from tfscorecam.core import backend
 from tfscorecam.core.embeddings import explains_embedding
 from tfscorecam.core.head import HEAD_KINDS, ScoringHead, gradient_head, scoring_head
-from tfscorecam.core.inputs import bind, check_values, fixed_inputs, row
+from tfscorecam.core.inputs import bind, check_values, fixed_inputs, row, split_model_inputs
 from tfscorecam.core.maps import minmax
 from tfscorecam.core.model_graph import after, resolve_layer, select_output, tap
 from tfscorecam.core.options import Recorded
 from tfscorecam.core.progress import Progress
 from tfscorecam.core.request import Request, Scoring, Scorings
 from tfscorecam.core.tokens import Reshape
-from tfscorecam.core.validation import as_image_batch, positive_int
+from tfscorecam.core.validation import as_image_batch, boolean, positive_int
 
 BATCH_SIZE = 64  # the default most images (or masked images) per forward pass, every method
 
@@ -34,17 +34,20 @@ BATCH_SIZE = 64  # the default most images (or masked images) per forward pass, 
 @dataclass(frozen=True)
 class Explained:
     """Maps (N, K, H, W) in [0, 1] (volumes: (N, K, D, H, W)) with the classes (N, K; -1 for
-    targets) and scores (N, K)."""
+    targets) and scores (N, K); ``raw`` holds the same maps before min-max scaling."""
 
     maps: np.ndarray
     classes: np.ndarray
     scores: np.ndarray
     per_class_axis: bool
     single: bool
+    raw: np.ndarray
 
-    def output(self) -> np.ndarray:
-        """The maps as ``__call__`` returns them: K axis only if asked, N axis only if given."""
-        maps = self.maps if self.per_class_axis else self.maps[:, 0]
+    def output(self, normalize: bool = True) -> np.ndarray:
+        """The maps as ``__call__`` returns them: K axis only if asked, N axis only if given;
+        min-max scaled, or the raw maps without ``normalize``."""
+        maps = self.maps if normalize else self.raw
+        maps = maps if self.per_class_axis else maps[:, 0]
         return maps[0] if self.single else maps
 
 
@@ -76,11 +79,23 @@ class Explainer(Recorded):
         verbose: 1 shows a progress bar (on a terminal or in a notebook); 0 is silent. Both
             run the same compiled steps: the perturbation methods report their chunks from
             inside their compiled loop, about five times per image.
+        aug_smooth: test-time augmentation as pytorch-grad-cam's ``aug_smooth``: the maps of
+            the image and of its mirror image, each with its input values multiplied by 0.9,
+            1 and 1.1 (6 runs), mirrored back, min-max scaled and averaged (the raw map is
+            then that average). The classes or targets are those of the image itself. Six
+            times the cost; not in an exported SavedModel.
+        eigen_smooth: for the methods whose map is a sum of weighted activations (the
+            gradient family, Score-CAM, IS-CAM, SS-CAM, Ablation-CAM), the projection of
+            the weighted activations on their first principal component instead of their
+            sum (pytorch-grad-cam's ``eigen_smooth``; ``maps.weighted_map``): less noise,
+            and one component only.
     """
 
     progress_unit = "batch"
     score = "probability"  # the class score a method uses: "probability", "logit", "gradient"
     served_tolerance = 1e-5  # a SavedModel's maps equal the eager ones to this (absolute)
+    weighs_activations = False  # its map sums weighted activations: eigen_smooth applies
+    AUG_FACTORS = (0.9, 1.0, 1.1)  # aug_smooth's input multipliers, as pytorch-grad-cam's
 
     def __init__(
         self,
@@ -94,7 +109,17 @@ class Explainer(Recorded):
         reshape: Reshape | None = None,
         head: str = "auto",
         verbose: int = 1,
+        aug_smooth: bool = False,
+        eigen_smooth: bool = False,
     ) -> None:
+        self.aug_smooth = boolean(aug_smooth, "aug_smooth")
+        self.eigen_smooth = boolean(eigen_smooth, "eigen_smooth")
+        if self.eigen_smooth and not self.weighs_activations:
+            raise ValueError(
+                f"{type(self).__name__} does not sum weighted activations, so eigen_smooth does "
+                "not apply; it does to the gradient family, Score-CAM, IS-CAM, SS-CAM and "
+                "Ablation-CAM"
+            )
         self.view = select_output(model, output, input, input_shapes)
         self.fixed = fixed_inputs(self.view)  # the other inputs of a multi-input model
         self.embedding = explains_embedding(model, output)  # a dual encoder's image embedding
@@ -217,12 +242,16 @@ class Explainer(Recorded):
         *,
         target: object = None,
         inputs: dict | None = None,
+        normalize: bool = True,
     ) -> np.ndarray:
         """Explain ``images``.
 
         Args:
             images: float array (N, H, W, C) preprocessed for the model, or one image (H, W, C);
-                for a model on volumes or video, (N, D, H, W, C) or one (D, H, W, C).
+                for a model on volumes or video, (N, D, H, W, C) or one (D, H, W, C). A model
+                with several inputs also takes its own input dict, as it is called
+                (``{"image": x, "meta": m}``): the explained image input by name, the rest
+                as ``inputs``.
             class_index: None (each image's top-1 class), an int (every image), N ints (one
                 per image; for one image, a sequence is several classes of it) or an (N, K)
                 array (K classes per image).
@@ -232,6 +261,14 @@ class Explainer(Recorded):
             inputs: for a model with several inputs, the other inputs' values by name: N
                 values (one per image) or one for every image; they pass unchanged while
                 each image is explained.
+            normalize: True (default) scales each map to [0, 1] (min-max); False returns the
+                raw maps, in the method's own units and comparable across images and
+                classes (as torch-cam's ``normalized=False``): Score-CAM's family the ReLU
+                of the score-weighted sum of the layer's channels, the gradient family the
+                ReLU of the gradient-weighted channels, EigenCAM the first component's
+                projection, Ablation-CAM the relative drops; Recipro-CAM's and Augmented
+                Score-CAM's are already scaled in their own way (per the official code: at
+                the layer's resolution, per view).
 
         Returns:
             float32 maps in [0, 1]: (N, H, W), or (N, K, H, W) for several classes (or a
@@ -239,7 +276,9 @@ class Explainer(Recorded):
             are (D, H, W): (N, D, H, W) or (N, K, D, H, W), trilinearly upsampled and
             min-max scaled over the whole volume.
         """
-        return self.explain_batch(images, class_index, target=target, inputs=inputs).output()
+        normalize = boolean(normalize, "normalize")
+        explained = self.explain_batch(images, class_index, target=target, inputs=inputs)
+        return explained.output(normalize)
 
     def explain_batch(
         self,
@@ -250,6 +289,7 @@ class Explainer(Recorded):
         inputs: dict | None = None,
     ) -> Explained:
         """As ``__call__``, with the classes and scores of what was explained."""
+        images, inputs = split_model_inputs(self.view, images, inputs)
         batch, single = as_image_batch(images, self.input_shape)
         values = check_values(self.fixed, inputs, len(batch))
         if not values:
@@ -269,6 +309,7 @@ class Explainer(Recorded):
             np.concatenate([part.scores for part in parts]),
             parts[0].per_class_axis,
             single,
+            np.concatenate([part.raw for part in parts]),
         )
 
     def _explain(
@@ -276,13 +317,35 @@ class Explainer(Recorded):
     ) -> Explained:
         activations, outputs = self.forward(batch)
         request = self.resolve(class_index, target, outputs, single)
-        work = self._work(activations, request) if self.verbose else 0  # counted for a bar
+        runs = len(self.AUG_FACTORS) * 2 if self.aug_smooth else 1
+        work = self._work(activations, request) * runs if self.verbose else 0  # for a bar
         progress = Progress(work, self.verbose, self.progress_unit)
-        maps = self._maps(batch, activations, request, progress)
-        maps = backend.numpy(minmax(maps, self.spatial_rank))
+        if self.aug_smooth:
+            raw = self._augmented_maps(batch, request, progress)
+        else:
+            raw = self._maps(batch, activations, request, progress)
+        maps = backend.numpy(minmax(raw, self.spatial_rank))
         return Explained(
-            maps, request.class_matrix(), request.scores, request.per_class_axis, single
+            maps,
+            request.class_matrix(),
+            request.scores,
+            request.per_class_axis,
+            single,
+            backend.numpy(ops.cast(raw, "float32")),
         )
+
+    def _augmented_maps(self, batch: np.ndarray, request: Request, progress: Progress) -> Any:
+        """``aug_smooth``'s maps: the min-max scaled maps of the image and its mirror image,
+        each times every ``AUG_FACTORS`` value, mirrored back and averaged."""
+        runs = []
+        for mirrored in (False, True):
+            for factor in self.AUG_FACTORS:
+                images = (batch[..., ::-1, :] if mirrored else batch) * np.float32(factor)
+                images = np.ascontiguousarray(images, np.float32)
+                activations, _ = self.forward(images)
+                maps = minmax(self._maps(images, activations, request, progress), self.spatial_rank)
+                runs.append(backend.numpy(maps)[..., ::-1] if mirrored else backend.numpy(maps))
+        return np.mean(runs, axis=0)
 
     def _work(self, activations: np.ndarray, request: Request) -> int:
         """Units of work ``_maps`` reports to the progress bar."""
@@ -298,9 +361,14 @@ class Explainer(Recorded):
 
     def graph_explain(self, images: Any, classes: Any = None) -> dict:
         """The explanation inside a TensorFlow graph: ``maps`` (N, H, W) in [0, 1] of
-        ``classes`` (N,) int32 (None: each image's top-1), the ``classes`` and their
-        probabilities ``scores``."""
+        ``classes`` (N,) int32 (None: each image's top-1), the ``classes``, their
+        probabilities ``scores`` and the raw maps' maxima before scaling, ``peaks`` (N,)."""
         tf = backend.tensorflow("a SavedModel")
+        if self.aug_smooth:
+            raise ValueError(
+                "aug_smooth runs six explanations per image eagerly; export the explainer "
+                "without it"
+            )
         if self.spatial_rank != 2:
             raise ValueError(
                 "a SavedModel explains images; a model on volumes or video is explained "
@@ -318,9 +386,10 @@ class Explainer(Recorded):
             classes = tf.argmax(probabilities, axis=-1, output_type=tf.int32)
         tf.debugging.assert_less(classes, head.num_classes, "class_index too large")
         tf.debugging.assert_non_negative(classes, "class_index must be >= 0")
-        maps = minmax(self.graph_maps(images, activations, classes))
+        raw = ops.cast(self.graph_maps(images, activations, classes), "float32")
         scores = tf.gather(probabilities, classes, axis=1, batch_dims=1)
-        return {"maps": maps, "classes": classes, "scores": scores}
+        peaks = ops.max(raw, axis=(1, 2))
+        return {"maps": minmax(raw), "classes": classes, "scores": scores, "peaks": peaks}
 
     def graph_maps(self, images: Any, activations: Any, classes: Any) -> Any:
         """``_maps`` inside a TensorFlow graph for one class per image: (N, H, W), not yet

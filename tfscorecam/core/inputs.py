@@ -176,15 +176,37 @@ def check_values(fixed: dict[str, FixedInput], values: object, count: int) -> di
             raise ValueError("inputs= is for models with several inputs; this model has one")
         return {}
     if not isinstance(values, dict) or set(values) != set(fixed):
-        given = sorted(values) if isinstance(values, dict) else type(values).__name__
+        given = (
+            sorted(values)
+            if isinstance(values, dict)
+            else "none" if values is None else type(values).__name__
+        )
         raise ValueError(
             f"the model's other inputs {sorted(fixed)} need values: pass inputs= a dict with "
-            f"exactly those names (got {given})"
+            f"exactly those names (command line: --feed NAME=FILE.npy for each) (got {given})"
         )
     return {
         name: per_image(name, layer.value_shape, values[name], count)
         for name, layer in fixed.items()
     }
+
+
+def split_model_inputs(view: keras.Model, images: object, inputs: object) -> tuple:
+    """``(images, inputs)`` from a call given the model's own input dict (``{"image": x,
+    "meta": m}``, as the model is called): the explained image input by its name, the others
+    as ``inputs``; anything else passes unchanged."""
+    if not isinstance(images, dict):
+        return images, inputs
+    name = _input_names(view)[0]
+    if name not in images:
+        raise ValueError(
+            f"the input dict has no {name!r}, the explained image input (keys: "
+            f"{', '.join(map(str, images))}); name it, or choose another with input="
+        )
+    if inputs is not None:
+        raise ValueError("give the other inputs in the dict or as inputs=, not both")
+    others = {key: value for key, value in images.items() if key != name}
+    return images[name], others or None
 
 
 def bind(fixed: dict[str, FixedInput], values: dict, index: int) -> None:

@@ -11,6 +11,8 @@ from typing import Any
 import numpy as np
 from keras import ops
 
+from tfscorecam.core.backend import widest_float
+
 
 def minmax(maps: object, rank: int = 2) -> Any:
     """Scale each map (over its last ``rank`` axes: 2 for images, 3 for volumes) to [0, 1];
@@ -79,6 +81,37 @@ def score_cam_maps(low: object, size: Sequence) -> Any:
 def weighted_sum(activations: np.ndarray, weights: np.ndarray) -> np.ndarray:
     """sum_c weights[c, k] * activations[..., c] -> (h, w, K), in float64 for accuracy."""
     return np.tensordot(activations.astype(np.float64), weights.astype(np.float64), axes=1)
+
+
+def principal_projection(activations: object) -> Any:
+    """Each feature map (n, h, w, C) (or (n, d, h, w, C)) projected on its first principal
+    direction -> (n, h, w): EigenCAM's map, and the ``eigen_smooth`` of the methods whose map
+    sums weighted activations (``weighted_map``).
+
+    The cells are the samples and the channels the variables: the cells' mean is removed, and
+    the projection is on the first right singular vector, signed so that its channel weights
+    sum to more than 0 (an SVD's sign is arbitrary: the peers' maps come out inverted at
+    random; with non-negative features this sign makes the strongest cells bright).
+    """
+    acts = ops.cast(ops.convert_to_tensor(activations), widest_float())
+    shape = ops.shape(acts)
+    cells = ops.reshape(acts, (shape[0], -1, shape[-1]))  # (n, positions, C)
+    centred = cells - ops.mean(cells, axis=1, keepdims=True)
+    _, _, vh = ops.svd(centred, full_matrices=False)  # vh: right singular vectors as rows
+    first = vh[..., 0, :]  # (n, C)
+    first = ops.where(ops.sum(first, axis=-1, keepdims=True) < 0, -first, first)
+    projection = ops.einsum("npc,nc->np", centred, first)
+    return ops.reshape(projection, shape[:-1])
+
+
+def weighted_map(weighted: object, eigen_smooth: bool = False) -> Any:
+    """Weighted activations (n, *cells, C) -> (n, *cells): their sum over the channels, the
+    usual CAM; with ``eigen_smooth``, their projection on its first principal component
+    instead (pytorch-grad-cam's ``eigen_smooth``: less noise, the sign fixed as
+    ``principal_projection`` fixes it). Not ReLU'd."""
+    if eigen_smooth:
+        return principal_projection(weighted)
+    return ops.sum(weighted, axis=-1)
 
 
 def box_masks(boxes: object, shape: tuple[int, int]) -> np.ndarray:

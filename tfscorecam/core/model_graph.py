@@ -15,6 +15,7 @@ user's model object, so an explainer cached for a model never keeps that model a
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Iterator, Sequence
 
 import keras
@@ -204,10 +205,11 @@ def explainable_layers(model: keras.Model) -> list[tuple[str, Chain]]:
     ]
 
 
-def _candidates_text(model: keras.Model) -> str:
+def _candidates_text(model: keras.Model, most: int = 30) -> str:
+    """The names of the model's last ``most`` explainable layers, for an error message."""
     names = [path for path, _ in explainable_layers(model)]
-    if len(names) > 30:
-        names = ["..."] + names[-30:]
+    if len(names) > most:
+        names = ["..."] + names[-most:]
     return ", ".join(names) if names else "(none)"
 
 
@@ -369,7 +371,12 @@ def _resolve_name(model: keras.Model, name: str) -> tuple[str, Chain]:
             f"layer name {name!r} is ambiguous: {', '.join(p for p, _ in by_name)}; "
             "pass the full path"
         )
-    raise ValueError(f"no layer named {name!r}; candidate layers: {_candidates_text(model)}")
+    close = difflib.get_close_matches(name, [p for p, _ in all_layers], n=3, cutoff=0.5)
+    hint = f"did you mean {', '.join(map(repr, close))}? " if close else ""
+    raise ValueError(
+        f"no layer named {name!r}; {hint}the last feature maps: {_candidates_text(model, 8)} "
+        "(layer=None takes the last)"
+    )
 
 
 def final_layer(model: keras.Model) -> keras.layers.Layer:

@@ -82,7 +82,14 @@ def check_region(region: object) -> np.ndarray | None:
 def region_mean(values: Any, region: np.ndarray | None) -> Any:
     """The mean of ``values`` (batch, H, W) over ``region`` (see ``check_region``; a box in
     output pixels takes the pixels whose centre lies inside): (batch,)."""
-    height, width = values.shape[1], values.shape[2]
+    mask = region_mask(region, values.shape[1], values.shape[2])
+    weights = ops.convert_to_tensor(mask.astype(np.float32))
+    return ops.sum(values * weights, axis=(1, 2)) / float(mask.sum())
+
+
+@backend.not_converted
+def region_mask(region: np.ndarray | None, height: int, width: int) -> np.ndarray:
+    """``region`` as a float32 (height, width) mask of an output of that size, checked."""
     if region is None:
         mask = np.ones((height, width), np.float32)
     elif region.shape == (4,):
@@ -95,8 +102,7 @@ def region_mean(values: Any, region: np.ndarray | None) -> Any:
         mask = region.astype(np.float32)
     if mask.sum() == 0:
         raise ValueError("the region holds no pixel of the output")
-    weights = ops.convert_to_tensor(mask.astype(np.float32))
-    return ops.sum(values * weights, axis=(1, 2)) / float(mask.sum())
+    return mask.astype(np.float32)
 
 
 class Segmentation:

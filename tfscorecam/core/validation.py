@@ -18,6 +18,13 @@ def positive_int(value: object, name: str, maximum: int | None = None) -> int:
     return number
 
 
+def boolean(value: object, name: str) -> bool:
+    """``value`` if it is True or False (a NumPy bool too), else a clear error."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False, got {value!r}")
+    return bool(value)
+
+
 def non_negative(value: object, name: str) -> float:
     """Return ``value`` as a finite float >= 0, or raise a clear error."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):

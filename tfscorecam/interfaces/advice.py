@@ -15,6 +15,7 @@ wrongly, and its map then explains the wrong class. ``explain()`` therefore warn
 from __future__ import annotations
 
 import weakref
+from typing import Any
 
 import keras
 import numpy as np
@@ -22,6 +23,7 @@ import numpy as np
 from tfscorecam.core.model_graph import input_of, walk_layers
 
 LOW_TOP1 = 0.1
+MIN_POSITIVE_SHARE = 0.02  # below it a map is near-empty (benchmarks/studies/near_empty_maps)
 
 
 class InputWarning(UserWarning):
@@ -136,3 +138,31 @@ def confidence_advice(top1: float, num_classes: int, what: str = "the image") ->
         "the model's preprocessing (preprocess=, command line: --preprocess); a class the model "
         "barely predicts is explained by little evidence"
     )
+
+
+def positive_share(raw: np.ndarray) -> float:
+    """The fraction of a raw (unscaled) map's pixels above zero: below
+    ``MIN_POSITIVE_SHARE`` the map is near-empty, and min-max scaling would show its speck as
+    a confident hot spot."""
+    return float(np.mean(np.asarray(raw) > 0))
+
+
+def linear_head_advice(explainer: Any) -> str | None:
+    """Once per explainer: which reading of a linear output of two or more units was taken
+    (class logits, their softmax explained), and the fix if it is a regression head; None for
+    any other output, or when ``head=`` was given."""
+    head = explainer.probability_head
+    if explainer.head != "auto" or head is None or head.kind != "logits" or head.num_classes < 2:
+        return None
+    if explainer in _told:
+        return None
+    _told.add(explainer)
+    return (
+        f"the explained output is a linear layer of {head.num_classes} units, read as class "
+        "logits (their softmax is explained); if it is a regression head, pass "
+        "target=tfscorecam.targets.regression(i) (command line: --target regression:i); "
+        "head='logits' (--head logits) says the logits reading is meant and silences this"
+    )
+
+
+_told: weakref.WeakSet = weakref.WeakSet()

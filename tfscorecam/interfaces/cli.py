@@ -260,7 +260,7 @@ def _run_explain_dataset(args) -> int:
     if summary["warnings"] or summary["errors"]:
         print(
             "tfscorecam: see the rows' warning and error columns: "
-            f"tfscorecam.dataset.read_results({str(args.out)!r})",
+            f"from tfscorecam.dataset import read_results; read_results({str(args.out)!r})",
             file=sys.stderr,
         )
     if args.overlays:
@@ -340,10 +340,13 @@ def _run_explain(args) -> int:
         options["input"] = args.input
     feeds = dict(args.feed or [])
     target: object = None
+    target_label = "target"
     if args.target is not None:
         if args.class_ or args.top_k:
             raise ValueError("give --target, or --class / --top-k, not both")
         target = regression(*args.target)
+        index, negate = args.target
+        target_label = f"regression-{index}{'-negate' if negate else ''}"
     elif args.top_k:
         target = top_k(args.top_k)
     note = _cost_note(zoo_model.model, args.method, args.layer, options)
@@ -382,7 +385,9 @@ def _run_explain(args) -> int:
             continue
         seconds = f" ({time.perf_counter() - start:.1f} s)"
         for result in results:  # the time once per image: its classes share the passes
-            name = overlay_name(stem, args.method, output, result.class_index, result.class_name)
+            name = overlay_name(
+                stem, args.method, output, result.class_index, result.class_name, target_label
+            )
             replaced = " (replaced an earlier file)" if (out / name).exists() else ""
             result.save(out / name)
             print(f"{path}: {result.label}{seconds} -> {out / name}{replaced}")

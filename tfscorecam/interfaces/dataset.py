@@ -5,17 +5,19 @@ model input), explains them in a pool of Ray actors (each builds its own model a
 once: models are never pickled from the driver), and the driver writes the results as Parquet
 files under ``out``, one row per image:
 
-``path, class_index, class_name, score, heatmap, map_depth, map_height, map_width,
+``path, class_index, class_name, score, heatmap, map_peak, map_depth, map_height, map_width,
 image_depth, image_height, image_width, method, seconds, error, warning``
 
 ``heatmap`` is the map at the model's input size, float16, flattened (reshape to
 ``(map_height, map_width)``, or ``(map_depth, map_height, map_width)`` for a model on volumes
 or video, whose inputs are ``.npy`` files; ``heatmap(row)`` does it); the depths are null
-for images; ``seconds`` is the explainer's time for the image; ``error`` is
+for images; ``map_peak`` is the raw map's maximum before min-max scaling (``Explanation.peak``:
+comparable across images; null in outputs of versions before 0.5); ``seconds`` is the
+explainer's time for the image; ``error`` is
 null for an explained image and says what went wrong otherwise (a corrupt or unreadable file,
 an image too small for the target layer): the run goes on. ``warning`` holds what
 ``explain()`` would warn about the image (values outside the backbone's range, a low top-1
-probability, an all-zero map), joined by "; ", or null.
+probability, an all-zero or near-empty map), joined by "; ", or null.
 
 Resuming: a run over the same output skips every image that already has a row without error and
 retries those with an error. Rows are written in whole files, each renamed into place when
@@ -23,7 +25,8 @@ complete (``part-*.parquet`` for explained images, ``errors-*.parquet`` for fail
 stopped at any point (Ctrl-C or kill -9) loses at most the batches in flight; the next run ends
 with every image present exactly once. Two runs must not write to one output at the same time.
 
-Ray and pyarrow are the ``dataset`` extra: ``pip install "tfscorecam[dataset]"``.
+Ray, pyarrow and pandas are the ``dataset`` extra: ``python -m pip install -e ".[dataset]"`` in
+a clone, or ``python -m pip install "ray[data]>=2.40,<3" "pyarrow>=15" pandas``.
 """
 
 from __future__ import annotations
@@ -51,6 +54,7 @@ COLUMNS = (
     "class_name",
     "score",
     "heatmap",
+    "map_peak",
     "map_depth",
     "map_height",
     "map_width",
@@ -71,7 +75,8 @@ def _require(module: str):
         return importlib.import_module(module)
     except ImportError:
         raise ImportError(
-            f"explain_dataset needs {module.split('.')[0]}: pip install 'tfscorecam[dataset]'"
+            f"explain_dataset needs {module.split('.')[0]}: python -m pip install "
+            "'ray[data]>=2.40,<3' 'pyarrow>=15' pandas"
         ) from None
 
 
@@ -112,6 +117,7 @@ def _schema():
             ("class_name", pa.string()),
             ("score", pa.float32()),
             ("heatmap", pa.list_(pa.float16())),
+            ("map_peak", pa.float32()),
             ("map_depth", pa.int32()),
             ("map_height", pa.int32()),
             ("map_width", pa.int32()),
@@ -150,7 +156,7 @@ def _read(files: list[Path], columns: list[str] | None = None):
         )
     wanted = columns or _schema().names
     tables = []
-    for file in files:  # files of a version before the warning column get an empty one
+    for file in files:  # files of a version before a column (warning, map_peak) get nulls
         present = set(pq.read_schema(file).names)
         table = pq.read_table(file, columns=[c for c in wanted if c in present])
         for missing in [c for c in wanted if c not in present]:
@@ -332,6 +338,7 @@ class _BatchExplainer:
             "class_name": np.full(count, "", dtype=object),
             "score": np.zeros(count, np.float32),
             "heatmap": np.zeros((count, *batch["image"].shape[1:-1]), np.float16),
+            "map_peak": np.zeros(count, np.float32),
             "image_depth": batch["image_depth"],
             "image_height": batch["image_height"],
             "image_width": batch["image_width"],
@@ -356,6 +363,7 @@ class _BatchExplainer:
                 continue
             out["seconds"][i] = time.perf_counter() - start
             out["heatmap"][i] = explained.maps[0, 0]
+            out["map_peak"][i] = np.max(explained.raw[0, 0])
             index = int(explained.classes[0, 0])
             out["class_index"][i] = index
             names = self.class_names
@@ -381,6 +389,7 @@ def _rows(batch: dict, method: str) -> tuple[list[dict], list[dict]]:
             "class_name": None if error else (str(batch["class_name"][i]) or None),
             "score": None if error else float(batch["score"][i]),
             "heatmap": None if error else heat.reshape(-1),
+            "map_peak": None if error else float(batch["map_peak"][i]),
             "map_depth": int(heat.shape[0]) if heat.ndim == 3 else None,
             "map_height": int(heat.shape[-2]),
             "map_width": int(heat.shape[-1]),

@@ -17,10 +17,23 @@ from PIL import Image
 from tfscorecam.core.legacy import as_keras3
 from tfscorecam.core.maps import image_boxes, renormalise_in_boxes, upsample
 from tfscorecam.core.targets import Classes, Regression
-from tfscorecam.interfaces.advice import InputWarning, confidence_advice, range_advice
-from tfscorecam.interfaces.images import image_list
+from tfscorecam.interfaces.advice import (
+    MIN_POSITIVE_SHARE,
+    InputWarning,
+    confidence_advice,
+    linear_head_advice,
+    positive_share,
+    range_advice,
+)
+from tfscorecam.interfaces.images import display_image, image_list, resize
 from tfscorecam.interfaces.pipeline import model_input, preprocessed
-from tfscorecam.interfaces.volumes import MAX_SLICES, display_volume, montage, read_volumes
+from tfscorecam.interfaces.volumes import (
+    MAX_SLICES,
+    display_volume,
+    montage,
+    read_volumes,
+    readable,
+)
 from tfscorecam.methods import METHODS, cached_explainer
 from tfscorecam.zoo.class_names import IMAGENET_CLASSES, load_class_names, named_classes
 from tfscorecam.zoo.models import ZooModel, imagenet_class_names
@@ -39,6 +52,9 @@ class Explanation:
         image: the image (H, W, 3) uint8; a volume's (D, H, W, 3) for showing
             (``volumes.display_volume``).
         method: the method's name ("scorecam", ...).
+        raw: the map before min-max scaling, at the heatmap's size, in the method's own units
+            (see the explainers' ``normalize=False``): its values, unlike the heatmap's, can
+            be compared across images and classes. ``peak`` is its maximum.
 
     A volume's ``overlay``, ``plot`` and ``save`` show a montage of up to ``slices`` (16)
     evenly spaced slices or frames (``volumes.montage``).
@@ -50,6 +66,12 @@ class Explanation:
     score: float
     image: np.ndarray
     method: str
+    raw: np.ndarray | None = None
+
+    @property
+    def peak(self) -> float | None:
+        """The raw map's maximum (None when the raw map was not kept)."""
+        return None if self.raw is None else float(np.max(self.raw))
 
     def __repr__(self) -> str:
         def array(a: np.ndarray) -> str:
@@ -58,6 +80,7 @@ class Explanation:
         return (
             f"Explanation(method={self.method!r}, class_index={self.class_index!r}, "
             f"class_name={self.class_name!r}, score={self.score:.4g}, "
+            f"peak={self.peak if self.peak is None else format(self.peak, '.4g')}, "
             f"heatmap={array(self.heatmap)}, image={array(self.image)})"
         )
 
@@ -101,9 +124,7 @@ class Explanation:
         return picture
 
     def _blend(self, heatmap: np.ndarray, alpha: float, colormap: str) -> np.ndarray:
-        colours = matplotlib.colormaps[colormap](heatmap)[..., :3] * 255
-        blended = (1 - alpha) * self.image.astype(np.float32) + alpha * colours
-        return np.clip(np.round(blended), 0, 255).astype(np.uint8)
+        return blend(self.image, heatmap, alpha, colormap)
 
     def plot(self, ax=None, alpha: float = 0.4, colormap: str = "jet", **overlay):
         """Draw the overlay into ``ax``; without ``ax``, a new figure with the image, heatmap
@@ -143,10 +164,50 @@ class Explanation:
 
     def save(self, path: str | Path, alpha: float = 0.4, colormap: str = "jet", **overlay) -> Path:
         """Write the overlay (options as for ``overlay``) as an image file (PNG by the file
-        name); returns the path."""
+        name); returns the path. A volume's montage is magnified by a whole factor to at least
+        512 pixels wide (``volumes.readable``), so that small slices stay readable."""
         path = Path(path)
-        Image.fromarray(self.overlay(alpha, colormap, **overlay)).save(path)
+        picture = self.overlay(alpha, colormap, **overlay)
+        Image.fromarray(readable(picture) if self.heatmap.ndim == 3 else picture).save(path)
         return path
+
+
+def blend(image: np.ndarray, heatmap: np.ndarray, alpha: float, colormap: str) -> np.ndarray:
+    """``heatmap`` in [0, 1] coloured with ``colormap`` over ``image`` (same size, 0-255) at
+    opacity ``alpha``: uint8 RGB."""
+    colours = matplotlib.colormaps[colormap](heatmap)[..., :3] * 255
+    blended = (1 - alpha) * np.asarray(image, np.float32) + alpha * colours
+    return np.clip(np.round(blended), 0, 255).astype(np.uint8)
+
+
+def overlay(
+    image: object, heatmap: object, alpha: float = 0.4, colormap: str = "jet"
+) -> np.ndarray:
+    """Any map over any image: (H, W, 3) uint8 at the image's size.
+
+    ``image``: a path, a PIL image or an array in display range (as ``explain`` takes: uint8,
+    0-255 or [0, 1] floats, uint16, grey or RGBA). ``heatmap``: (h, w) values in [0, 1] (a
+    map of this package, another library's or a model's own), resized bilinearly to the
+    image when its size differs; values outside [0, 1] are refused, NaN too: min-max scale
+    raw maps first (``tfscorecam.maps.minmax``). As pytorch-grad-cam's ``show_cam_on_image``
+    and torch-cam's ``overlay_mask``, with the colour map and opacity of ``Explanation``.
+    """
+    if not 0 <= alpha <= 1:
+        raise ValueError(f"alpha must be in [0, 1], got {alpha}")
+    picture = display_image(image)
+    heat = np.asarray(heatmap, np.float32)
+    if heat.ndim == 3 and heat.shape[-1] == 1:
+        heat = heat[..., 0]
+    if heat.ndim != 2:
+        raise ValueError(f"heatmap must be (h, w), got shape {heat.shape}")
+    if not np.all(np.isfinite(heat)) or heat.min() < 0 or heat.max() > 1:
+        raise ValueError(
+            "heatmap values must be finite and in [0, 1]: scale a raw map first, e.g. "
+            "tfscorecam.maps.minmax(raw[None])[0]"
+        )
+    if heat.shape != picture.shape[:2]:
+        heat = np.clip(resize(heat[..., None], picture.shape[:2])[..., 0], 0, 1)
+    return blend(picture, heat, alpha, colormap)
 
 
 def draw_boxes(picture: np.ndarray, boxes: object, colour: tuple[int, int, int]) -> None:
@@ -218,7 +279,9 @@ def input_warnings(
     """The warnings (``advice.InputWarning`` texts) for each image of an explanation: values
     far outside a known backbone's range (``advice.range_advice``, on every image of the
     batch), a low top-1 probability when ``top1`` (the top-1 class was explained), and an
-    all-zero map (with why and what to do)."""
+    all-zero or near-empty map (less than ``advice.MIN_POSITIVE_SHARE`` of its raw pixels
+    above zero, which min-max scaling would show as a confident hot spot), with why and what
+    to do."""
     batch_wide = range_advice(model, x)
     found: list[list[str]] = [[batch_wide] if batch_wide else [] for _ in what]
     top1 = top1 and target is None and explainer.probability_head is not None
@@ -229,13 +292,17 @@ def input_warnings(
             )
             found[n].extend([text] if text else [])
         for k in range(explained.maps.shape[1]):
-            if not explained.maps[n, k].any():
-                found[n].append(zero_map_advice(name, int(explained.classes[n, k]), target))
+            share = positive_share(explained.raw[n, k]) if explained.maps[n, k].any() else 0.0
+            if share < MIN_POSITIVE_SHARE:
+                found[n].append(
+                    empty_map_advice(name, int(explained.classes[n, k]), target, share)
+                )
     return found
 
 
-def zero_map_advice(what: str, class_index: int, target: object) -> str:
-    """Why the map of ``what`` is all zero, and what to do."""
+def empty_map_advice(what: str, class_index: int, target: object, share: float = 0.0) -> str:
+    """Why the map of ``what`` is all zero (``share`` 0) or near-empty (only ``share`` of its
+    pixels above zero), and what to do."""
     one = target[0] if isinstance(target, (list, tuple)) and target else target
     explained = f"class {class_index}" if class_index >= 0 else f"target {one!r}"
     if class_index >= 0:
@@ -255,10 +322,16 @@ def zero_map_advice(what: str, class_index: int, target: object) -> str:
             "if the score is negative, explain its negative (for a regression "
             "targets.regression(i, negate=True), command line --target regression:i:negate)"
         )
+    state = (
+        "is all zero"
+        if share == 0
+        else f"is near-empty: only {share:.2%} of it is above zero, and min-max scaling shows "
+        "that speck as a confident hot spot"
+    )
     return (
-        f"the map of {what} for {explained} is all zero: no part of the feature map adds "
-        f"positive evidence for it (the methods keep only positive evidence) or the map is "
-        f"flat; {fix}"
+        f"the map of {what} for {explained} {state}: no part of the feature map adds "
+        f"{'' if share == 0 else 'much '}positive evidence for it (the methods keep only "
+        f"positive evidence) or the map is flat; {fix}"
     )
 
 
@@ -318,7 +391,8 @@ def explain(
     Images that look wrong for the model get an ``advice.InputWarning`` saying what to fix:
     values far outside the range a known ``keras.applications`` backbone expects (a missing
     ``preprocess``), a top-1 probability below 0.1 when the top-1 class is explained, or an
-    all-zero map (e.g. a negative regression value: ``targets.regression(i, negate=True)``).
+    all-zero or near-empty map (less than 2% of its raw pixels above zero; e.g. a negative
+    regression value: ``targets.regression(i, negate=True)``).
 
     Returns:
         An ``Explanation`` for one image and one class, else ``Explanations`` (image-major).
@@ -353,15 +427,17 @@ def explain(
     )
     top1 = class_index is None and target is None
     found = input_warnings(model, explainer, x, explained, what, target, top1)
-    for text in dict.fromkeys(text for texts in found for text in texts):
-        warnings.warn(text, InputWarning, stacklevel=2)
+    reading = linear_head_advice(explainer) if target is None else None
+    for text in dict.fromkeys([*(text for texts in found for text in texts), reading]):
+        if text:
+            warnings.warn(text, InputWarning, stacklevel=2)
     results = Explanations()
     for n, original in enumerate(images):
         for k, index in enumerate(explained.classes[n]):
-            heatmap = explained.maps[n, k]
+            heatmap, raw = explained.maps[n, k], explained.raw[n, k]
             if heatmap.ndim == 2 and heatmap.shape != original.shape[:2]:
-                heatmap = upsample(heatmap[None, ..., None], original.shape[:2])
-                heatmap = keras.ops.convert_to_numpy(heatmap)[0, ..., 0]
+                both = upsample(np.stack([heatmap, raw], -1)[None], original.shape[:2])
+                heatmap, raw = np.moveaxis(keras.ops.convert_to_numpy(both)[0], -1, 0)
             results.append(
                 Explanation(
                     heatmap=np.clip(heatmap, 0, 1).astype(np.float32),
@@ -370,6 +446,7 @@ def explain(
                     score=float(explained.scores[n, k]),
                     image=np.clip(np.round(original), 0, 255).astype(np.uint8),
                     method=method,
+                    raw=raw.astype(np.float32),
                 )
             )
     return results[0] if len(results) == 1 and single else results

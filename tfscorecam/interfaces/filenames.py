@@ -54,15 +54,17 @@ def overlay_name(
     output: str | int | None,
     class_index: int | None,
     class_name: str | None = None,
+    target: str = "target",
 ) -> str:
     """``<stem>_<method>[_output-<output>]_<class>_<name or class>.png``: the explained output
     appears when one was chosen, so that two outputs of one model never share a file; a
-    target (no class) is ``target``."""
+    target (no class) is named by ``target`` (e.g. ``regression-0-negate``), so that two
+    targets never share one either."""
     parts = [stem, method]
     if output is not None:
         parts.append(f"output-{output}")
     if class_index is None:
-        parts.append("target")
+        parts.append(target)
     else:
         parts += [str(class_index), class_name or str(class_index)]
     return _safe("_".join(parts)) + ".png"

@@ -69,17 +69,24 @@ def _from_array(source: object) -> np.ndarray:
     if array.ndim != 3 or array.shape[-1] not in (3, 4):
         raise ValueError(f"an image array must be (H, W, 3), got shape {array.shape}")
     array = array[..., :3]
+    bad = ~np.isfinite(array) if np.issubdtype(array.dtype, np.floating) else None
+    if bad is not None and bad.any():
+        row, col, _ = np.argwhere(bad)[0]
+        raise ValueError(
+            f"the image has {int(bad.any(-1).sum())} NaN or infinite pixels, the first at "
+            f"row {row}, column {col} (value {array[row, col].tolist()}): replace them (e.g. "
+            "np.nan_to_num) before explaining"
+        )
     if array.dtype == np.uint16:
         return (array.astype(np.float32) / 257.0).astype(np.float32)
     unit = array.dtype == np.bool_ or (
         np.issubdtype(array.dtype, np.floating)
-        and bool(np.all(np.isfinite(array)))
         and array.size > 0
         and array.min() >= 0
         and array.max() <= 1
     )
     array = array.astype(np.float32) * (255.0 if unit else 1.0)
-    if not np.all(np.isfinite(array)) or array.min() < 0 or array.max() > 255:
+    if array.min() < 0 or array.max() > 255:
         raise ValueError(
             "image arrays must be in display range: 0-255 (uint8, or float), [0, 1] (float) or "
             "uint16; pass the model's preprocessing as preprocess=, not preprocessed pixels"

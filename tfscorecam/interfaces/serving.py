@@ -21,7 +21,9 @@ Signatures:
 
 ``images`` are preprocessed float32 (N, H, W, C). Every signature returns ``maps`` (N, H, W)
 float32 in [0, 1] at the model's input size, ``classes`` (N,) int32 (the class explained) and
-``scores`` (N,) float32 (the model's probability of that class on the image).
+``scores`` (N,) float32 (the model's probability of that class on the image) and ``peaks``
+(N,) float32 (each raw map's maximum before min-max scaling, ``Explanation.peak``: comparable
+across images and classes).
 """
 
 from __future__ import annotations

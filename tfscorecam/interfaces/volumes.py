@@ -18,6 +18,7 @@ import numpy as np
 from tfscorecam.core.validation import as_image_batch
 
 MAX_SLICES = 16  # slices (or frames) a montage shows by default
+MIN_SAVED_WIDTH = 512  # pixels: a saved montage is magnified to at least this width
 
 
 def read_volumes(source: object, input_shape: tuple) -> tuple[list[np.ndarray], bool, list[str]]:
@@ -100,3 +101,10 @@ def montage(frames: np.ndarray, slices: int = MAX_SLICES) -> np.ndarray:
         row, column = divmod(n, columns)
         picture[row * height : (row + 1) * height, column * width : (column + 1) * width] = frame
     return picture
+
+
+def readable(picture: np.ndarray, width: int = MIN_SAVED_WIDTH) -> np.ndarray:
+    """``picture`` (H, W, ...) magnified by the smallest whole factor (nearest neighbour,
+    each voxel a sharp square) that makes it at least ``width`` pixels wide."""
+    factor = max(1, math.ceil(width / max(picture.shape[1], 1)))
+    return np.repeat(np.repeat(picture, factor, axis=0), factor, axis=1)

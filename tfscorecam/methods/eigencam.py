@@ -7,29 +7,9 @@ from typing import Any
 import numpy as np
 from keras import ops
 
-from tfscorecam.core import backend
 from tfscorecam.core.explainer import Explainer, Request
-from tfscorecam.core.maps import score_cam_maps
+from tfscorecam.core.maps import principal_projection, score_cam_maps
 from tfscorecam.core.progress import Progress
-
-
-def principal_projection(activations: object) -> Any:
-    """Each feature map (n, h, w, C) projected on its first principal direction -> (n, h, w).
-
-    The cells are the samples and the channels the variables: the cells' mean is removed, and
-    the projection is on the first right singular vector, signed so that its channel weights
-    sum to more than 0 (an SVD's sign is arbitrary: the peers' maps come out inverted at
-    random; with non-negative features this sign makes the strongest cells bright).
-    """
-    acts = ops.cast(ops.convert_to_tensor(activations), backend.widest_float())
-    shape = ops.shape(acts)
-    cells = ops.reshape(acts, (shape[0], -1, shape[-1]))  # (n, positions, C)
-    centred = cells - ops.mean(cells, axis=1, keepdims=True)
-    _, _, vh = ops.svd(centred, full_matrices=False)  # vh: right singular vectors as rows
-    first = vh[..., 0, :]  # (n, C)
-    first = ops.where(ops.sum(first, axis=-1, keepdims=True) < 0, -first, first)
-    projection = ops.einsum("npc,nc->np", centred, first)
-    return ops.reshape(projection, shape[:-1])
 
 
 class EigenCAM(Explainer):

@@ -11,8 +11,9 @@ layer's resolution, ReLU'd, upsampled bilinearly to the input size and min-max s
 [0, 1] (the order of the Grad-CAM authors' code).
 
 A method is a leaf with one override: ``channel_weights`` (Grad-CAM, Grad-CAM++, XGrad-CAM:
-the map is ReLU of the channels' weighted sum) or ``low_maps`` (HiResCAM, LayerCAM: the map
-is formed element-wise). Both see (n, h, w, C) feature maps: a volume's (n, d, h, w, C)
+the map is ReLU of the channels' weighted sum) or ``weighted_activations`` (HiResCAM,
+LayerCAM: the activations are weighted element-wise); ``eigen_smooth`` replaces the sum by
+the first principal component. Both see (n, h, w, C) feature maps: a volume's (n, d, h, w, C)
 reaches them as (n, d, h * w, C), so that every sum over positions (Grad-CAM's mean of
 the gradients, ...) runs over all three axes, and its maps are upsampled trilinearly.
 """
@@ -29,7 +30,7 @@ from keras import ops
 
 from tfscorecam.core import backend
 from tfscorecam.core.explainer import Explainer
-from tfscorecam.core.maps import channels_first, upsample
+from tfscorecam.core.maps import channels_first, upsample, weighted_map
 from tfscorecam.core.model_graph import tap
 from tfscorecam.core.progress import Progress
 from tfscorecam.core.request import Request, Scoring
@@ -45,6 +46,7 @@ class GradientCAM(Explainer):
     """
 
     score = "gradient"
+    weighs_activations = True
 
     def __init__(
         self,
@@ -65,10 +67,21 @@ class GradientCAM(Explainer):
         """Weights (n, K, C) from feature maps (n, h, w, C) and gradients (n, K, h, w, C)."""
         raise NotImplementedError
 
-    def low_maps(self, acts: Any, grads: Any) -> Any:
-        """Maps (n, h, w, K) at the layer's resolution: ReLU(sum_C weights * acts)."""
+    def weighted_activations(self, acts: Any, grads: Any) -> Any:
+        """(n, K, h, w, C): each channel of the feature maps (n, h, w, C) times its weight for
+        each of the K scores (``channel_weights``); an element-wise leaf overrides it."""
         weights = ops.cast(self.channel_weights(acts, grads), acts.dtype)  # float64 kept
-        return ops.relu(ops.einsum("nhwc,nkc->nhwk", acts, weights))
+        return acts[:, None] * weights[:, :, None, None, :]
+
+    def low_maps(self, acts: Any, grads: Any) -> Any:
+        """Maps (n, h, w, K) at the layer's resolution: ReLU of the weighted activations'
+        sum over channels (``maps.weighted_map``: their first principal component with
+        ``eigen_smooth``)."""
+        weighted = self.weighted_activations(acts, grads)
+        shape = ops.shape(weighted)
+        flat = ops.reshape(weighted, (-1, *shape[2:]))  # (n * K, h, w, C)
+        low = ops.reshape(weighted_map(flat, self.eigen_smooth), shape[:-1])
+        return ops.relu(ops.moveaxis(low, 1, -1))
 
     def gradients(self, images: Any, params: Any, scoring: Scoring, k: int) -> tuple[Any, Any]:
         """Feature maps (n, h, w, C) of ``images`` and the gradients of the ``k`` scores of

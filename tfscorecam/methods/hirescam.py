@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from keras import ops
-
 from tfscorecam.methods.gradients import GradientCAM
 
 
@@ -23,6 +21,6 @@ class HiResCAM(GradientCAM):
     as ``GradCAM``.
     """
 
-    def low_maps(self, acts: Any, grads: Any) -> Any:
-        """Maps (n, h, w, K): ReLU(sum_C grads * acts)."""
-        return ops.relu(ops.einsum("nhwc,nkhwc->nhwk", acts, grads))
+    def weighted_activations(self, acts: Any, grads: Any) -> Any:
+        """(n, K, h, w, C): grads * acts, element-wise."""
+        return acts[:, None] * grads

@@ -52,9 +52,9 @@ class LayerCAM(GradientCAM):
         if self.parts:
             self.layer_path = ", ".join(part.layer_path for part in self.parts)
 
-    def low_maps(self, acts: Any, grads: Any) -> Any:
-        """Maps (n, h, w, K): ReLU(sum_C ReLU(grads) * acts)."""
-        return ops.relu(ops.einsum("nhwc,nkhwc->nhwk", acts, ops.relu(grads)))
+    def weighted_activations(self, acts: Any, grads: Any) -> Any:
+        """(n, K, h, w, C): ReLU(grads) * acts, element-wise."""
+        return acts[:, None] * ops.relu(grads)
 
     def _work(self, activations: np.ndarray, request: Request) -> int:
         if not self.parts:

@@ -58,6 +58,8 @@ class ReciproCAM(TailCAM):
     under bfloat16, where the gradient methods differ by 0.0001 and 0.001).
     """
 
+    weighs_activations = False  # no sum of weighted activations: no eigen_smooth
+
     def __init__(
         self,
         model: keras.Model,

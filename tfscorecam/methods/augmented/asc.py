@@ -122,6 +122,7 @@ class AugmentedScoreCAM(ScoreCAM):
     ``reshape``: as ``ScoreCAM``.
     """
 
+    weighs_activations = False  # its map fuses views, not one weighted sum: no eigen_smooth
     progress_unit = "copy"
     served_tolerance = 1e-3  # the graph's fusion repeats the SciPy solve up to rounding
 
