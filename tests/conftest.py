@@ -1,6 +1,9 @@
 """Tiny models and a slow, obviously-correct NumPy Score-CAM to test against."""
 
 import os
+import re
+import tempfile
+from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -21,6 +24,102 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "tensorflow" in item.keywords:
             item.add_marker(skip)
+
+
+# Skips a CI stage expects: a backend's own paths, each run in the stage of its backend.
+# Any other skip (a missing package, a test that skips itself) fails a run with CI set.
+EXPECTED_SKIPS = ("TensorFlow's alone", "JAX refuses", "JAX's refusal")
+_skips: list[str] = []
+
+
+def pytest_runtest_logreport(report):
+    """Collect each skip's test and reason (on xdist's controller, every worker's)."""
+    if report.skipped and isinstance(report.longrepr, tuple):
+        _skips.append(f"{report.nodeid}: {report.longrepr[2].removeprefix('Skipped: ')}")
+
+
+# The error catalogue's coverage: every message the package raises must be raised by a test
+# (``pytest.raises`` or the command line's error line). With TFSCORECAM_CHECK_RAISED=1 (CI's
+# full run) each process records what it saw and the run fails on a catalogue message no test
+# triggered, unless tests/untested_errors.txt lists it (the known debt, which may only shrink).
+CHECK_RAISED = "TFSCORECAM_CHECK_RAISED"
+_raised: list[str] = []
+
+
+def pytest_configure(config):
+    """Record the messages of exceptions that ``pytest.raises`` catches and of the command
+    line's error lines, when the catalogue's coverage is checked."""
+    if not os.environ.get(CHECK_RAISED):
+        return
+    if not hasattr(config, "workerinput"):  # the controller: a folder every process writes to
+        os.environ.setdefault(f"{CHECK_RAISED}_DIR", tempfile.mkdtemp(prefix="raised-"))
+    from _pytest.raises import RaisesExc
+
+    from tfscorecam.interfaces import cli
+
+    exit_ = RaisesExc.__exit__
+
+    def recording_exit(self, exc_type, exc_val, exc_tb):
+        if exc_val is not None:
+            _raised.append(str(exc_val))
+        return exit_(self, exc_type, exc_val, exc_tb)
+
+    error_line = cli.error_line
+
+    def recording_error_line(text: str) -> None:
+        _raised.append(text)
+        error_line(text)
+
+    RaisesExc.__exit__ = recording_exit
+    cli.error_line = recording_error_line
+
+
+def _untested_messages(raised: list[str]) -> list[str]:
+    """The catalogue's messages (``docs/scripts/error_catalogue.py``) that match none of
+    ``raised`` (``…`` standing for any text)."""
+    import importlib.util
+
+    script = Path(__file__).resolve().parents[1] / "docs" / "scripts" / "error_catalogue.py"
+    spec = importlib.util.spec_from_file_location("error_catalogue", script)
+    catalogue = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(catalogue)
+    seen = "\n".join(" ".join(text.split()) for text in raised)
+    untested = set()
+    for _, _, message in catalogue.messages():
+        pattern = ".*?".join(re.escape(part) for part in message.split("…"))
+        if not re.search(pattern, seen):
+            untested.add(message)
+    return sorted(untested)
+
+
+def _check_raised(session) -> None:
+    folder = Path(os.environ[f"{CHECK_RAISED}_DIR"])
+    (folder / f"{os.getpid()}.txt").write_text("\0".join(_raised))
+    if hasattr(session.config, "workerinput"):
+        return
+    raised = [t for f in folder.glob("*.txt") for t in f.read_text().split("\0") if t]
+    untested = set(_untested_messages(raised))
+    debt_file = Path(__file__).with_name("untested_errors.txt")
+    debt = {line for line in debt_file.read_text().splitlines() if line.strip()}
+    new, paid = sorted(untested - debt), sorted(debt - untested)
+    if new or paid:
+        print("\nerror messages no test raises (add a test):", *new, sep="\n  ")
+        print("listed in tests/untested_errors.txt but raised now, or gone (remove them):",
+              *paid, sep="\n  ")  # fmt: skip
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """With ``CI`` set, a skip whose reason is not in ``EXPECTED_SKIPS`` fails the run; with
+    ``TFSCORECAM_CHECK_RAISED``, an error message no test raises does."""
+    if os.environ.get(CHECK_RAISED):
+        _check_raised(session)
+    if not os.environ.get("CI") or hasattr(session.config, "workerinput"):
+        return
+    unexpected = [s for s in _skips if not any(r in s.split(": ", 1)[1] for r in EXPECTED_SKIPS)]
+    if unexpected:
+        print("\nunexpected skips (CI runs every test it collects):", *unexpected, sep="\n  ")
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 if BACKEND == "torch":  # the references call models eagerly: no autograd graph to hold
@@ -348,6 +447,37 @@ def first_component(weighted: np.ndarray) -> np.ndarray:
     direction = np.linalg.svd(centred, full_matrices=False)[2][0]
     direction = -direction if direction.sum() < 0 else direction
     return (centred @ direction).reshape(weighted.shape[:-1])
+
+
+def exact_fusion(low, warps, grid, sigma, prior, tv, energy, rounds=8) -> np.ndarray:
+    """Augmented Score-CAM's fusion objective (``superres``) solved exactly in NumPy, with
+    matrices built here: K maps ``low`` (K, h, w) of views whose warps from the (grid, grid)
+    latent map are ``warps`` ((grid^2, grid^2) each), a Gaussian observation of ``sigma``
+    cells from its formula, the TV (or smooth) prior reweighted ``rounds`` times."""
+    k, h, _ = low.shape
+    n = grid * grid
+    centres = (np.arange(grid) + 0.5) * h / grid
+    axis = np.exp(-0.5 * ((np.arange(h)[:, None] + 0.5 - centres) / sigma) ** 2)
+    axis /= axis.sum(axis=1, keepdims=True)
+    observe = np.kron(axis, axis)
+    a = np.vstack([observe @ warp for warp in warps])
+    dx = np.diff(np.eye(grid), axis=0, append=np.zeros((1, grid)))
+    dx[-1] = 0
+    gradient = np.vstack([np.kron(np.eye(grid), dx), np.kron(dx, np.eye(grid))])
+    y = low.reshape(-1)
+    per_pixel_tv, per_pixel_energy = tv * k * h / grid, energy * k * (h / grid) ** 2
+    x = np.zeros(n)
+    edges = np.ones(len(gradient))
+    eps = 1e-3 * np.abs(y).max()
+    for round_ in range(rounds if prior != "smooth" else 1):
+        if round_ and prior == "isotropic_tv":  # one weight per pixel, from |grad h|
+            dx_, dy_ = np.split(gradient @ x, 2)
+            edges = np.tile(1 / (2 * np.maximum(np.hypot(dx_, dy_), eps)), 2)
+        elif round_:
+            edges = 1 / (2 * np.maximum(np.abs(gradient @ x), eps))
+        system = a.T @ a + per_pixel_tv * gradient.T @ (edges[:, None] * gradient)
+        x = np.linalg.solve(system + per_pixel_energy * np.eye(n), a.T @ y)
+    return x.reshape(grid, grid)
 
 
 def minmax_each(maps: np.ndarray) -> np.ndarray:

@@ -107,6 +107,8 @@ def arguments(data: dict[str, Path]) -> dict[str, list[str]]:
         "studies.asc_study": [*model, "--boxes", boxes, "--max-channels", "2"],
         "studies.asc_values": [*model, "--boxes", boxes, "--max-channels", "2",
                                "--lite0-channels", "2"],
+        "studies.near_empty_maps": [*model, "--images", dev, "--photos", "2",
+                                    "--methods", "gradcam,eigencam", "--seeds", "1"],
     }  # fmt: skip
 
 

@@ -144,3 +144,109 @@ def test_logit_score_needs_a_recoverable_head():
     model = keras.Model(inp, keras.layers.Lambda(lambda t: t)(x))
     with pytest.raises(ValueError, match="cannot be recovered from the last layer"):
         tsc.ScoreCAM(model, head="softmax", score="logit")
+
+
+def _calls_that_fail(model, tmp_path):
+    """(call, error, message) for bad arguments across the package, each caught by its own
+    check before anything runs."""
+    from tfscorecam import augment, metrics, superres, targets
+    from tfscorecam.interfaces import dataset
+    from tfscorecam.zoo import class_names, models
+
+    x = images(2)
+    cam = tsc.ScoreCAM(model, verbose=0)
+    rotations = tsc.AugmentedScoreCAM(model, views="rotations", verbose=0)
+    low, ones = np.zeros((2, 4, 4)), np.ones((2, SIZE, SIZE))
+    image, meta = keras.Input((SIZE, SIZE, 3), name="image"), keras.Input((2,), name="meta")
+    pooled = keras.layers.GlobalAveragePooling2D()(keras.layers.Conv2D(2, 3)(image))
+    joined = keras.layers.Concatenate()([pooled, meta])
+    features = keras.Model(model.inputs, model.get_layer("target").output)  # not classes
+    two_inputs = keras.Model({"image": image, "meta": meta}, keras.layers.Dense(2)(joined))
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "a_file").write_text("")
+    return [
+        (lambda: tsc.images.display_image(object()), TypeError, "a path, a PIL image or an array"),
+        (lambda: cam(x, class_index=np.zeros((2, 0), int)), ValueError, "class_index is empty"),
+        (lambda: cam(x, inputs={"meta": 1}), ValueError, "inputs= is for models with several"),
+        (lambda: cam(x, normalize=1), TypeError, "normalize must be True or False"),
+        (lambda: tsc.ScoreCAM(model, reshape=5), TypeError, "reshape must be a callable"),
+        (lambda: tsc.ScoreCAM(two_inputs, input_shapes=[1]), TypeError,
+         "input_shapes must be a dict"),
+        (lambda: tsc.ScoreCAM(model, aug_smooth="yes"), TypeError, "aug_smooth must be True"),
+        (lambda: tsc.GradCAM(model, eigen_smooth=1), TypeError, "eigen_smooth must be True"),
+        (lambda: cam(x, target=[lambda out: out[:, :1], lambda out: out[:, :2]]), ValueError,
+         "every image's target must give scores of the same shape"),
+        (lambda: targets.mask(0, activation="softmax"), ValueError, "must be None or 'sigmoid'"),
+        (lambda: targets.segmentation(0, region=(1, 2, 3)), ValueError, "region must be a mask"),
+        (lambda: cam(x, target=targets.regression(0, region=(1, 1, 2, 2))), ValueError,
+         "a regression region needs a dense output"),
+        (lambda: rotations.transforms((SIZE, SIZE)), ValueError, "max_shift needs the feature"),
+        (lambda: tsc.AugmentedScoreCAM(model).transforms((SIZE, SIZE)), ValueError,
+         "zoomed views need the feature map's size"),
+        (lambda: tsc.AugmentedScoreCAM(model, max_angle=float("nan")), TypeError,
+         "max_angle must be a finite number"),
+        (lambda: augment.warp(np.zeros((2, 2)), np.eye(1, 8)), ValueError,
+         r"images must be \(H, W, C\) or \(K, H, W, C\)"),
+        (lambda: augment.check_transforms(np.full(8, np.nan)), ValueError, "NaN or infinite"),
+        (lambda: superres.SuperResolver(np.eye(1, 8), (4,), (8, 8)), ValueError,
+         r"expected \(H, W\) and \(h, w\) shapes"),
+        (lambda: superres.SuperResolver(np.eye(1, 8), (4, 4), (8, 8))(low), ValueError,
+         "low_res must be 1 maps of"),
+        (lambda: metrics.energy_pointing_game(np.ones((2, 2, 2, 2)), ones), ValueError,
+         r"maps must be \(N, H, W\)"),
+        (lambda: metrics.argmax_pointing_game(ones, ones > 0, tolerance=-1), ValueError,
+         "tolerance must be a finite number >= 0"),
+        (lambda: metrics.localisation_boxes(ones, threshold=1), ValueError, "threshold must be"),
+        (lambda: metrics.grid_regions((SIZE, SIZE), 2, [4]), ValueError, r"tiles must be in 0..3"),
+        (lambda: metrics.insertion_auc(model, x, ones, [0, 1], blur_sigma=0), ValueError,
+         "blur_sigma must be > 0"),
+        (lambda: metrics.confidences(model, x, ones, [[0, 1], [1, 2]]), ValueError,
+         "metrics take one class per image"),
+        (lambda: tsc.plot_comparison([]), ValueError, "no explanations to plot"),
+        (lambda: tsc.ScoreCAM(features, "conv1").predict_probabilities(x), ValueError,
+         "the explained output has shape .*, not classes"),
+        (lambda: class_names.load_class_names(str(tmp_path / "none.json")), FileNotFoundError,
+         "class names file not found"),
+        (lambda: models.keras_application("NoSuchNet"), ValueError,
+         "keras.applications has no model named 'NoSuchNet'"),
+        (lambda: models.keras_application("MobileNetV2", str(tmp_path / "w.h5")),
+         FileNotFoundError, "weights file not found"),
+        (lambda: dataset.image_paths(tmp_path / "empty"), ValueError, "no images found in"),
+        (lambda: dataset.read_results(tmp_path / "nowhere"), FileNotFoundError,
+         "no results folder"),
+    ]  # fmt: skip
+
+
+def test_each_bad_argument_is_one_clear_error(model, tmp_path):
+    for call, error, message in _calls_that_fail(model, tmp_path):
+        with pytest.raises(error, match=message):
+            call()
+
+
+@pytest.mark.tensorflow
+def test_export_refuses_what_a_saved_model_cannot_serve(model, tmp_path):
+    from conftest import build_conv3d
+
+    with pytest.raises(ValueError, match="export the explainer without it"):
+        tsc.serving.export(tsc.ScoreCAM(model, aug_smooth=True), tmp_path / "a")
+    volumes = tsc.ScoreCAM(build_conv3d())
+    with pytest.raises(ValueError, match="export serves images; this model takes volumes"):
+        tsc.serving.export(volumes, tmp_path / "b")
+    with pytest.raises(ValueError, match="a SavedModel explains images; a model on volumes"):
+        volumes.graph_explain(np.zeros((1, *volumes.input_shape[1:]), np.float32))
+    with pytest.raises(TypeError, match="preprocess must be a name, a Keras layer or a function"):
+        tsc.serving.export(tsc.ScoreCAM(model), tmp_path / "c", preprocess=5)
+
+
+def test_command_line_usage_errors_are_one_line(capsys):
+    from tfscorecam.interfaces import cli
+
+    for argv, message in [
+        (["explain", "p.png", "--max-channels", "many"], "expected an integer, got 'many'"),
+        (["explain", "p.png", "--target", "regression:x"], "expected regression:INDEX"),
+        (["explain", "p.png", "--feed", "meta"], "expected NAME=FILE.npy, got 'meta'"),
+    ]:
+        with pytest.raises(SystemExit):
+            cli.main(argv)
+        (line,) = capsys.readouterr().err.strip().splitlines()
+        assert line.startswith("tfscorecam: error: ") and message in line

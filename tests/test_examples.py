@@ -50,6 +50,63 @@ NOT_RUN = {
     "curl": "needs the TensorFlow Serving container of the docker line",
     "--address auto": "joins a running Ray cluster",
     "mkdocs serve": "serves until stopped; tests/test_docs.py builds the site strictly",
+    "KERAS_BACKEND=jax tfscorecam demo": "CI's stage without TensorFlow runs this very line",
+    "KERAS_BACKEND=torch tfscorecam demo": "needs PyTorch's environment; test_backends compares "
+    "every method's maps on PyTorch",
+}
+# What each page's Python blocks promise, checked in their namespace (and folder) once the
+# page's last block has run: shapes, ranges, files written, the class a real model gives.
+PROMISES = {
+    "README.md": [
+        "result.class_name == 'Egyptian_cat' and result.score > 0.75",  # real weights (JPEG here)
+        "result.heatmap.shape == np.asarray(Image.open('photo.jpg')).shape[:2]",
+        "result.heatmap.dtype == np.float32 and result.heatmap.min() >= 0",
+        "result.heatmap.max() > 0.99 and result.peak > 0",  # resized to the photo from 1
+        "Image.open('overlay.png').size == Image.open('photo.jpg').size",
+        "maps.shape == (2, 224, 224) and maps.dtype == np.float32",
+        "maps.min() >= 0 and maps.max() <= 1",
+    ],
+    "getting-started.md": [
+        "[e.class_index for e in several] == [281, 285]",
+        "result.heatmap.shape == np.asarray(Image.open('photo.jpg')).shape[:2]",
+    ],
+    "methods.md": [
+        "maps.shape == (2, 2, 224, 224) and raw.shape == (2, 224, 224)",
+        "smooth.shape == clean.shape == (2, 224, 224) and smooth.max() <= 1",
+        "picture.shape == np.asarray(Image.open('photo.jpg')).shape and picture.dtype == np.uint8",
+        "result.raw.shape == result.heatmap.shape and result.peak > 0",
+    ],
+    "targets.md": [
+        "Image.open('detection.png').size == (224, 224)",
+        "mask_map.shape == (64, 64) and 0 <= mask_map.min() and mask_map.max() <= 1",
+    ],
+    "volumes.md": [
+        "maps.shape == (2, 16, 64, 64) and result.heatmap.shape == (16, 64, 64)",
+        "Image.open('scan_overlay.png').size[0] >= 512",  # a 4 x 4 montage, magnified
+        "Path('ct.keras').is_file() and np.load('scan.npy').shape == (16, 64, 64, 1)",
+    ],
+    "augmented.md": [
+        "maps.shape == (2, 224, 224) and len(views) == 81",
+        "copies.shape == (32, 224, 224, 3) and hr.shape == (224, 224)",
+    ],
+    "serving.md": ["Path('models/asc/1/saved_model.pb').is_file()"],
+    "datasets.md": [
+        "heat.shape == (table.iloc[0]['map_height'], table.iloc[0]['map_width'])",
+        "table['error'].isna().all() and table['map_peak'].notna().all()",
+    ],
+}
+# The files each shell command promises (globs in the examples' folder), checked after it runs
+WRITES = {
+    "tfscorecam demo": ["tfscorecam_out/demo_scorecam.png"],
+    "tfscorecam explain cat.jpg dog.jpg": [
+        "tfscorecam_out/cat_scorecam_*.png",
+        "tfscorecam_out/dog_scorecam_*.png",
+    ],
+    "--top-k 3 --method gradcam++ --out results/": ["results/cat_gradcam++_*.png"] * 3,
+    "--class tabby": ["tfscorecam_out/cat_scorecam_281_tabby.png"],
+    "--output species --method layercam": ["tfscorecam_out/cat_layercam_output-species_*.png"],
+    "scan.npy --out overlays": ["overlays/scan_scorecam_*.png"],
+    "--out out/ --overlays": ["out/part-*.parquet", "out/overlays/p0_*.png"],
 }
 
 
@@ -239,7 +296,8 @@ def python_examples(folder):
         monkeypatch.chdir(folder)
         namespace = _namespace(folder)
         namespace["labels"] = None  # set below from the model, once the API block defined it
-        for page, block in _blocks("python"):
+        blocks = _blocks("python")
+        for n, (page, block) in enumerate(blocks):
             if "labels" in block and "model" in namespace:
                 probabilities = namespace["model"].predict(namespace["x"], verbose=0)
                 namespace["labels"] = probabilities.argmax(axis=1)
@@ -247,11 +305,20 @@ def python_examples(folder):
                 warnings.simplefilter("always")
                 exec(compile(block, str(page), "exec"), namespace)  # noqa: S102
             _no_range_warning(caught)
+            if n + 1 == len(blocks) or blocks[n + 1][0] != page:  # the page's last block
+                broken = [p for p in PROMISES.get(page.name, []) if not _holds(p, namespace)]
+                assert not broken, (page.name, broken)
     return folder
 
 
-def test_python_examples_run_as_written(python_examples):
-    assert (python_examples / "models" / "asc" / "1" / "saved_model.pb").is_file()
+def _holds(promise: str, namespace: dict) -> bool:
+    """Whether ``promise`` (an expression) is true in the examples' namespace."""
+    return bool(eval(promise, {**namespace, "np": np, "Image": Image, "Path": Path}))  # noqa: S307
+
+
+def test_python_examples_keep_their_promises(python_examples):
+    pages = {page.name for page, _ in _blocks("python")}
+    assert set(PROMISES) <= pages  # every promise is on a page whose blocks ran and held it
 
 
 def _run(command: str, folder: Path) -> None:
@@ -265,6 +332,12 @@ def _run(command: str, folder: Path) -> None:
     assert done.returncode == 0, (command, done.stdout[-2000:], done.stderr[-3000:])
     assert "with values in" not in done.stderr, done.stderr
     assert "Traceback" not in done.stderr, done.stderr[-3000:]
+    for part, globs in WRITES.items():
+        if part in command:
+            for pattern in set(globs):
+                found = sorted(folder.glob(pattern))
+                assert len(found) >= globs.count(pattern), (command, pattern, found)
+                assert all(f.stat().st_size > 1000 for f in found), (command, found)
 
 
 @pytest.mark.parametrize("page", sorted(_commands()))

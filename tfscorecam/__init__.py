@@ -10,6 +10,7 @@ import importlib.abc
 import importlib.util
 import sys
 
+from tfscorecam.core.install import backend_missing
 from tfscorecam.methods import METHODS
 from tfscorecam.version import __version__
 
@@ -66,12 +67,15 @@ if not any(isinstance(finder, _PublicModules) for finder in sys.meta_path):
 
 
 def __getattr__(name: str):
-    if name in _CLASSES:
-        value = getattr(importlib.import_module(_CLASSES[name]), name)
-    elif name in _MODULES:
-        value = importlib.import_module(_MODULES[name])
-    else:
-        raise AttributeError(f"module 'tfscorecam' has no attribute {name!r}")
+    try:
+        if name in _CLASSES:
+            value = getattr(importlib.import_module(_CLASSES[name]), name)
+        elif name in _MODULES:
+            value = importlib.import_module(_MODULES[name])
+        else:
+            raise AttributeError(f"module 'tfscorecam' has no attribute {name!r}")
+    except ImportError as error:  # Keras' backend not installed: say which, and the fix
+        raise (backend_missing(error) or error) from None
     globals()[name] = value
     return value
 

@@ -162,7 +162,7 @@ def test_every_method_explains_a_detection(detector, method):
     x = images(2, seed=4)
     target = [targets.detection(_box_of(detector, i, 0), 0, iou=0.3) for i in x]
     options = {"max_channels": 4} if method in ("scorecam", "iscam", "sscam", "ablationcam") else {}
-    if method == "asc":
+    if method == "augmented":
         options = {"num_augmentations": 2, "max_channels": 4}
     explainer = make_explainer(detector, method, "target", **options)
     maps = explainer(x, target=target)

@@ -54,8 +54,8 @@ def test_a_low_top1_probability_is_a_warning(tmp_path):
     bias[3] = 50.0
     sure.get_layer("head").set_weights([kernel, bias])
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
+    with warnings.catch_warnings():  # no top-1 warning (its map may still be near-empty:
+        warnings.filterwarnings("error", message=".*top-1 probability")  # a bias decides)
         assert tsc.explain(sure, random_photo(), verbose=0).class_index == 3
 
 
@@ -113,9 +113,9 @@ def test_a_near_empty_map_is_a_warning_with_the_fix_and_its_raw_map_is_kept(tmp_
     assert result.peak == pytest.approx(0.5 / cells, rel=1e-5)
     expected = np.maximum(_spike_photo(2)[..., 0] / 255 - 0.5, 0) / cells
     np.testing.assert_allclose(result.raw, expected, atol=1e-9)
-    with warnings.catch_warnings():  # 2.5% of the pixels: above the 2% threshold
+    with warnings.catch_warnings():  # 11% of the pixels: above the 10% threshold
         warnings.simplefilter("error")
-        tsc.explain(model, _spike_photo(int(0.025 * SIZE**2) + 1), "gradcam", **explain)
+        tsc.explain(model, _spike_photo(int(0.11 * SIZE**2) + 1), "gradcam", **explain)
     path = tmp_path / "spike.keras"
     model.save(path)
     photo = tmp_path / "spike.png"

@@ -246,3 +246,45 @@ def test_cli_explains_every_readable_image_and_fails_at_the_end(tmp_path, capsys
         f"tfscorecam: error: image file not found: {missing}",
         "tfscorecam: error: 1 of 3 images failed",
     ]
+
+
+def test_each_flag_arrives_as_its_keyword(tmp_path, monkeypatch, capsys):
+    """--input, --num-augmentations and --batch-size reach the method (explain and demo);
+    --actors, --address and --batch-size reach explain_dataset."""
+    from tfscorecam.interfaces import dataset, explanation
+    from tfscorecam.zoo import models
+
+    calls = []
+    real_explain = explanation.explain
+
+    def recording(*args, **kwargs):
+        calls.append(kwargs)
+        return real_explain(*args, **kwargs)
+
+    monkeypatch.setattr(explanation, "explain", recording)
+    model = build_classifier("softmax", flat_channel=False)
+    model.save(tmp_path / "m.keras")
+    photo = _photo(tmp_path / "p.png")
+    argv = ["explain", photo, "--model", str(tmp_path / "m.keras"), "--out", str(tmp_path),
+            "--quiet", "--method", "augmented", "--num-augmentations", "3", "--batch-size", "5",
+            "--max-channels", "2", "--input", "input_layer"]  # fmt: skip
+    cli.main(argv)  # the model has one input: --input is checked against it
+    wanted = {"num_augmentations": 3, "batch_size": 5, "input": "input_layer"}
+    assert wanted.items() <= calls[-1].items()
+    zoo_model = models.ZooModel(model, lambda x: x / 255.0, list("abcde"), (SIZE, SIZE))
+    monkeypatch.setattr(models, "efficientnet_lite0", lambda: zoo_model)
+    assert cli.main(["demo", "--quiet", "--out", str(tmp_path), "--batch-size", "7"]) == 0
+    assert calls[-1]["batch_size"] == 7
+    seen = {}
+
+    def explain_dataset(*args, **kwargs):
+        seen.update(kwargs)
+        return {"explained": 0, "warnings": 0, "errors": 0, "skipped": 0, "total": 0,
+                "images_per_second": 0.0}  # fmt: skip
+
+    monkeypatch.setattr(dataset, "explain_dataset", explain_dataset)
+    argv = ["explain-dataset", str(tmp_path), "--out", str(tmp_path / "ds"), "--actors", "3",
+            "--address", "ray://head:10001", "--batch-size", "6", "--quiet"]  # fmt: skip
+    assert cli.main(argv) == 0
+    assert (seen["actors"], seen["address"], seen["batch_size"]) == (3, "ray://head:10001", 6)
+    capsys.readouterr()

@@ -6,6 +6,7 @@ import pytest
 from conftest import SIZE, as_numpy, build_classifier, images, layer_gradient, resize_bilinear
 
 import tfscorecam as tsc
+from tfscorecam.core import backend
 from tfscorecam.methods.masking import NoisyMasking
 
 TOL = 1e-4
@@ -56,15 +57,15 @@ def test_iscam_averages_the_scores_along_the_path(softmax_model, path):
         np.testing.assert_allclose(cam, expected, atol=TOL)
 
 
-def _normal(seed, channel, shape, samples):
-    masking = NoisyMasking(samples, 1.0, False, True, seed)
-    return as_numpy(masking.normal(np.array([channel], np.int32), tuple(shape)))[0]
-
-
 @pytest.mark.parametrize("noise_on, squared", [("mask", True), ("input", True), ("mask", False)])
-def test_sscam_with_the_official_noise_scale(softmax_model, noise_on, squared):
+def test_sscam_with_the_official_noise_scale(softmax_model, noise_on, squared, monkeypatch):
     image = images(1)[0]
-    n, noise = 5, 0.3
+    n, noise, channels = 5, 0.3, 6
+    shape = (SIZE, SIZE) if noise_on == "mask" else (SIZE, SIZE, 3)
+    table = np.random.default_rng(5).standard_normal((channels, n, *shape)).astype(np.float32)
+    monkeypatch.setattr(  # the reference's own noise, injected: channel k draws table[k]
+        NoisyMasking, "normal", lambda self, units, _: keras.ops.take(table, units, axis=0)
+    )
     cam = tsc.SSCAM(
         softmax_model, "target", batch_size=7, num_samples=n, noise=noise, noise_on=noise_on,
         squared=squared, seed=11,
@@ -74,14 +75,27 @@ def test_sscam_with_the_official_noise_scale(softmax_model, noise_on, squared):
         if noise_on == "mask":
             sigma = noise / (up.max() - up.min())
             std = (sigma**2 if squared else sigma) / (up.max() - up.min())
-            normal = _normal(11, k, (SIZE, SIZE), n)
-            return [image * (m + std * z)[..., None] for z in normal]
+            return [image * (m + std * z)[..., None] for z in table[k]]
         masked = image * m[..., None]
         sigma = noise / (masked.max() - masked.min())
-        normal = _normal(11, k, (SIZE, SIZE, 3), n)
-        return [masked + (sigma**2 if squared else sigma) * z for z in normal]
+        return [masked + (sigma**2 if squared else sigma) * z for z in table[k]]
 
     np.testing.assert_allclose(cam, _reference(softmax_model, image, 2, noisy), atol=TOL)
+
+
+def test_sscam_noise_is_standard_normal_per_channel_and_seeded():
+    units = keras.ops.convert_to_tensor(np.array([0, 1, 2, 7], np.int32))
+    draws = as_numpy(backend.unit_normals(3, units, (40, 50)))  # 2000 per channel
+    assert draws.shape == (4, 40, 50) and draws.dtype == np.float32
+    per_channel = draws.reshape(4, -1)
+    np.testing.assert_allclose(per_channel.mean(axis=1), 0, atol=0.1)  # 4.5 standard errors
+    np.testing.assert_allclose(per_channel.std(axis=1), 1, atol=0.06)  # 4 standard errors
+    correlation = np.corrcoef(per_channel)[np.triu_indices(4, 1)]
+    assert np.abs(correlation).max() < 0.1  # channels draw apart, not one noise repeated
+    again = as_numpy(backend.unit_normals(3, units[::-1], (40, 50)))[::-1]
+    np.testing.assert_array_equal(again, draws)  # by (seed, channel), whatever the order
+    other = as_numpy(backend.unit_normals(4, units, (40, 50)))
+    assert np.abs(other - draws).max() > 1
 
 
 def test_sscam_without_noise_is_score_cam_and_its_noise_is_seeded(softmax_model):

@@ -14,6 +14,7 @@ from typing import NoReturn
 
 import numpy as np
 
+from tfscorecam.core.install import backend_missing
 from tfscorecam.methods import METHODS, method_options
 from tfscorecam.version import __version__
 from tfscorecam.zoo.preprocessing import PREPROCESS
@@ -21,10 +22,16 @@ from tfscorecam.zoo.preprocessing import PREPROCESS
 CLI_PASSES = 1280  # masked passes above which the cost is noted (one Score-CAM of 1280 channels)
 
 
+def error_line(text: str) -> None:
+    """An error as the command line reports it: one line on stderr."""
+    print(f"tfscorecam: error: {text}", file=sys.stderr)
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         """A usage error is one line on stderr and exit status 2."""
-        self.exit(2, f"tfscorecam: error: {message} (see tfscorecam --help)\n")
+        error_line(f"{message} (see tfscorecam --help)")
+        self.exit(2)
 
 
 def _positive(text: str) -> int:
@@ -266,7 +273,7 @@ def _run_explain_dataset(args) -> int:
     if args.overlays:
         print(f"{dataset.write_overlays(args.out)} overlays -> {Path(args.out) / 'overlays'}")
     if summary["errors"]:
-        print(f"tfscorecam: error: {summary['errors']} images failed", file=sys.stderr)
+        error_line(f"{summary['errors']} images failed")
     return 1 if summary["errors"] else 0
 
 
@@ -380,7 +387,7 @@ def _run_explain(args) -> int:
                 text = _named(str(warning.message), path)
                 print(f"tfscorecam: warning: {text}", file=sys.stderr)
         except (ValueError, TypeError, OSError, KeyError, MemoryError) as error:
-            print(f"tfscorecam: error: {_named(str(error), path)}", file=sys.stderr)
+            error_line(_named(str(error), path))
             failures += 1
             continue
         seconds = f" ({time.perf_counter() - start:.1f} s)"
@@ -393,7 +400,7 @@ def _run_explain(args) -> int:
             print(f"{path}: {result.label}{seconds} -> {out / name}{replaced}")
             seconds = ""
     if failures and len(args.images) > 1:
-        print(f"tfscorecam: error: {failures} of {len(args.images)} images failed", file=sys.stderr)
+        error_line(f"{failures} of {len(args.images)} images failed")
     return 1 if failures else 0
 
 
@@ -471,5 +478,6 @@ def main(argv: list[str] | None = None) -> int:
             RuntimeError,
             MemoryError,
         ) as error:
-            print(f"tfscorecam: error: {error}", file=sys.stderr)
+            missing = backend_missing(error) if isinstance(error, ImportError) else None
+            error_line(str(missing or error))
             return 1

@@ -391,7 +391,7 @@ def explain(
     Images that look wrong for the model get an ``advice.InputWarning`` saying what to fix:
     values far outside the range a known ``keras.applications`` backbone expects (a missing
     ``preprocess``), a top-1 probability below 0.1 when the top-1 class is explained, or an
-    all-zero or near-empty map (less than 2% of its raw pixels above zero; e.g. a negative
+    all-zero or near-empty map (less than 10% of its raw pixels above zero; e.g. a negative
     regression value: ``targets.regression(i, negate=True)``).
 
     Returns:

@@ -2,10 +2,17 @@
 
 import numpy as np
 import pytest
-from conftest import SIZE, build_classifier, images, reference_weights, resize_bilinear
+from conftest import (
+    SIZE,
+    build_classifier,
+    exact_fusion,
+    images,
+    reference_weights,
+    resize_bilinear,
+)
 
 import tfscorecam as tsc
-from tfscorecam import augment
+from tfscorecam import augment, superres
 
 
 def _reference_low_map(model, image, class_index) -> np.ndarray:
@@ -189,3 +196,46 @@ def test_default_views_are_thinned_to_the_budget_and_explicit_ones_refused():
         MemoryError, match="19 views of a 8x8 feature map .* over its memory budget"
     ):
         asked(images(1))
+
+
+def _magnifier(scale: float, offset: tuple[float, float], size: int) -> np.ndarray:
+    """(size^2, size^2): a crop of the image magnified ``scale`` times, its top-left corner
+    ``offset`` (y, x) magnified pixels in, as a matrix on flat images. A view pixel's centre
+    (i + 0.5) is the magnified point (i + 0.5 + offset), the image's (i + 0.5 + offset) /
+    scale, read bilinearly between pixel centres, 0 outside the image. Written here, apart
+    from ``augment.zoom_transforms`` and Keras' warp."""
+    matrix = np.zeros((size * size, size * size))
+    for i in range(size):
+        for j in range(size):
+            y = (i + 0.5 + offset[0]) / scale - 0.5
+            x = (j + 0.5 + offset[1]) / scale - 0.5
+            for row in (np.floor(y), np.floor(y) + 1):
+                for col in (np.floor(x), np.floor(x) + 1):
+                    weight = (1 - abs(y - row)) * (1 - abs(x - col))
+                    if 0 <= row < size and 0 <= col < size and weight > 0:
+                        matrix[i * size + j, int(row) * size + int(col)] += weight
+    return matrix
+
+
+def test_the_default_pipeline_equals_a_numpy_reference_end_to_end(softmax_model):
+    """Zoomed views (2x, the 2 x 2 crops at the corners of the whole-cell offsets), channels
+    scored once on the image, each view's map over its peak, the Gaussian fusion with the TV
+    prior solved exactly on the 16 x 16 grid, times the image's own upsampled map."""
+    x, cls = images(1)[0], 2
+    asc = tsc.AugmentedScoreCAM(softmax_model, "target", zoom_scales=(2.0,), zoom_crops=2)
+    acts, scores, scored = reference_weights(softmax_model, x, cls)
+    cell = SIZE / acts.shape[0]  # 2 px; a 2x crop can move 8 cells, 16 magnified px
+    views = [np.eye(SIZE * SIZE)] + [
+        _magnifier(2.0, (oy, ox), SIZE) for oy in (0, 8 * cell) for ox in (0, 8 * cell)
+    ]
+    low = []
+    for view in views:
+        copy = (view @ x.reshape(SIZE * SIZE, -1)).reshape(x.shape)
+        view_acts = reference_weights(softmax_model, copy, cls, channels=[])[0]
+        one = np.maximum(np.tensordot(view_acts[..., scored], scores, axes=1), 0)
+        low.append(one / one.max() if one.max() > 0 else one)  # an all-zero view stays zero
+    low = np.stack(low)
+    fused = exact_fusion(low, views, SIZE, superres.SIGMA, "tv", superres.TV_WEIGHT,
+                         superres.ENERGY_WEIGHT)  # fmt: skip
+    expected = _scaled(np.maximum(fused, 0) * resize_bilinear(low[0], SIZE, SIZE))
+    np.testing.assert_allclose(asc(x, class_index=cls), expected, atol=5e-3)

@@ -5,7 +5,7 @@ from operator import matmul
 import numpy as np
 import pytest
 import scipy.sparse as sp
-from conftest import BACKEND, resize_bilinear
+from conftest import BACKEND, exact_fusion, resize_bilinear
 
 from tfscorecam import augment, superres
 
@@ -118,11 +118,14 @@ def test_super_resolution_recovers_detail_finer_than_the_feature_map(observation
     assert errors[32] < errors[4] < bilinear_error, (errors, bilinear_error)
 
 
-@pytest.mark.parametrize("observation, ratio", [("area", 0.4), ("gaussian", 0.55)])
+# The package's targets for the stand-alone solve (the roadmap's, not this code's output):
+# at most 0.45 of bilinear's error from 14x14 maps and 0.6 from 7x7 ones. A Gaussian
+# observation of sigma one cell discards more of the detail than the area average, so it is
+# held to the looser of the two.
+@pytest.mark.parametrize("observation, ratio", [("area", 0.45), ("gaussian", 0.6)])
 def test_super_resolve_recovers_each_observation_model_at_its_own_defaults(observation, ratio):
     """The stand-alone function at its defaults (only the observation model named): 32 copies
-    of 14x14 maps of the synthetic, against bilinear upsampling of one; measured 0.32 (area)
-    and 0.49 (gaussian), where the fusion's Augmented Score-CAM defaults gave 0.61 and 0.72."""
+    of 14x14 maps of the synthetic, against bilinear upsampling of one."""
     truth = _truth()
     _, single = _observe(truth, 1, observation)
     bilinear = resize_bilinear(single[0], HR, HR)
@@ -143,39 +146,12 @@ def test_one_copy_without_total_variation_is_the_upsampled_map():
     np.testing.assert_allclose(hr, np.kron(low[0], np.ones((4, 4))), atol=1e-4)
 
 
-def _exact_fusion(low, transforms, grid, sigma, prior, tv, energy, rounds=8):
-    """The same objective solved exactly in NumPy, with matrices built here: the Gaussian
-    observation from its formula, the warp by warping each basis image with TensorFlow."""
-    k, h, w = low.shape
+def _basis_warps(transforms, grid: int) -> list[np.ndarray]:
+    """Each transform's warp as an (n, n) matrix, by warping each basis image with Keras."""
     n = grid * grid
-    centres = (np.arange(grid) + 0.5) * h / grid
-    axis = np.exp(-0.5 * ((np.arange(h)[:, None] + 0.5 - centres) / sigma) ** 2)
-    axis /= axis.sum(axis=1, keepdims=True)
-    observe = np.kron(axis, axis)
     basis = np.eye(n, dtype=np.float32).reshape(n, grid, grid, 1)
-    a = np.vstack(
-        [
-            observe @ augment.warp(basis, np.repeat(t[None], n, 0))[..., 0].reshape(n, n).T
-            for t in transforms
-        ]
-    )
-    dx = np.diff(np.eye(grid), axis=0, append=np.zeros((1, grid)))
-    dx[-1] = 0
-    gradient = np.vstack([np.kron(np.eye(grid), dx), np.kron(dx, np.eye(grid))])
-    y = low.reshape(-1)
-    per_pixel_tv, per_pixel_energy = tv * k * h / grid, energy * k * (h / grid) ** 2
-    x = np.zeros(n)
-    edges = np.ones(len(gradient))
-    eps = 1e-3 * np.abs(y).max()
-    for round_ in range(rounds if prior != "smooth" else 1):
-        if round_ and prior == "isotropic_tv":  # one weight per pixel, from |grad h|
-            dx_, dy_ = np.split(gradient @ x, 2)
-            edges = np.tile(1 / (2 * np.maximum(np.hypot(dx_, dy_), eps)), 2)
-        elif round_:
-            edges = 1 / (2 * np.maximum(np.abs(gradient @ x), eps))
-        system = a.T @ a + per_pixel_tv * gradient.T @ (edges[:, None] * gradient)
-        x = np.linalg.solve(system + per_pixel_energy * np.eye(n), a.T @ y)
-    return x.reshape(grid, grid)
+    warped = [augment.warp(basis, np.repeat(t[None], n, 0))[..., 0] for t in transforms]
+    return [w.reshape(n, n).T for w in warped]
 
 
 @pytest.mark.parametrize("prior", ["smooth", "tv", "isotropic_tv"])
@@ -193,7 +169,7 @@ def test_the_fixed_schedule_solver_reaches_the_exact_minimiser(prior):
         tv_weight=0.05,
         energy_weight=1e-3,
     )
-    exact = _exact_fusion(low, transforms, 12, 0.8, prior, 0.05, 1e-3)
+    exact = exact_fusion(low, _basis_warps(transforms, 12), 12, 0.8, prior, 0.05, 1e-3)
     np.testing.assert_allclose(fused, exact, atol=2e-3 * np.abs(exact).max())
 
 
