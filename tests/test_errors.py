@@ -217,7 +217,52 @@ def _calls_that_fail(model, tmp_path):
     ]  # fmt: skip
 
 
+def _more_calls_that_fail(model, tmp_path):
+    """Class-name files, targets on a segmenter, models of other shapes."""
+    from tfscorecam import targets
+    from tfscorecam.core.head import scoring_head
+    from tfscorecam.zoo.class_names import load_class_names
+
+    files = {"broken.json": "{", "keys.json": '{"a": "cat"}', "gaps.json": '{"0": "a", "2": "b"}',
+             "number.json": "3", "empty.txt": "\n"}  # fmt: skip
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+    inputs = keras.Input((SIZE, SIZE, 3))
+    features = keras.layers.Conv2D(4, 3, padding="same", name="target")(inputs)
+    segmenter = keras.Model(inputs, keras.layers.Conv2D(3, 1, activation="softmax")(features))
+    free = keras.Input((None, None, 3))
+    pooled = keras.layers.GlobalAveragePooling2D()(keras.layers.Conv2D(2, 3, name="c")(free))
+    any_size = keras.Model(free, keras.layers.Dense(2)(pooled))
+    x = images(1)
+    return [
+        (lambda: load_class_names(tmp_path / "broken.json"), ValueError, "cannot read class names"),
+        (lambda: load_class_names(tmp_path / "keys.json"), ValueError, "needs integer keys"),
+        (lambda: load_class_names(tmp_path / "gaps.json"), ValueError, r"indices must be 0..1"),
+        (lambda: load_class_names(tmp_path / "number.json"), ValueError, "a JSON list or object"),
+        (lambda: load_class_names(tmp_path / "empty.txt"), ValueError, "no class names in"),
+        (lambda: tsc.ScoreCAM(segmenter, verbose=0)(x, target=targets.segmentation(
+            1, region=(0, 0, 0, 0))), ValueError, "the region holds no pixel of the output"),
+        (lambda: tsc.ScoreCAM(segmenter, verbose=0)(x, target=targets.regression(
+            5, region=(0, 0, 4, 4))), ValueError, "of a dense output needs more than 5 channels"),
+        (lambda: tsc.ScoreCAM(model, verbose=0)(x, target=lambda out: out[:, 0] / 0.0),
+         ValueError, "the target returned NaN or infinite scores"),
+        (lambda: tsc.ScoreCAM(any_size, "c").feature_size(), ValueError,
+         "the model's input size is variable"),
+        (lambda: scoring_head(segmenter), ValueError, "expected class scores"),
+        (lambda: tsc.ScoreCAM(keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])),
+         ValueError, "expected images"),
+        (lambda: tsc.nope, AttributeError, "module 'tfscorecam' has no attribute 'nope'"),
+        (lambda: tsc.zoo.nope, AttributeError, "module 'tfscorecam.zoo' has no attribute"),
+    ]  # fmt: skip
+
+
 def test_each_bad_argument_is_one_clear_error(model, tmp_path):
+    for call, error, message in _more_calls_that_fail(model, tmp_path):
+        with pytest.raises(error, match=message):
+            call()
+
+
+def test_each_bad_call_of_the_api_is_one_clear_error(model, tmp_path):
     for call, error, message in _calls_that_fail(model, tmp_path):
         with pytest.raises(error, match=message):
             call()

@@ -19,6 +19,7 @@ import re
 import shlex
 import subprocess
 import sys
+import time
 import warnings
 from pathlib import Path
 
@@ -31,9 +32,7 @@ from PIL import Image
 from tfscorecam import zoo
 
 ROOT = Path(__file__).resolve().parents[1]
-# one worker runs this file: its Python examples (a module fixture) run once, before the shell
-# commands that use what they wrote
-pytestmark = pytest.mark.xdist_group("examples")
+pytestmark = pytest.mark.xdist_group("examples")  # where xdist honours it: one worker
 README = ROOT / "README.md"
 
 
@@ -74,7 +73,7 @@ PROMISES = {
         "maps.shape == (2, 2, 224, 224) and raw.shape == (2, 224, 224)",
         "smooth.shape == clean.shape == (2, 224, 224) and smooth.max() <= 1",
         "picture.shape == np.asarray(Image.open('photo.jpg')).shape and picture.dtype == np.uint8",
-        "result.raw.shape == result.heatmap.shape and result.peak > 0",
+        "result.raw.shape == result.heatmap.shape and result.peak >= 0",
     ],
     "targets.md": [
         "Image.open('detection.png').size == (224, 224)",
@@ -148,12 +147,8 @@ def _small_cnn(name: str, size: int = 64) -> keras.Model:
     return keras.Model(inputs, keras.layers.Dense(5, activation="softmax")(x), name=name)
 
 
-# session-scoped: an xdist worker may run other modules' tests between this module's, which
-# tears module fixtures down; every Python block then ran twice (400 s each on 2 cores)
-@pytest.fixture(scope="session")
-def folder(tmp_path_factory):
-    """A folder with every file the README names, and the namespace of its Python blocks."""
-    root = tmp_path_factory.mktemp("readme")
+def _example_files(root: Path) -> None:
+    """Write into ``root`` every file the README and the pages name."""
     for name in ("cat.jpg", "photo.jpg"):
         _photo(root / name)
     _photo(root / "dog.jpg", flip=True)
@@ -172,7 +167,6 @@ def folder(tmp_path_factory):
     species = keras.layers.Dense(3, activation="softmax", name="species")(features)
     age = keras.layers.Dense(1, name="age")(features)
     keras.Model(backbone.inputs, {"species": species, "age": age}).save(root / "two_heads.keras")
-    return root
 
 
 def _namespace(root: Path) -> dict:
@@ -286,9 +280,41 @@ def _no_range_warning(caught) -> None:
 
 
 @pytest.fixture(scope="session")
-def python_examples(folder):
-    """Run every Python block in order, in ``folder``; the shell commands then use what they
-    wrote (the SavedModels the serving page exports). Returns the folder."""
+def python_examples(tmp_path_factory):
+    """The folder where every Python block ran, in order, and kept its promises; the shell
+    commands then use what they wrote (the SavedModels the serving page exports).
+
+    Once per run, whatever the xdist workers: the first to get here runs the blocks (400 s on
+    2 cores) and the others wait for its folder. xdist's ``xdist_group`` mark does not keep a
+    module on one worker with this pytest (its node-id suffix is lost), so each worker ran
+    them before."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    base = tmp_path_factory.getbasetemp()
+    shared = base.parent if worker else base  # the run's folder, above every worker's
+    folder, done = shared / "examples", shared / "examples.done"
+    try:
+        os.close(os.open(shared / "examples.lock", os.O_CREAT | os.O_EXCL))
+    except FileExistsError:  # another worker runs them: wait for its verdict
+        deadline = time.monotonic() + 3600
+        while not done.exists() and time.monotonic() < deadline:
+            time.sleep(2)
+        verdict = done.read_text() if done.exists() else "FAILED: timed out"
+        if verdict != "ok":
+            pytest.fail(f"the Python examples failed in another worker: {verdict}")
+        return folder
+    try:
+        folder.mkdir()
+        _example_files(folder)
+        _run_python_blocks(folder)
+    except BaseException as error:
+        done.write_text(f"FAILED: {error!r}"[:2000])
+        raise
+    done.write_text("ok")
+    return folder
+
+
+def _run_python_blocks(folder: Path) -> None:
+    """Run every Python block in order, in ``folder``, checking each page's ``PROMISES``."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -308,7 +334,6 @@ def python_examples(folder):
             if n + 1 == len(blocks) or blocks[n + 1][0] != page:  # the page's last block
                 broken = [p for p in PROMISES.get(page.name, []) if not _holds(p, namespace)]
                 assert not broken, (page.name, broken)
-    return folder
 
 
 def _holds(promise: str, namespace: dict) -> bool:

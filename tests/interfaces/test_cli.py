@@ -99,6 +99,8 @@ def test_target_flag_explains_a_regression_and_warns_of_an_all_zero_map(tmp_path
     assert "expected regression:INDEX" in capsys.readouterr().err
     assert cli.main([*argv, "--target", "regression:0", "--class", "0"]) == 1
     assert "not both" in capsys.readouterr().err
+    assert cli.main([*argv, "--class", "0", "--top-k", "2"]) == 1
+    assert "give --class or --top-k, not both" in capsys.readouterr().err
 
 
 def test_messages_name_the_fix_a_user_can_type(tmp_path, capsys, monkeypatch):
