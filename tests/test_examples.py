@@ -1,15 +1,16 @@
 """Every command and example of the README and the documentation pages runs as written, with
 its files made here.
 
-Shell lines run in a fresh process each, a page's lines in their order inside one test (a
-line may read what an earlier line of its page wrote); Python blocks run in one namespace, the
-README first and then the pages in the site's navigation order, all in a folder holding the
-files they name (photos, a MobileNetV2 weights file, saved models). Where a page uses a big
-model the namespace holds a small one under the same name (a random MobileNetV2 for the
-ImageNet weights, a tiny RetinaNet for a trained detector). The few lines that cannot run here are
-listed in ``NOT_RUN`` with the reason.
-None may explain with inputs outside the range its model's preprocessing gives (the
-``InputWarning`` of a missing ``--preprocess``).
+One test runs them all: the Python blocks first, in one namespace, the README first and then
+the pages in the site's navigation order, each page's ``PROMISES`` checked after its last
+block; then the shell lines, a fresh process each, page by page in order (a line may read
+what an earlier line or a block wrote, and each line's ``WRITES`` are checked); all in a
+folder holding the files they name (photos, a MobileNetV2 weights file, saved models).
+Where a page uses a big model the namespace holds a small one under the same name (a random
+MobileNetV2 for the ImageNet weights, a tiny RetinaNet for a trained detector). The few lines
+that cannot run here are listed in ``NOT_RUN`` with the reason. None may explain with inputs
+outside the range its model's preprocessing gives (the ``InputWarning`` of a missing
+``--preprocess``).
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ import re
 import shlex
 import subprocess
 import sys
-import time
 import warnings
 from pathlib import Path
 
@@ -32,7 +32,6 @@ from PIL import Image
 from tfscorecam import zoo
 
 ROOT = Path(__file__).resolve().parents[1]
-pytestmark = pytest.mark.xdist_group("examples")  # where xdist honours it: one worker
 README = ROOT / "README.md"
 
 
@@ -279,40 +278,6 @@ def _no_range_warning(caught) -> None:
     assert not wrong, wrong
 
 
-@pytest.fixture(scope="session")
-def python_examples(tmp_path_factory):
-    """The folder where every Python block ran, in order, and kept its promises; the shell
-    commands then use what they wrote (the SavedModels the serving page exports).
-
-    Once per run, whatever the xdist workers: the first to get here runs the blocks (400 s on
-    2 cores) and the others wait for its folder. xdist's ``xdist_group`` mark does not keep a
-    module on one worker with this pytest (its node-id suffix is lost), so each worker ran
-    them before."""
-    worker = os.environ.get("PYTEST_XDIST_WORKER")
-    base = tmp_path_factory.getbasetemp()
-    shared = base.parent if worker else base  # the run's folder, above every worker's
-    folder, done = shared / "examples", shared / "examples.done"
-    try:
-        os.close(os.open(shared / "examples.lock", os.O_CREAT | os.O_EXCL))
-    except FileExistsError:  # another worker runs them: wait for its verdict
-        deadline = time.monotonic() + 3600
-        while not done.exists() and time.monotonic() < deadline:
-            time.sleep(2)
-        verdict = done.read_text() if done.exists() else "FAILED: timed out"
-        if verdict != "ok":
-            pytest.fail(f"the Python examples failed in another worker: {verdict}")
-        return folder
-    try:
-        folder.mkdir()
-        _example_files(folder)
-        _run_python_blocks(folder)
-    except BaseException as error:
-        done.write_text(f"FAILED: {error!r}"[:2000])
-        raise
-    done.write_text("ok")
-    return folder
-
-
 def _run_python_blocks(folder: Path) -> None:
     """Run every Python block in order, in ``folder``, checking each page's ``PROMISES``."""
     import matplotlib
@@ -341,11 +306,6 @@ def _holds(promise: str, namespace: dict) -> bool:
     return bool(eval(promise, {**namespace, "np": np, "Image": Image, "Path": Path}))  # noqa: S307
 
 
-def test_python_examples_keep_their_promises(python_examples):
-    pages = {page.name for page, _ in _blocks("python")}
-    assert set(PROMISES) <= pages  # every promise is on a page whose blocks ran and held it
-
-
 def _run(command: str, folder: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
     words = shlex.split(command)
@@ -365,7 +325,19 @@ def _run(command: str, folder: Path) -> None:
                 assert all(f.stat().st_size > 1000 for f in found), (command, found)
 
 
-@pytest.mark.parametrize("page", sorted(_commands()))
-def test_shell_commands_run_as_written(python_examples, page):
-    for command in _commands()[page]:
-        _run(command, python_examples)
+def test_examples_run_as_written(tmp_path_factory):
+    """Every Python block in order, each page's promises checked after its last block, then
+    each page's shell commands in order, in one folder (they use what the blocks wrote: the
+    SavedModels the serving page exports).
+
+    One test item, so that one xdist worker runs it (400 s on 2 cores) while the others run the
+    rest: xdist's ``xdist_group`` mark does not keep a module on one worker with this pytest
+    (its node-id suffix is lost), so a fixture shared by several items ran once per worker, or
+    left a worker waiting for it."""
+    assert set(PROMISES) <= {page.name for page, _ in _blocks("python")}
+    folder = tmp_path_factory.mktemp("examples")
+    _example_files(folder)
+    _run_python_blocks(folder)
+    for commands in _commands().values():
+        for command in commands:
+            _run(command, folder)
