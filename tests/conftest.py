@@ -39,19 +39,31 @@ def pytest_runtest_logreport(report):
 
 
 # The error catalogue's coverage: every message the package raises must be raised by a test
-# (``pytest.raises`` or the command line's error line). With TFSCORECAM_CHECK_RAISED=1 (CI's
-# full run) each process records what it saw and the run fails on a catalogue message no test
-# triggered, unless tests/untested_errors.txt lists it (the known debt, which may only shrink).
+# (``pytest.raises`` or the command line's error line). With TFSCORECAM_CHECK_RAISED=1, which
+# a whole run with CI set implies (no paths, -k or -m given), each process records what it saw
+# and the run fails on a catalogue message no test triggered, unless tests/untested_errors.txt
+# lists it (the known debt, which may only shrink).
 CHECK_RAISED = "TFSCORECAM_CHECK_RAISED"
 _raised: list[str] = []
+
+
+def _whole_run(config) -> bool:
+    return (
+        config.args_source == pytest.Config.ArgsSource.TESTPATHS
+        and not config.option.keyword
+        and not config.option.markexpr
+    )
 
 
 def pytest_configure(config):
     """Record the messages of exceptions that ``pytest.raises`` catches and of the command
     line's error lines, when the catalogue's coverage is checked."""
+    controller = not hasattr(config, "workerinput")
+    if controller and os.environ.get("CI") and _whole_run(config):
+        os.environ.setdefault(CHECK_RAISED, "1")  # xdist's workers, started later, inherit it
     if not os.environ.get(CHECK_RAISED):
         return
-    if not hasattr(config, "workerinput"):  # the controller: a folder every process writes to
+    if controller:  # a folder every process writes to
         os.environ.setdefault(f"{CHECK_RAISED}_DIR", tempfile.mkdtemp(prefix="raised-"))
     from _pytest.raises import RaisesExc
 

@@ -3,7 +3,7 @@
 import keras
 import numpy as np
 import pytest
-from conftest import SIZE, build_classifier, images, subclassed_net
+from conftest import SIZE, build_classifier, images, random_photo, subclassed_net
 
 import tfscorecam as tsc
 
@@ -295,3 +295,133 @@ def test_command_line_usage_errors_are_one_line(capsys):
             cli.main(argv)
         (line,) = capsys.readouterr().err.strip().splitlines()
         assert line.startswith("tfscorecam: error: ") and message in line
+
+
+# Each remaining message of the error catalogue, raised where its module refuses.
+
+
+def _nested_twice(name: str) -> keras.Model:
+    """A model holding two sub-models that each have a layer ``name``."""
+    image = keras.Input((SIZE, SIZE, 3))
+    x = image
+    for block in ("block_a", "block_b"):
+        inner_input = keras.Input((SIZE, SIZE, 3))
+        inner = keras.layers.Conv2D(3, 3, padding="same", name=name)(inner_input)
+        x = keras.Model(inner_input, inner, name=block)(x)
+    pooled = keras.layers.GlobalAveragePooling2D()(x)
+    return keras.Model(image, keras.layers.Dense(2, activation="softmax")(pooled))
+
+
+def _segmenter() -> keras.Model:
+    image = keras.Input((SIZE, SIZE, 3))
+    return keras.Model(image, keras.layers.Conv2D(2, 1, name="logits")(image))
+
+
+def test_layer_names_and_outputs_that_cannot_be_explained():
+    with pytest.raises(ValueError, match=r"'conv' is ambiguous: block_a/conv, block_b/conv; pa"):
+        tsc.ScoreCAM(_nested_twice("conv"), "conv")
+    tsc.ScoreCAM(_nested_twice("conv"), "block_b/conv")  # the full path is the way out
+    with pytest.raises(ValueError, match="'logits' is the model's output itself"):
+        tsc.AblationCAM(_segmenter(), "logits")
+
+
+def test_models_of_other_kinds_are_refused_by_their_module(model):
+    from tfscorecam.core import detectors, embeddings
+
+    with pytest.raises(ValueError, match="Functional is not a detector tfscorecam knows"):
+        detectors.detection_view(model)
+    with pytest.raises(ValueError, match="Functional is not a dual encoder: it has no get_vis"):
+        embeddings.image_embedding_view(model)
+    with pytest.raises(ValueError, match="Functional does not output one embedding"):
+        embeddings.image_embeddings(_segmenter(), images(1))
+
+    class TwoImages(keras.Model):  # a dual encoder's two methods on a model of two images
+        def get_vision_embeddings(self, images):
+            return images
+
+        def get_text_embeddings(self, ids):
+            return ids
+
+    first, second = keras.Input((SIZE, SIZE, 3)), keras.Input((SIZE, SIZE, 3))
+    two = TwoImages([first, second], keras.layers.Add()([first, second]))
+    with pytest.raises(ValueError, match=r"TwoImages has 2 image inputs .*needs exactly one"):
+        embeddings.image_embedding_view(two)
+
+
+def test_a_free_size_model_takes_images_of_one_size_per_call():
+    image = keras.Input((None, None, 3))
+    features = keras.layers.Conv2D(4, 3, name="target")(image)
+    pooled = keras.layers.GlobalAveragePooling2D()(features)
+    free = keras.Model(image, keras.layers.Dense(2, activation="softmax")(pooled))
+    photos = [random_photo(), random_photo()[:20]]
+    with pytest.raises(ValueError, match="images of different sizes need a model with a fixed in"):
+        tsc.explain(free, photos, "gradcam", verbose=0)
+
+
+def test_volumes_given_as_none_or_of_two_sizes_are_refused():
+    from conftest import VOLUME_SHAPE, build_conv3d
+
+    volume_model = build_conv3d()
+    with pytest.raises(ValueError, match="no volumes given"):
+        tsc.explain(volume_model, [], verbose=0)
+    image = keras.Input((None, None, None, VOLUME_SHAPE[-1]))
+    features = keras.layers.Conv3D(3, 3, name="target")(image)
+    pooled = keras.layers.GlobalAveragePooling3D()(features)
+    free = keras.Model(image, keras.layers.Dense(2, activation="softmax")(pooled))
+    volumes = [np.zeros(VOLUME_SHAPE, np.float32), np.zeros((8, 12, 10, 2), np.float32)]
+    with pytest.raises(ValueError, match="volumes of different sizes: explain them one call each"):
+        tsc.explain(free, volumes, "gradcam", verbose=0)
+
+
+def test_what_one_backend_does_is_refused_on_the_others(monkeypatch):
+    from tfscorecam.core import backend, inputs
+    from tfscorecam.methods.augmented import augment
+
+    monkeypatch.setattr(backend, "name", lambda: "jax")
+    with pytest.raises(RuntimeError, match="export needs Keras' TensorFlow backend .*'jax'"):
+        backend.tensorflow("export")
+    projective = np.array([[1, 0, 0, 0, 1, 0, 0.01, 0]], np.float32)
+    with pytest.raises(ValueError, match="projective transforms .*TensorFlow backend only"):
+        augment.warp(np.zeros((SIZE, SIZE, 3), np.float32), projective)
+    image, meta = keras.Input((SIZE, SIZE, 3), name="image"), keras.Input((2,), name="meta")
+    two = keras.Model({"image": image, "meta": meta}, keras.layers.Concatenate()(
+        [keras.layers.GlobalAveragePooling2D()(image), meta]
+    ))
+    with pytest.raises(ValueError, match="several inputs are explained on TensorFlow and PyT"):
+        inputs.image_view(two, None)
+
+
+def test_internal_contracts_name_what_is_wrong(monkeypatch):
+    from tfscorecam.core import memory
+    from tfscorecam.core.tokens import grid_reshape
+    from tfscorecam.methods.tail import TailScorer
+
+    with pytest.raises(ValueError, match=r"unit must be one of \('channel', 'position'\), got 'p"):
+        TailScorer((1, 4, 4, 2), 1, None, unit="pixel", perturb=None, select=None, relative=False)
+    with pytest.raises(ValueError, match=r"the layer gave 13 tokens, .*\(16, 16\) input; pass re"):
+        grid_reshape((16, 16))(np.zeros((1, 13, 4), np.float32))
+    monkeypatch.setattr(memory, "available_bytes", lambda: 3 * memory.GIB)
+    with pytest.raises(MemoryError, match=r"needs about 2.00 GiB, more than half the 3.00 GiB"):
+        memory.check_fits(2 * memory.GIB, 4 * memory.GIB, "the fusion", "use fewer views")
+
+
+def test_metrics_take_models_of_one_image_input():
+    from tfscorecam.metrics.faithfulness import probabilities
+
+    image, meta = keras.Input((SIZE, SIZE, 3), name="image"), keras.Input((2,), name="meta")
+    pooled = keras.layers.GlobalAveragePooling2D()(image)
+    two = keras.Model([image, meta], keras.layers.Concatenate()([pooled, meta]))
+    with pytest.raises(ValueError, match=r"the model has 2 inputs and 1 outputs; .*ones_like\)\.$"):
+        probabilities(two, images(1))
+
+
+def test_models_that_cannot_be_built_or_loaded_say_why(model, tmp_path):
+    from tfscorecam import zoo
+
+    model.save_weights(tmp_path / "tiny.weights.h5")
+    with pytest.raises(ValueError, match=r"cannot build MobileNetV2 with weights .*tiny.weights"):
+        zoo.load("MobileNetV2", weights=tmp_path / "tiny.weights.h5")
+    broken = tmp_path / "broken.keras"
+    broken.write_bytes(b"PK\x03\x04" + b"\0" * 64)  # a zip's start, then nothing of a model
+    with pytest.raises(ValueError, match=r"cannot load model .*broken.keras \(\w+: .*register_"):
+        zoo.load(broken)

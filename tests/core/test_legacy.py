@@ -130,3 +130,13 @@ def test_keras2_models_are_explained_through_their_keras3_copy():
     )
     with pytest.raises(TypeError, match=r"Keras 2 \(tf_keras\) model.*set_weights"):
         tsc.ScoreCAM(tf_keras.Model(inp, out))
+
+
+def test_a_keras2_model_whose_copy_predicts_otherwise_is_refused(monkeypatch):
+    from tfscorecam.core import legacy
+
+    net = _small_net(tf_keras)
+    other = _small_net(keras)  # the same layers with other weights: a copy that went wrong
+    monkeypatch.setattr(legacy, "load_keras2_h5", lambda path: other)
+    with pytest.raises(TypeError, match=r"Keras 2 \(tf_keras\) model whose Keras 3 copy predicts "):
+        as_keras3(net)

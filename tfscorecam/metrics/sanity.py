@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
@@ -37,14 +38,17 @@ class Randomisation:
 
 
 def _reinitialise(layer: keras.layers.Layer) -> None:
-    """Give ``layer`` fresh weights from its own initialisers (those of its config)."""
+    """Give ``layer`` fresh weights from its own initialisers (those of its config), built on
+    the shapes of its inputs (several for a layer such as attention's query and value). The
+    clone ``cascade`` randomises was built from the same configs and shapes, so this builds."""
     fresh = type(layer).from_config(layer.get_config())
-    try:
-        fresh.build(layer.input.shape)
-    except (AttributeError, ValueError) as error:
-        raise ValueError(
-            f"cannot re-initialise layer {layer.name!r} ({type(layer).__name__}): {error}"
-        ) from None
+    inputs = layer.input
+    if not isinstance(inputs, (list, tuple)):
+        fresh.build(inputs.shape)
+    elif len(inspect.signature(fresh.build).parameters) > 1:  # build(query_shape, value_shape)
+        fresh.build(*[t.shape for t in inputs])
+    else:  # build(input_shape) with a list of shapes, as Keras' own call gives it
+        fresh.build([t.shape for t in inputs])
     layer.set_weights(fresh.get_weights())
 
 
