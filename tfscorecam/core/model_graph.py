@@ -164,6 +164,41 @@ def _is_feature_map(shape: tuple | None, rank: int = 2) -> bool:
     return None in cells or int(np.prod(cells)) > 1
 
 
+# layers that only border a map, never a level of its own (Poly-CAM's levels)
+BORDERS = (keras.layers.ZeroPadding2D, keras.layers.Cropping2D)
+
+
+def finer_levels(model: keras.Model, chain: Chain) -> list[str]:
+    """The paths of the layers whose maps are finer than the target layer's (chain[-1]): for
+    each (h, w) larger than the target's, the last layer before it with a (batch, h, w, C)
+    output of that size, from the first layer with weights on (not the preprocessing in front
+    of it), in the model's order, nested models descended into; padding and cropping layers
+    are not levels. This is the official Poly-CAM code's discovery (the last layer before each
+    change of size) in Keras terms. None for a target that is not a 4-D feature map."""
+    target = _map_cells(output_shape(chain[-1]))
+    if target is None:
+        return []
+    found: dict[tuple, str] = {}
+    started = False
+    for path, layer_chain in walk_layers(model):
+        layer = layer_chain[-1]
+        if layer is chain[-1]:
+            break
+        started = started or (bool(layer.weights) and not isinstance(layer, keras.Model))
+        cells = _map_cells(output_shape(layer))
+        if started and not isinstance(layer, (keras.Model, *BORDERS)) and cells is not None:
+            if cells[0] * cells[1] > target[0] * target[1]:
+                found[cells] = path  # the last of its size, at its size's first place
+    return list(found.values())
+
+
+def _map_cells(shape: tuple | None) -> tuple[int, int] | None:
+    """(h, w) of a (batch, h, w, C) map of known size, else None."""
+    if not _is_feature_map(shape) or shape is None or None in shape[1:3]:
+        return None
+    return int(shape[1]), int(shape[2])
+
+
 def spatial_rank(model: keras.Model) -> int:
     """2 for a model on images (batch, H, W, C), 3 on volumes or video (batch, D, H, W, C)."""
     return len(model.inputs[0].shape) - 2

@@ -361,7 +361,8 @@ def explain(
             (see ``interfaces.volumes``).
         method: one of ``methods.METHODS``: "scorecam", "augmented", "gradcam",
             "gradcam++", "iscam", "sscam", "layercam", "hirescam", "xgradcam", "eigencam",
-            "ablationcam", "reciprocam" (a test checks this list against the registry).
+            "ablationcam", "reciprocam", "polycam" (a test checks this list against the
+            registry).
         preprocess: maps resized display-range images (N, H, W, 3) float32 to the model's
             input, e.g. ``keras.applications.mobilenet_v2.preprocess_input``; None feeds them
             as they are. Images are resized (bilinear, no crop) to the model's input size

@@ -61,6 +61,7 @@ METHODS: dict[str, Method] = {
     "eigencam": Method("tfscorecam.methods.eigencam:EigenCAM", "EigenCAM"),
     "ablationcam": Method("tfscorecam.methods.ablationcam:AblationCAM", "Ablation-CAM"),
     "reciprocam": Method("tfscorecam.methods.reciprocam:ReciproCAM", "Recipro-CAM"),
+    "polycam": Method("tfscorecam.methods.polycam:PolyCAM", "Poly-CAM"),
 }
 
 

@@ -18,21 +18,24 @@ def max_channels_option(max_channels: int | None, num_channels: int | None) -> i
 
 
 def select_channels(
-    activations: object, max_channels: int | None = None, skip: str = "flat"
+    activations: object, max_channels: int | None = None, skip: str | None = "flat"
 ) -> Any:
     """Indices (int32) of the channels to score for one image's activations (h, w, C) (a
     volume's: (d, h, w, C)).
 
     ``skip="flat"`` (Score-CAM): flat channels (max == min) are never scored: their normalised
     mask is undefined and the official code skips them. ``skip="zero"`` (Ablation-CAM):
-    channels zero everywhere are never ablated: zeroing them changes nothing. With
+    channels zero everywhere are never ablated: zeroing them changes nothing. ``skip=None``
+    (Poly-CAM, whose official code scores every channel) skips none. With
     ``max_channels`` (Faster Score-CAM), only the channels of largest spatial standard
     deviation are kept (ties: lower index first).
     """
     acts = ops.cast(ops.convert_to_tensor(activations), "float32")
     num = ops.shape(acts)[-1]
     cells = ops.reshape(acts, (-1, num))  # (h * w, C), or (d * h * w, C) for a volume
-    if skip == "flat":
+    if skip is None:
+        unused = ops.zeros((num,), "bool")
+    elif skip == "flat":
         unused = ops.max(cells, axis=0) == ops.min(cells, axis=0)
     else:
         unused = ops.max(ops.abs(cells), axis=0) == 0
