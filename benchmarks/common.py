@@ -257,4 +257,8 @@ def explainers(n: int) -> dict:
             "Recipro-CAM, 3x3 Gaussian spread",
             lambda m: tsc.ReciproCAM(m, gaussian=True, verbose=0),
         ),
+        "polycam": (
+            f"Poly-CAM, PCAM+ (5 levels, max_channels={n} each)",
+            lambda m: tsc.PolyCAM(m, max_channels=n, verbose=0),
+        ),
     }

@@ -1,8 +1,9 @@
 """Every benchmark script runs its smallest setting (CI smoke runs, so that no script the docs
 quote can rot).
 
-Each runs as ``python -m benchmarks.<group>.<script>`` from the repository root, on a
-randomly initialised MobileNetV2 (``--weights random``) and a few generated photos in the
+Each runs as ``python -m benchmarks.<group>.<script>`` would, from the repository root (all of
+them in one process, one after the other, so that TensorFlow is imported once: ``RUNNER``), on
+a randomly initialised MobileNetV2 (``--weights random``) and a few generated photos in the
 formats of ``../shared`` (``<wnid>_<label>.JPEG`` files, a class index, photos with a
 ``boxes.csv``), and writes its results under a temporary ``TFSCORECAM_BENCH_RESULTS``, never
 into ``benchmarks/results``. The figures are meaningless; what is checked is that each script
@@ -22,10 +23,6 @@ import numpy as np
 import pytest
 from PIL import Image
 
-# one worker for these smoke runs (they balance the examples' group on the other)
-pytestmark = pytest.mark.xdist_group("benchmarks")
-# a study that reads the maps another one caches: that one runs first, in the same folder
-NEEDS = {"studies.zoom_study": "studies.zoom_views", "studies.polycam_study": "studies.zoom_views"}
 
 ROOT = Path(__file__).resolve().parents[1]
 WNIDS = ("n01440764", "n01443537", "n01484850")  # ImageNet classes 0, 1, 2
@@ -109,6 +106,8 @@ def arguments(data: dict[str, Path]) -> dict[str, list[str]]:
                                "--lite0-channels", "2"],
         "studies.near_empty_maps": [*model, "--images", dev, "--photos", "2",
                                     "--methods", "gradcam,eigencam", "--seeds", "1"],
+        "studies.observation_model": [*model, "--boxes", boxes, "--objects", "1",
+                                      "--max-channels", "2", "--scales", "1,2"],
     }  # fmt: skip
 
 
@@ -124,24 +123,41 @@ def test_every_script_has_a_smoke_run():
     assert found == set(SCRIPTS)
 
 
-def _run(script: str, data: dict[str, Path]) -> str:
-    """Run ``script``'s smallest setting in ``data``'s results folder; it must pass. Its
-    output."""
+# runs each (script, arguments) of its first argument (JSON) as ``python -m`` would, in this
+# one process; prints "=== script" before each one's output and "!!! script" if it failed
+RUNNER = """
+import json, runpy, sys, traceback
+for script, argv in json.loads(sys.argv[1]):
+    print(f"=== {script}", flush=True)
+    sys.argv = [script, *argv]
+    try:
+        runpy.run_module(f"benchmarks.{script}", run_name="__main__", alter_sys=True)
+    except SystemExit as stop:
+        if stop.code not in (None, 0):
+            print(f"!!! {script} exited with {stop.code}", flush=True)
+    except BaseException:
+        traceback.print_exc(file=sys.stdout)
+        print(f"!!! {script} failed", flush=True)
+"""
+
+
+def test_every_script_runs_its_smallest_setting(data):
+    """Every script in ``arguments``' order (a study reading another's cache after it), in
+    ``data``'s results folder: each must finish and print something."""
     env = {**os.environ, "TFSCORECAM_BENCH_RESULTS": str(data["results"]), "MPLBACKEND": "Agg"}
+    plan = json.dumps(list(arguments(data).items()))
     done = subprocess.run(
-        [sys.executable, "-m", f"benchmarks.{script}", *arguments(data)[script]],
+        [sys.executable, "-c", RUNNER, plan],
         cwd=ROOT,
         env=env,
         capture_output=True,
         text=True,
-        timeout=600,
+        timeout=1200,
     )
-    assert done.returncode == 0, f"{script} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
-    return done.stdout
-
-
-@pytest.mark.parametrize("script", SCRIPTS)
-def test_script_runs_its_smallest_setting(script, data):
-    if script in NEEDS:
-        _run(NEEDS[script], data)  # a second run finds its cache and may print nothing
-    assert _run(script, data).strip(), f"{script} printed nothing"
+    outputs = dict(part.split("\n", 1) for part in done.stdout.split("=== ")[1:])
+    assert list(outputs) == SCRIPTS, done.stderr[-3000:]
+    failed = {name: text[-3000:] for name, text in outputs.items() if "!!! " in text}
+    assert not failed, failed
+    silent = [name for name, text in outputs.items() if not text.strip()]
+    assert not silent, f"printed nothing: {silent}"
+    assert done.returncode == 0, done.stderr[-3000:]

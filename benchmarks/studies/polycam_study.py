@@ -12,6 +12,10 @@ grid (bilinear down then up, as the official code). The 7 x 7 level is Score-CAM
 channel of MobileNetV2's block outputs (``LEVELS``: 96 + 32 + 24 + 16 = 168 forward passes).
 Their low-resolution maps are cached in ``results/zoom_cache/polycam_<channels>.npz``.
 
+This is issue 18's sketch, kept as it was measured: Score-CAM's min-max masks and its 7 x 7
+map; ``tsc.PolyCAM`` is the method as the official code computes it (percentile masks, every
+channel of every level), and ``resolution_test`` and ``quality.localisation`` measure that.
+
 Rows: Score-CAM, its gamma control matched to Poly-CAM's mean, the default ASC, Poly-CAM down
 to each level, and ASC x Poly-CAM's finest refinement; MaxBoxAccV2 with paired 95% intervals
 (``--rounds`` resamples) and the argmax pointing game. Writes

@@ -16,8 +16,8 @@ for their class when pasted once (a map of an object the model cannot see locate
    at the two centres (along the row through them).
 
 Maps: Score-CAM and the default Augmented Score-CAM, from the same channel weights (computed
-once per image over ``--max-channels`` channels, as ``zoom_views.py``), and Poly-CAM from
-Score-CAM's map down to MobileNetV2's 112 x 112 level (``polycam_study.py``). Writes
+once per image over ``--max-channels`` channels, as ``zoom_views.py``), and ``tsc.PolyCAM``
+(PCAM+, its five levels down to MobileNetV2's 112 x 112, ``--max-channels`` each). Writes
 ``benchmarks/results/resolution_test.md`` and ``resolution_test.png``.
 """
 
@@ -30,7 +30,6 @@ import numpy as np
 import tfscorecam as tsc
 from benchmarks.common import DEFAULT_BOXES, DEFAULT_WEIGHTS, load_box_photos, mobilenet_v2
 from benchmarks.report import RESULTS
-from benchmarks.studies.polycam_study import LEVELS, level_maps, polycam
 from tfscorecam.core.maps import minmax, score_cam_maps
 from tfscorecam.interfaces.images import resize
 
@@ -94,11 +93,12 @@ NAMES = ("Score-CAM", "ASC", "Poly-CAM")
 
 
 class Maps:
-    """Score-CAM, the default ASC (from one set of channel weights) and Poly-CAM of images."""
+    """Score-CAM, the default ASC (from one set of channel weights) and Poly-CAM (PCAM+, each
+    level at ``max_channels``) of images."""
 
     def __init__(self, model, max_channels: int) -> None:
         self.asc = tsc.AugmentedScoreCAM(model, max_channels=max_channels, verbose=0)
-        self.levels = [tsc.ScoreCAM(model, layer, verbose=0) for layer in LEVELS]
+        self.poly = tsc.PolyCAM(model, max_channels=max_channels, verbose=0)
 
     def __call__(self, image: np.ndarray, label: int) -> tuple[np.ndarray, ...]:
         asc = self.asc
@@ -107,7 +107,7 @@ class Maps:
         resolver = asc.resolver(image.shape[:2], acts.shape[1:3])
         low = asc.copy_maps(image, acts[0], request, 0, resolver.transforms)[0]
         scorecam = score_cam_maps(low[0][None, ..., None], image.shape[:2])[0, 0]
-        poly = polycam([low[0], *level_maps(self.levels, image, label)])[-1]
+        poly = self.poly(image, label)
         return tuple(minmax(m).numpy() for m in (scorecam, asc.fuse(resolver, low), poly))
 
 

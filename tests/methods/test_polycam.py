@@ -110,7 +110,8 @@ def test_the_ablations_and_options_equal_the_loop_with_them():
 
 def test_levels_are_the_last_layer_of_each_finer_size_after_the_preprocessing():
     image = keras.Input((SIZE, SIZE, 3))
-    x = keras.layers.Rescaling(1 / 255)(image)  # before any weights: not a level
+    x = keras.layers.Rescaling(1 / 255)(image)  # before any kernel: not a level
+    x = keras.layers.Normalization(mean=0.5, variance=0.1)(x)  # weights, but no kernel
     x = keras.layers.Conv2D(4, 3, padding="same", name="conv_a")(x)
     x = keras.layers.BatchNormalization(name="bn_a")(x)
     x = keras.layers.ReLU(name="relu_a")(x)

@@ -171,8 +171,8 @@ BORDERS = (keras.layers.ZeroPadding2D, keras.layers.Cropping2D)
 def finer_levels(model: keras.Model, chain: Chain) -> list[str]:
     """The paths of the layers whose maps are finer than the target layer's (chain[-1]): for
     each (h, w) larger than the target's, the last layer before it with a (batch, h, w, C)
-    output of that size, from the first layer with weights on (not the preprocessing in front
-    of it), in the model's order, nested models descended into; padding and cropping layers
+    output of that size, from the first layer with a kernel on (a convolution: not the
+    preprocessing in front of it, even a ``Normalization`` with weights), in the model's order, nested models descended into; padding and cropping layers
     are not levels. This is the official Poly-CAM code's discovery (the last layer before each
     change of size) in Keras terms. None for a target that is not a 4-D feature map."""
     target = _map_cells(output_shape(chain[-1]))
@@ -184,12 +184,21 @@ def finer_levels(model: keras.Model, chain: Chain) -> list[str]:
         layer = layer_chain[-1]
         if layer is chain[-1]:
             break
-        started = started or (bool(layer.weights) and not isinstance(layer, keras.Model))
+        started = started or _has_kernel(layer)
         cells = _map_cells(output_shape(layer))
         if started and not isinstance(layer, (keras.Model, *BORDERS)) and cells is not None:
             if cells[0] * cells[1] > target[0] * target[1]:
                 found[cells] = path  # the last of its size, at its size's first place
     return list(found.values())
+
+
+def _has_kernel(layer: keras.layers.Layer) -> bool:
+    """Whether ``layer`` computes with a learnt kernel (a convolution or a dense layer), not
+    only with statistics (a ``Normalization`` in front of a backbone has weights too)."""
+    try:
+        return getattr(layer, "kernel", None) is not None
+    except (AttributeError, ValueError):  # a layer whose kernel is not built
+        return False
 
 
 def _map_cells(shape: tuple | None) -> tuple[int, int] | None:

@@ -190,9 +190,11 @@ class PolyCAM(ScoredChannels):
 
     ``model``, ``layer``, ``batch_size``, ``head``, ``output``, ``verbose``: as ``Explainer``.
     The raw maps (``normalize=False``) are the official output, already in [0, 1].
-    Differences from the official code: a model with a 1 x 1 class output as its only
-    resolution change is read as ``model_graph.finer_levels`` says, and the final map is also
-    min-max scaled as every map here (a no-op but for the bilinear resize's rounding).
+    Where this differs from the official code: the levels are found among Keras layers
+    (``model_graph.finer_levels``: padding, cropping and the preprocessing in front of the
+    first convolution are never levels), where the official code hooks every torch module;
+    and the final map is also min-max scaled, as every map here (a no-op but for the bilinear
+    resize's rounding).
     """
 
     weighs_activations = False  # a product of levels, not one weighted sum
