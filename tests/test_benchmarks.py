@@ -23,7 +23,6 @@ import numpy as np
 import pytest
 from PIL import Image
 
-
 ROOT = Path(__file__).resolve().parents[1]
 WNIDS = ("n01440764", "n01443537", "n01484850")  # ImageNet classes 0, 1, 2
 
