@@ -172,9 +172,10 @@ def finer_levels(model: keras.Model, chain: Chain) -> list[str]:
     """The paths of the layers whose maps are finer than the target layer's (chain[-1]): for
     each (h, w) larger than the target's, the last layer before it with a (batch, h, w, C)
     output of that size, from the first layer with a kernel on (a convolution: not the
-    preprocessing in front of it, even a ``Normalization`` with weights), in the model's order, nested models descended into; padding and cropping layers
-    are not levels. This is the official Poly-CAM code's discovery (the last layer before each
-    change of size) in Keras terms. None for a target that is not a 4-D feature map."""
+    preprocessing in front of it, even a ``Normalization`` with weights), in the model's
+    order, nested models descended into; padding and cropping layers are not levels. This is
+    the official Poly-CAM code's discovery (the last layer before each change of size) in
+    Keras terms. Empty for a target that is not a 4-D feature map."""
     target = _map_cells(output_shape(chain[-1]))
     if target is None:
         return []
