@@ -462,17 +462,23 @@ def first_component(weighted: np.ndarray) -> np.ndarray:
     return (centred @ direction).reshape(weighted.shape[:-1])
 
 
-def exact_fusion(low, warps, grid, sigma, prior, tv, energy, rounds=8) -> np.ndarray:
+def exact_fusion(
+    low, warps, grid, sigma, prior, tv, energy, rounds=8, shift=(0.0, 0.0)
+) -> np.ndarray:
     """Augmented Score-CAM's fusion objective (``superres``) solved exactly in NumPy, with
     matrices built here: K maps ``low`` (K, h, w) of views whose warps from the (grid, grid)
     latent map are ``warps`` ((grid^2, grid^2) each), a Gaussian observation of ``sigma``
-    cells from its formula, the TV (or smooth) prior reweighted ``rounds`` times."""
+    cells from its formula, centred ``shift`` (dx, dy) cells from each cell's centre, the TV
+    (or smooth) prior reweighted ``rounds`` times."""
     k, h, _ = low.shape
     n = grid * grid
     centres = (np.arange(grid) + 0.5) * h / grid
-    axis = np.exp(-0.5 * ((np.arange(h)[:, None] + 0.5 - centres) / sigma) ** 2)
-    axis /= axis.sum(axis=1, keepdims=True)
-    observe = np.kron(axis, axis)
+
+    def axis(offset: float) -> np.ndarray:
+        weights = np.exp(-0.5 * ((np.arange(h)[:, None] + 0.5 + offset - centres) / sigma) ** 2)
+        return weights / weights.sum(axis=1, keepdims=True)
+
+    observe = np.kron(axis(shift[1]), axis(shift[0]))
     a = np.vstack([observe @ warp for warp in warps])
     dx = np.diff(np.eye(grid), axis=0, append=np.zeros((1, grid)))
     dx[-1] = 0

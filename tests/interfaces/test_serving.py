@@ -22,6 +22,9 @@ METHODS = {
         m, num_augmentations=3, weights="shared", verbose=0
     ),
     "asc-zoom": lambda m: tsc.AugmentedScoreCAM(m, views="zoom", zoom_crops=2, verbose=0),
+    "asc-calibrated": lambda m: tsc.AugmentedScoreCAM(
+        m, zoom_crops=2, cell_shift=(0.3, -0.2), sigma=1.2, verbose=0
+    ),
     "asc-per-copy": lambda m: tsc.AugmentedScoreCAM(
         m, num_augmentations=3, weights="per_copy", batch_size=4, verbose=0
     ),

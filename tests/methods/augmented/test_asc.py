@@ -10,6 +10,7 @@ from conftest import (
     reference_weights,
     resize_bilinear,
 )
+from scipy import ndimage
 
 import tfscorecam as tsc
 from tfscorecam import augment, superres
@@ -217,12 +218,21 @@ def _magnifier(scale: float, offset: tuple[float, float], size: int) -> np.ndarr
     return matrix
 
 
-def test_the_default_pipeline_equals_a_numpy_reference_end_to_end(softmax_model):
+@pytest.mark.parametrize(
+    "options",
+    [{}, {"cell_shift": (0.3, -0.2), "sigma": 1.2}],
+    ids=["default", "calibrated"],
+)
+def test_the_default_pipeline_equals_a_numpy_reference_end_to_end(softmax_model, options):
     """Zoomed views (2x, the 2 x 2 crops at the corners of the whole-cell offsets), channels
-    scored once on the image, each view's map over its peak, the Gaussian fusion with the TV
-    prior solved exactly on the 16 x 16 grid, times the image's own upsampled map."""
+    scored once on the image, each view's map over its peak, the Gaussian fusion (its cells
+    centred ``cell_shift`` cells off) with the TV prior solved exactly on the 16 x 16 grid,
+    times the image's own upsampled map, moved to where its cells look."""
     x, cls = images(1)[0], 2
-    asc = tsc.AugmentedScoreCAM(softmax_model, "target", zoom_scales=(2.0,), zoom_crops=2)
+    asc = tsc.AugmentedScoreCAM(
+        softmax_model, "target", zoom_scales=(2.0,), zoom_crops=2, **options
+    )
+    shift = options.get("cell_shift", superres.CELL_SHIFT)
     acts, scores, scored = reference_weights(softmax_model, x, cls)
     cell = SIZE / acts.shape[0]  # 2 px; a 2x crop can move 8 cells, 16 magnified px
     views = [np.eye(SIZE * SIZE)] + [
@@ -235,7 +245,27 @@ def test_the_default_pipeline_equals_a_numpy_reference_end_to_end(softmax_model)
         one = np.maximum(np.tensordot(view_acts[..., scored], scores, axes=1), 0)
         low.append(one / one.max() if one.max() > 0 else one)  # an all-zero view stays zero
     low = np.stack(low)
-    fused = exact_fusion(low, views, SIZE, superres.SIGMA, "tv", superres.TV_WEIGHT,
-                         superres.ENERGY_WEIGHT)  # fmt: skip
-    expected = _scaled(np.maximum(fused, 0) * resize_bilinear(low[0], SIZE, SIZE))
+    sigma = options.get("sigma", superres.SIGMA)
+    fused = exact_fusion(low, views, SIZE, sigma, "tv", superres.TV_WEIGHT,
+                         superres.ENERGY_WEIGHT, shift=shift)  # fmt: skip
+    coarse = ndimage.shift(  # content moved by the shift in pixels, bilinear, edges held
+        resize_bilinear(low[0], SIZE, SIZE),
+        (shift[1] * cell, shift[0] * cell),
+        order=1,
+        mode="nearest",
+    )
+    expected = _scaled(np.maximum(fused, 0) * coarse)
     np.testing.assert_allclose(asc(x, class_index=cls), expected, atol=5e-3)
+
+
+def test_the_photos_map_in_the_product_moves_to_where_its_cells_look():
+    from tfscorecam.core import backend
+    from tfscorecam.methods.augmented.asc import moved
+
+    spot = np.zeros((1, 1, 16, 16), np.float32)
+    spot[0, 0, 5, 6] = 1.0  # row 5, column 6
+    whole = backend.numpy(moved(spot, (2.0, 1.0)))[0, 0]  # cells that look 2 px right, 1 down
+    assert np.argwhere(whole > 0.5).tolist() == [[6, 8]]
+    half = backend.numpy(moved(spot, (0.5, 0.0)))[0, 0]  # bilinear between two pixels
+    np.testing.assert_allclose(half[5, 6:8], [0.5, 0.5], atol=1e-6)
+    assert moved(spot, (0.0, 0.0)) is spot

@@ -4,8 +4,7 @@ Score-CAM")."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import keras
 import numpy as np
@@ -25,6 +24,7 @@ from tfscorecam.methods.augmented.augment import (
     zoom_transforms,
 )
 from tfscorecam.methods.augmented.superres import (
+    CELL_SHIFT,
     ENERGY_WEIGHT,
     SIGMA,
     SUBCELLS,
@@ -35,6 +35,9 @@ from tfscorecam.methods.augmented.superres import (
     fusion_options,
 )
 from tfscorecam.methods.scorecam import ScoreCAM
+
+if TYPE_CHECKING:  # TensorFlow's alone: imported where a graph is built
+    from tfscorecam.methods.augmented.graph_fusion import GraphFusion
 
 WEIGHTS = ("per_copy", "shared")
 VIEWS = ("zoom", "rotations")
@@ -106,6 +109,11 @@ class AugmentedScoreCAM(ScoreCAM):
             resolution (the authors').
         tv_weight: the weight of the fusion's prior per feature cell (``superres``).
         energy_weight: the weight of the fusion's energy term per feature cell (``superres``).
+        cell_shift: (dx, dy) in feature cells: where the layer's cells look, minus their
+            centres, in each view's own map (``superres``); the fusion's observation of every
+            view, and the image's map in the product, are moved by it. Default (0, 0), the
+            authors'; measured per model by ``benchmarks/studies/observation_model.py``
+            (MobileNetV2: (0.32, 0.26); docs page "Augmented Score-CAM").
         memory_budget: bytes that one image's views and fusion may take (default 3 GiB). The
             fusion's memory grows with the views times the cells times the grid (about 0.1
             GiB for the 81 views of a 7x7 map, 1.8 GiB for the 290 of 14x14; the 1,067 of
@@ -146,6 +154,7 @@ class AugmentedScoreCAM(ScoreCAM):
         prior: str = "tv",
         tv_weight: float = TV_WEIGHT,
         energy_weight: float = ENERGY_WEIGHT,
+        cell_shift: tuple[float, float] = CELL_SHIFT,
         subcells: int | None = SUBCELLS,
         memory_budget: int = DEFAULT_BUDGET,
         **options: Any,
@@ -179,7 +188,9 @@ class AugmentedScoreCAM(ScoreCAM):
         self.view_scale = view_scale
         self.multiply_coarse = bool(multiply_coarse)
         self.subcells = None if subcells is None else positive_int(subcells, "subcells")
-        self.fusion = fusion_options(observation, sigma, prior, tv_weight, energy_weight)
+        self.fusion = fusion_options(
+            observation, sigma, prior, tv_weight, energy_weight, cell_shift
+        )
         self._resolvers: dict = {}
 
     @classmethod
@@ -316,7 +327,7 @@ class AugmentedScoreCAM(ScoreCAM):
             ]
         )
 
-    def fuse(self, resolver: Callable[[Any], Any], low: Any) -> Any:
+    def fuse(self, resolver: SuperResolver | GraphFusion, low: Any) -> Any:
         """One class's map (H, W), not yet scaled, from its views' maps (K, h, w)
         (``copy_maps``): ReLU of the fusion, times the image's own upsampled map (view 0)
         with ``multiply_coarse``. ``resolver`` is the SciPy fusion (``SuperResolver``) or its
@@ -325,7 +336,7 @@ class AugmentedScoreCAM(ScoreCAM):
         if self.multiply_coarse:
             size = tuple(fused.shape)
             coarse = ops.cast(ops.convert_to_tensor(low[0]), "float32")[None, ..., None]
-            fused = fused * score_cam_maps(coarse, size)[0, 0]
+            fused = fused * moved(score_cam_maps(coarse, size), resolver.pixel_shift)[0, 0]
         return fused
 
     def copy_maps(
@@ -403,3 +414,13 @@ class AugmentedScoreCAM(ScoreCAM):
             (images, activations, classes),
             fn_output_signature=tf.TensorSpec(size, tf.float32),
         )
+
+
+def moved(maps: Any, shift: tuple[float, float]) -> Any:
+    """Maps (N, C, H, W) whose pixel (x, y) shows what the input maps show at (x - dx, y - dy):
+    where a map observed by cells that look ``shift`` px away from their centres puts it
+    (bilinear; the border's value outside). No shift returns ``maps`` itself."""
+    if shift == (0.0, 0.0):
+        return maps
+    back = ops.convert_to_tensor([[1.0, 0.0, -shift[0], 0.0, 1.0, -shift[1], 0.0, 0.0]])
+    return ops.image.affine_transform(maps, back, fill_mode="nearest", data_format="channels_first")

@@ -40,6 +40,7 @@ class GraphFusion(tf.Module):
     def __init__(self, resolver: SuperResolver) -> None:
         super().__init__(name="fusion")
         self.resolver = resolver
+        self.pixel_shift = resolver.pixel_shift  # as the SciPy fusion's, for the product
         self.data = [_graph_operator(m) for m in resolver.data_operators]
         if resolver.adjoint_start:
             self.adjoint = self.data[resolver.adjoint_start :]

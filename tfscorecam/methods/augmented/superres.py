@@ -22,6 +22,14 @@ Two observation operators:
 - ``"area"``: the cell averages exactly the pixels it covers (Augmented Grad-CAM's and the
   authors' operator).
 
+Where a cell looks (``cell_shift``): D centres each feature cell on its half-pixel centre. A
+real layer's cells may look elsewhere (MobileNetV2's ``out_relu``: about a third of a cell right
+of and below their centres, ``benchmarks/studies/observation_model.py``). That displacement is
+the same in every copy's own pixels, so in the image's it is divided by the copy's zoom, and
+zoomed copies disagree with the image by a part of a cell that a centred D cannot explain.
+``cell_shift`` (dx, dy), in feature cells, centres every cell's Gaussian there in each copy
+(a cell at a copy's border still sees only that copy, as the layer does).
+
 Three priors: ``"tv"`` (anisotropic total variation, the authors' choice), ``"isotropic_tv"``
 (no preferred direction: the anisotropic one favours axis-aligned, rectangular plateaus), both
 minimised by iteratively reweighted least squares (``iterations`` rounds), and ``"smooth"``
@@ -55,6 +63,7 @@ PRIORS = ("tv", "isotropic_tv", "smooth")
 TV_WEIGHT = 0.04
 ENERGY_WEIGHT = 1.6e-3
 SIGMA = 1.0
+CELL_SHIFT = (0.0, 0.0)
 SUBCELLS = 4
 # conjugate-gradient steps per reweighting round: within 0.2% of the converged solution
 # (400 steps) for 16 copies of 7x7 and 32 of 14x14 maps on the default grid; 100 halves that
@@ -119,20 +128,29 @@ class Separable:
 
 
 def observation_operator(
-    high: tuple[int, int], low: tuple[int, int], observation: str, sigma: float
+    high: tuple[int, int],
+    low: tuple[int, int],
+    observation: str,
+    sigma: float,
+    cell_shift: tuple[float, float] = CELL_SHIFT,
 ) -> Separable:
     """The observation D from (H, W) onto (h, w): ``"area"`` or ``"gaussian"`` (see
-    ``area_matrix`` and ``gaussian_matrix``); both are separable."""
+    ``area_matrix`` and ``gaussian_matrix``), the Gaussian of cell i centred at i + 0.5 plus
+    ``cell_shift`` (dx, dy) cells; both are separable."""
 
-    def gaussian(n_high: int, n_low: int) -> np.ndarray:
+    def gaussian(n_high: int, n_low: int, shift: float) -> np.ndarray:
         pixels = (np.arange(n_high) + 0.5) * n_low / n_high  # pixel centres in cell units
-        weights = np.exp(-0.5 * ((np.arange(n_low)[:, None] + 0.5 - pixels) / sigma) ** 2)
+        centres = np.arange(n_low)[:, None] + 0.5 + shift
+        weights = np.exp(-0.5 * ((centres - pixels) / sigma) ** 2)
         weights /= weights.sum(axis=1, keepdims=True)
         weights[weights < 1e-4] = 0.0
         return weights / weights.sum(axis=1, keepdims=True)
 
-    axis = area_weights if observation == "area" else gaussian
-    return Separable(axis(high[0], low[0]), axis(high[1], low[1]))
+    if observation == "area":
+        return Separable(area_weights(high[0], low[0]), area_weights(high[1], low[1]))
+    return Separable(
+        gaussian(high[0], low[0], cell_shift[1]), gaussian(high[1], low[1], cell_shift[0])
+    )
 
 
 # Peak bytes per entry of (I_K kron D) while ``SuperResolver`` builds its operators: measured
@@ -201,6 +219,7 @@ def fusion_options(
     prior: str = "tv",
     tv_weight: float = TV_WEIGHT,
     energy_weight: float = ENERGY_WEIGHT,
+    cell_shift: tuple[float, float] = CELL_SHIFT,
 ) -> dict:
     """The fusion's options, checked (see ``SuperResolver``)."""
     if observation not in OBSERVATIONS:
@@ -215,7 +234,23 @@ def fusion_options(
         "prior": prior,
         "tv_weight": non_negative(tv_weight, "tv_weight"),
         "energy_weight": non_negative(energy_weight, "energy_weight"),
+        "cell_shift": shift_pair(cell_shift, observation),
     }
+
+
+def shift_pair(cell_shift: object, observation: str) -> tuple[float, float]:
+    """``cell_shift`` as (dx, dy) floats, or a clear error."""
+    pair = np.asarray(cell_shift, dtype=np.float64) if cell_shift is not None else None
+    if pair is None or pair.shape != (2,) or not np.all(np.isfinite(pair)):
+        raise ValueError(
+            f"cell_shift must be two finite numbers (dx, dy) in feature cells, got {cell_shift!r}"
+        )
+    if observation == "area" and pair.any():
+        raise ValueError(
+            "cell_shift moves the Gaussian observation's cells; the area observation has none: "
+            "use observation='gaussian' with it, or cell_shift=(0, 0)"
+        )
+    return float(pair[0]), float(pair[1])
 
 
 @dataclass(frozen=True)
@@ -239,6 +274,8 @@ class SuperResolver:
         sigma: the Gaussian's standard deviation in feature cells.
         prior: ``"tv"``, ``"isotropic_tv"`` or ``"smooth"``.
         tv_weight, energy_weight: the weights per feature cell (multiplied by K).
+        cell_shift: (dx, dy) in feature cells: where each cell of a copy's map looks, minus
+            its centre, in the copy's own map (0: at its centre; see the module docstring).
         iterations: reweighting rounds of the TV prior.
         cg_iterations: conjugate-gradient steps per round.
     """
@@ -255,6 +292,7 @@ class SuperResolver:
         prior: str = "tv",
         tv_weight: float = TV_WEIGHT,
         energy_weight: float = ENERGY_WEIGHT,
+        cell_shift: tuple[float, float] = CELL_SHIFT,
         iterations: int = 8,
         cg_iterations: int = CG_ITERATIONS,
     ) -> None:
@@ -266,7 +304,7 @@ class SuperResolver:
         self.grid = self.shape if grid is None else (int(grid[0]), int(grid[1]))
         if min(self.grid[0] - self.low_shape[0], self.grid[1] - self.low_shape[1]) < 0:
             raise ValueError(f"the grid {self.grid} is coarser than the maps {self.low_shape}")
-        options = fusion_options(observation, sigma, prior, tv_weight, energy_weight)
+        options = fusion_options(observation, sigma, prior, tv_weight, energy_weight, cell_shift)
         self.prior = prior
         self.iterations = positive_int(iterations, "iterations") if prior != "smooth" else 1
         self.cg_iterations = positive_int(cg_iterations, "cg_iterations")
@@ -275,8 +313,14 @@ class SuperResolver:
         self.weights = Weights(
             options["tv_weight"] * k / subcells, options["energy_weight"] * k / subcells**2
         )
-        observe = observation_operator(self.grid, self.low_shape, observation, sigma)
+        observe = observation_operator(
+            self.grid, self.low_shape, observation, sigma, options["cell_shift"]
+        )
         scale_y, scale_x = self.shape[0] / self.grid[0], self.shape[1] / self.grid[1]
+        self.pixel_shift = (  # cell_shift in pixels of the output (and of each copy)
+            options["cell_shift"][0] * self.shape[1] / self.low_shape[1],
+            options["cell_shift"][1] * self.shape[0] / self.low_shape[0],
+        )
         warps = sp.vstack(
             [
                 warp_matrix(rescale_transform(t, scale_y, scale_x), self.grid)
