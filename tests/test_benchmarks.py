@@ -96,6 +96,8 @@ def arguments(data: dict[str, Path]) -> dict[str, list[str]]:
         "studies.zoom_views": [*model, "--boxes", boxes, "--max-channels", "2"],
         "studies.zoom_study": [*model, "--boxes", boxes, "--max-channels", "2", "--rounds", "20",
                                "--causal-stride", "0", "--road-stride", "0"],
+        "studies.fusion_study": [*model, "--boxes", boxes, "--max-channels", "2",
+                                 "--rounds", "20"],
         "studies.polycam_study": [*model, "--boxes", boxes, "--max-channels", "2",
                                   "--rounds", "20"],
         "studies.resolution_test": [*model, "--boxes", boxes, "--objects", "1",
@@ -107,6 +109,8 @@ def arguments(data: dict[str, Path]) -> dict[str, list[str]]:
                                     "--methods", "gradcam,eigencam", "--seeds", "1"],
         "studies.observation_model": [*model, "--boxes", boxes, "--objects", "1",
                                       "--max-channels", "2", "--scales", "1,2"],
+        "studies.calibrated_fusion": [*model, "--boxes", boxes, "--objects", "1",
+                                      "--max-channels", "2", "--shifts", "0,0", "--sigmas", "1"],
     }  # fmt: skip
 
 

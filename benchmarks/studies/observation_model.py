@@ -3,22 +3,26 @@ model D that the fusion assumes (each view cell sees a Gaussian of sigma = 1 vie
 latent map, centred on the cell).
 
     python -m benchmarks.studies.observation_model --boxes ../shared/data/imagenet-val-boxes
+    python -m benchmarks.studies.observation_model --model efficientnet_lite0
 
 Objects as ``resolution_test``: cut out of the single-box photos by their box, longer side
 ``--object-size`` px, the ``--objects`` MobileNetV2 scores highest, pasted on the grey canvas
 with their corner at 96 + o px on both axes (o = 0, 4, ..., 28: every phase of the 32-px
 cells). Each canvas is seen magnified by each of ``--scales`` about the pixel (96, 96), as a
 zoomed view is (``augment.warp``). The object's response in a view is the ReLU of MobileNetV2's
-``out_relu`` weighted by the canvas's own Score-CAM weights (``--max-channels``, shared by the
-views as the default ASC shares them), minus the same weighted sum of the empty grey canvas's
-view: what the object adds to the 7x7 map (the grey's own response would pull every centre
-towards the middle). Per view, in view cells: the map's centre of mass against the
-object's centre (the shift, and how it moves with the phase), and its spread (the standard
-deviation of the map's mass along each axis). The same measures of what D predicts: the
-object's footprint (its pixels, 1 inside) blurred by a Gaussian of sigma view cells and
-sampled at the cell centres. The sigma that fits the measured spread best, per scale, says
-how far D's sigma = 1 is from what the layer does. Writes
-``benchmarks/results/observation_model.md`` and ``observation_model.png``.
+``out_relu`` (or ``--model``'s last feature map) weighted by the canvas's own Score-CAM weights
+(``--max-channels``, shared by the views as the default ASC shares them), minus the same
+weighted sum of the empty grey canvas's view: what the object adds to the 7x7 map (the grey's
+own response would pull every centre towards the middle). Per view, in view cells: the map's
+centre of mass against the object's centre (the shift, and how it moves with the phase), and
+its spread (the standard deviation of the map's mass along each axis). The same measures of
+what D predicts: the object's footprint (its pixels, 1 inside) blurred by a Gaussian of sigma
+view cells and sampled at the cell centres. The sigma that fits the measured spread best, per
+scale, says how far D's sigma = 1 is from what the layer does. The map's shift beyond D's own
+(its edge effects), averaged over the default views' zooms (1, 1.5 and 2) and negated, is where
+the layer's cells look: the fusion's ``cell_shift`` for this model. Writes
+``benchmarks/results/observation_model.md`` and ``observation_model.png`` (``_<model>``
+added for another model than MobileNetV2).
 """
 
 from __future__ import annotations
@@ -29,16 +33,10 @@ import keras
 import numpy as np
 
 import tfscorecam as tsc
-from benchmarks.common import (
-    DEFAULT_BOXES,
-    DEFAULT_WEIGHTS,
-    load_box_photos,
-    mobilenet_v2,
-    preprocess_mobilenet,
-)
+from benchmarks.common import DEFAULT_BOXES, DEFAULT_WEIGHTS, load_box_photos
 from benchmarks.report import RESULTS, bootstrap
 from benchmarks.studies.resolution_test import OFFSETS, ORIGIN, canvas, objects
-from benchmarks.studies.zoom_views import photo_weights
+from benchmarks.studies.zoom_views import photo_weights, study_model
 from tfscorecam.core.maps import weighted_sum
 
 CELL = 32  # px per out_relu cell at 224
@@ -101,6 +99,7 @@ def view_footprint(piece: np.ndarray, offset: int, scale: float) -> np.ndarray:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="mobilenet_v2", help="or efficientnet_lite0")
     parser.add_argument("--boxes", default=DEFAULT_BOXES)
     parser.add_argument("--weights", default=DEFAULT_WEIGHTS)
     parser.add_argument("--objects", type=int, default=8)
@@ -111,15 +110,15 @@ def main() -> None:
     scales = [float(s) for s in args.scales.split(",")]
 
     _, photos, labels, boxes = load_box_photos(args.boxes)
-    model = mobilenet_v2(args.weights)
+    model, preprocess = study_model(args.model, args.weights)
     found = objects(photos, labels, boxes, args.object_size)
-    probe = preprocess_mobilenet(np.stack([canvas([(p, ORIGIN, ORIGIN)]) for p, _ in found]))
+    probe = preprocess(np.stack([canvas([(p, ORIGIN, ORIGIN)]) for p, _ in found]))
     seen = model.predict(probe, verbose=0)[np.arange(len(found)), [c for _, c in found]]
     chosen = [found[i] for i in np.argsort(seen)[::-1][: args.objects]]
     cam = tsc.ScoreCAM(model, max_channels=args.max_channels, verbose=0)
 
     transforms = np.concatenate([zoom(s) for s in scales])
-    empty, _ = cam.forward(tsc.augment.warp(preprocess_mobilenet(canvas([])), transforms))
+    empty, _ = cam.forward(tsc.augment.warp(preprocess(canvas([])), transforms))
     shape = (len(scales), len(chosen), len(OFFSETS), 2)
     shift, spread, true_phase = np.zeros(shape), np.zeros(shape), np.zeros(shape)
     truths = np.zeros(shape)
@@ -127,7 +126,7 @@ def main() -> None:
     fit_error = np.zeros((len(scales), len(chosen), len(OFFSETS), len(SIGMAS)))
     for i, (piece, label) in enumerate(chosen):
         for j, offset in enumerate(OFFSETS):
-            image = preprocess_mobilenet(canvas([(piece, ORIGIN + offset, ORIGIN + offset)]))
+            image = preprocess(canvas([(piece, ORIGIN + offset, ORIGIN + offset)]))
             _, weights = photo_weights(cam, image, label)
             acts, _ = cam.forward(tsc.augment.warp(image, transforms))
             for k, scale in enumerate(scales):
@@ -146,10 +145,10 @@ def main() -> None:
                     guess = predicted(footprint, sigma, 7)
                     fit_error[k, i, j, m] = np.abs(guess / guess.sum() - measured).sum()
         print(f"{i + 1}/{len(chosen)} objects", flush=True)
-    grey = preprocess_mobilenet(canvas([]))
+    grey = preprocess(canvas([]))
     rng = np.random.default_rng(0)
-    noise = preprocess_mobilenet(rng.uniform(0, 255, (224, 224, 3)).astype(np.float32))
-    centres = [receptive_centre(model, "out_relu", one) for one in (grey, noise)]
+    noise = preprocess(rng.uniform(0, 255, (224, 224, 3)).astype(np.float32))
+    centres = [receptive_centre(model, cam.layer_path, one) for one in (grey, noise)]
     measured = {
         "shift": shift,
         "spread": spread,
@@ -157,7 +156,7 @@ def main() -> None:
         "truth": truths,
         "centres": centres,
     }
-    write(args, scales, len(chosen), measured, model_shift, model_spread, fit_error)
+    write(args, cam.layer_path, scales, len(chosen), measured, model_shift, model_spread, fit_error)
 
 
 def follow(truth: np.ndarray, shift: np.ndarray) -> float:
@@ -169,7 +168,7 @@ def follow(truth: np.ndarray, shift: np.ndarray) -> float:
     return float((centred_truth * centred_map).sum() / (centred_truth**2).sum())
 
 
-def write(args, scales, count, measured, model_shift, model_spread, fit_error) -> None:
+def write(args, layer, scales, count, measured, model_shift, model_spread, fit_error) -> None:
     """The tables (markdown) and the figure."""
     shift, spread, phase = measured["shift"], measured["spread"], measured["phase"]
     grey, noise = measured["centres"]
@@ -179,7 +178,7 @@ def write(args, scales, count, measured, model_shift, model_spread, fit_error) -
     import matplotlib.pyplot as plt
 
     lines = [
-        f"MobileNetV2 `out_relu` (7x7 cells of 32 px), {count} objects of {args.object_size} px "
+        f"{args.model} `{layer}` (7x7 cells of 32 px), {count} objects of {args.object_size} px "
         f"pasted at {len(OFFSETS)} cell phases, Score-CAM weights over {args.max_channels} "
         "channels of the canvas shared by its views; means over objects, phases and both axes, "
         "[95% bootstrap interval over objects]. Distances in view cells; a shift is the map's "
@@ -224,12 +223,22 @@ def write(args, scales, count, measured, model_shift, model_spread, fit_error) -
     lines += [
         "",
         "Where a cell looks: the centre of mass of the input gradient of the middle cell of "
-        "`out_relu` (channels summed), minus the centre the fusion gives that cell, in "
+        f"`{layer}` (channels summed), minus the centre the fusion gives that cell, in "
         f"pixels at 224 (x, y): on the grey canvas ({grey[0]:+.1f}, {grey[1]:+.1f}); on "
         f"uniform noise ({noise[0]:+.1f}, {noise[1]:+.1f}).",
     ]
+    default = [k for k, scale in enumerate(scales) if scale in (1.0, *tsc.augment.ZOOM_SCALES)]
+    if default:
+        beyond = (shift[default] - model_shift[default]).mean(axis=(0, 1, 2))
+        lines += [
+            "",
+            "Where the cells look, for the fusion: minus the map's shift beyond D's, mean over "
+            f"the zooms {[scales[k] for k in default]}: cell_shift = "
+            f"({-beyond[0]:.2f}, {-beyond[1]:.2f}) view cells.",
+        ]
     text = "\n".join(lines) + "\n"
-    (RESULTS / "observation_model.md").write_text(text)
+    suffix = "" if args.model == "mobilenet_v2" else f"_{args.model}"
+    (RESULTS / f"observation_model{suffix}.md").write_text(text)
     print(text)
 
     figure, axes = plt.subplots(1, 2, figsize=(10, 4))
@@ -253,7 +262,7 @@ def write(args, scales, count, measured, model_shift, model_spread, fit_error) -
     axes[1].set_ylabel("sigma (view cells)")
     axes[1].legend()
     figure.tight_layout()
-    figure.savefig(RESULTS / "observation_model.png", dpi=90)
+    figure.savefig(RESULTS / f"observation_model{suffix}.png", dpi=90)
 
 
 if __name__ == "__main__":

@@ -97,21 +97,30 @@ class Study:
         return minmax(tf.nn.relu(up)[..., 0]).numpy()
 
     def pasted(self, options: dict) -> np.ndarray:
-        """The views' plain mean: each view's map (scaled as ``options`` say) upsampled to the
-        view and warped back into the photo, averaged where the views cover it."""
+        """The views' plain mean (``paste_back``) of ``AugmentedScoreCAM(**options)``'s views,
+        scaled as it scales them, moved by its ``cell_shift``."""
         cam = tsc.AugmentedScoreCAM(self.model, verbose=0, **options)
         views = self.views(cam)
-        total = np.zeros((len(self.low), SIZE, SIZE))
-        cover = np.zeros((SIZE, SIZE))
         low = cam.scale_views(self.low[:, views]).numpy()
-        for k, j in enumerate(views):
-            t = self.transforms[j]
-            zoom, a2, b2 = 1 / t[0], t[2], t[5]
-            back = np.array([zoom, 0, -zoom * a2, 0, zoom, -zoom * b2, 0, 0], np.float32)
-            up = tf.image.resize(low[:, k, ..., None], (SIZE, SIZE), "bilinear").numpy()
-            total += augment.warp(up, np.repeat(back[None], len(up), 0))[..., 0]
-            cover += augment.warp(np.ones((SIZE, SIZE, 1), np.float32), back)[0, ..., 0]
-        return np.divide(total, cover, out=np.zeros_like(total), where=cover > 1e-6)
+        return paste_back(low, self.transforms[views], cam.fusion["cell_shift"])
+
+
+def paste_back(low: np.ndarray, transforms: np.ndarray, cells: tuple[float, float]) -> np.ndarray:
+    """The views' plain mean: each view's map (N, K, h, w) upsampled to the view, moved by
+    ``cells`` of its own (where its cells look: the fusion's ``cell_shift``) and warped back
+    into the photo, averaged where the views cover it -> (N, SIZE, SIZE)."""
+    shift = (cells[0] * SIZE / low.shape[-1], cells[1] * SIZE / low.shape[-2])
+    total = np.zeros((len(low), SIZE, SIZE))
+    cover = np.zeros((SIZE, SIZE))
+    for k, t in enumerate(transforms):
+        zoom, a2, b2 = 1 / t[0], t[2], t[5]
+        back = np.array(
+            [zoom, 0, -zoom * a2 - shift[0], 0, zoom, -zoom * b2 - shift[1], 0, 0], np.float32
+        )
+        up = tf.image.resize(low[:, k, ..., None], (SIZE, SIZE), "bilinear").numpy()
+        total += augment.warp(up, np.repeat(back[None], len(up), 0))[..., 0]
+        cover += augment.warp(np.ones((SIZE, SIZE, 1), np.float32), back)[0, ..., 0]
+    return np.divide(total, cover, out=np.zeros_like(total), where=cover > 1e-6)
 
 
 def gamma_matched(scorecam: np.ndarray, target: np.ndarray) -> np.ndarray:
