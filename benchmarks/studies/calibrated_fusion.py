@@ -16,7 +16,7 @@ of Score-CAM channel weights per image (``--max-channels``), rows for each shift
 ``--shifts`` and sigma of ``--sigmas``: the default fusion, and the views' plain mean (each
 view's map upsampled and pasted back, as ``zoom_study``'s row, with the same shift), each
 alone and times the photo's own map (the default's product). Writes
-``benchmarks/results/calibrated_fusion.md``.
+``benchmarks/results/calibrated_fusion<--suffix>.md``.
 """
 
 from __future__ import annotations
@@ -102,7 +102,7 @@ def main() -> None:
     parser.add_argument("--sigmas", default="1,1.2")
     parser.add_argument("--zoom-scales", default="1.5,2", help="the views' magnifications")
     parser.add_argument(
-        "--origin", type=int, default=ORIGIN, help="the offsets' corner: 96 + o px, or this + o"
+        "--origin", type=int, default=ORIGIN, help="the objects' corner: this + o px"
     )
     parser.add_argument("--suffix", default="")
     args = parser.parse_args()
