@@ -134,6 +134,7 @@ def test_authors_settings():
         ({"zoom_scales": (2.0, 0.5)}, ValueError, "zoom_scales must all be > 1"),
         ({"zoom_crops": 0}, ValueError, "zoom_crops must be at least 1"),
         ({"max_channels": 0}, ValueError, "max_channels must be at least 1"),
+        ({"cell_shift": "probe"}, ValueError, "cell_shift must be 'auto' or two finite"),
     ],
 )
 def test_bad_options(softmax_model, kwargs, error, message):
@@ -226,14 +227,15 @@ def _magnifier(scale: float, offset: tuple[float, float], size: int) -> np.ndarr
 def test_the_default_pipeline_equals_a_numpy_reference_end_to_end(softmax_model, options):
     """Zoomed views (2x, the 2 x 2 crops at the corners of the whole-cell offsets), channels
     scored once on the image, each view's map over its peak, the Gaussian fusion (its cells
-    centred ``cell_shift`` cells off) with the TV prior solved exactly on the 16 x 16 grid,
-    times the image's own upsampled map, moved to where its cells look."""
+    centred ``cell_shift`` cells off: given, or by default the probe's) with the TV prior
+    solved exactly on the 16 x 16 grid, times the image's own upsampled map, moved to where its
+    cells look."""
     x, cls = images(1)[0], 2
     asc = tsc.AugmentedScoreCAM(
         softmax_model, "target", zoom_scales=(2.0,), zoom_crops=2, **options
     )
-    shift = options.get("cell_shift", superres.CELL_SHIFT)
     acts, scores, scored = reference_weights(softmax_model, x, cls)
+    shift = options.get("cell_shift", asc.shift_for((SIZE, SIZE), acts.shape[:2]))  # the probe's
     cell = SIZE / acts.shape[0]  # 2 px; a 2x crop can move 8 cells, 16 magnified px
     views = [np.eye(SIZE * SIZE)] + [
         _magnifier(2.0, (oy, ox), SIZE) for oy in (0, 8 * cell) for ox in (0, 8 * cell)

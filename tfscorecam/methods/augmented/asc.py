@@ -23,6 +23,7 @@ from tfscorecam.methods.augmented.augment import (
     warp_tensor,
     zoom_transforms,
 )
+from tfscorecam.methods.augmented.calibration import probe_cell_shift
 from tfscorecam.methods.augmented.superres import (
     CELL_SHIFT,
     ENERGY_WEIGHT,
@@ -46,6 +47,7 @@ ROTATIONS = 16  # copies of views="rotations" unless num_augmentations says othe
 MAX_ANGLE = 0.1  # radians
 AUTHORS_ANGLE = 0.5
 AUTHORS_SHIFT_AT_224 = 30.0  # the authors' +-30 px at 224 px
+AUTO = "auto"  # cell_shift measured by calibration.probe_cell_shift, once per input size
 
 
 class AugmentedScoreCAM(ScoreCAM):
@@ -111,9 +113,13 @@ class AugmentedScoreCAM(ScoreCAM):
         energy_weight: the weight of the fusion's energy term per feature cell (``superres``).
         cell_shift: (dx, dy) in feature cells: where the layer's cells look, minus their
             centres, in each view's own map (``superres``); the fusion's observation of every
-            view, and the image's map in the product, are moved by it. Default (0, 0), the
-            authors'; measured per model by ``benchmarks/studies/observation_model.py``
-            (MobileNetV2: (0.32, 0.26); docs page "Augmented Score-CAM").
+            view, and the image's map in the product, are moved by it. ``"auto"`` (default)
+            measures it with a probe of 17 forward passes, once per input size
+            (``calibration.probe_cell_shift``; MobileNetV2's ``out_relu``: (0.15, 0.09));
+            the area observation has no cell centres to move and takes (0, 0). (0, 0) is the
+            authors' and v0.4's; ``benchmarks/studies/observation_model.py`` measures a
+            model's with pasted objects (MobileNetV2: (0.32, 0.26); docs page "Augmented
+            Score-CAM"). The value used: ``resolver(image_size, feature_size).cell_shift``.
         memory_budget: bytes that one image's views and fusion may take (default 3 GiB). The
             fusion's memory grows with the views times the cells times the grid (about 0.1
             GiB for the 81 views of a 7x7 map, 1.8 GiB for the 290 of 14x14; the 1,067 of
@@ -154,7 +160,7 @@ class AugmentedScoreCAM(ScoreCAM):
         prior: str = "tv",
         tv_weight: float = TV_WEIGHT,
         energy_weight: float = ENERGY_WEIGHT,
-        cell_shift: tuple[float, float] = CELL_SHIFT,
+        cell_shift: tuple[float, float] | str = AUTO,
         subcells: int | None = SUBCELLS,
         memory_budget: int = DEFAULT_BUDGET,
         **options: Any,
@@ -188,9 +194,21 @@ class AugmentedScoreCAM(ScoreCAM):
         self.view_scale = view_scale
         self.multiply_coarse = bool(multiply_coarse)
         self.subcells = None if subcells is None else positive_int(subcells, "subcells")
+        if isinstance(cell_shift, str) and cell_shift != AUTO:
+            raise ValueError(
+                "cell_shift must be 'auto' or two finite numbers (dx, dy) in feature cells, "
+                f"got {cell_shift!r}"
+            )
+        self.auto_shift = isinstance(cell_shift, str)
         self.fusion = fusion_options(
-            observation, sigma, prior, tv_weight, energy_weight, cell_shift
+            observation,
+            sigma,
+            prior,
+            tv_weight,
+            energy_weight,
+            CELL_SHIFT if isinstance(cell_shift, str) else cell_shift,
         )
+        self.cell_shift: tuple[float, float] = self.fusion.pop("cell_shift")  # given, or (0, 0)
         self._resolvers: dict = {}
 
     @classmethod
@@ -302,9 +320,24 @@ class AugmentedScoreCAM(ScoreCAM):
                 feature_size,
                 image_size,
                 grid,
+                cell_shift=self.shift_for(image_size, feature_size),
                 **self.fusion,
             )
         return self._resolvers[key]
+
+    def shift_for(
+        self, image_size: tuple[int, int], feature_size: tuple[int, int]
+    ) -> tuple[float, float]:
+        """The fusion's ``cell_shift`` for images of this (H, W) size: the one given, or the
+        probe's with ``"auto"`` ((0, 0) with the area observation)."""
+        if not self.auto_shift or self.fusion["observation"] == "area":
+            return self.cell_shift
+        return probe_cell_shift(
+            lambda images: self.forward(images)[0],
+            image_size,
+            feature_size,
+            self.input_shape[-1],
+        )
 
     def _work(self, activations: np.ndarray, request: Request) -> int:
         size = self.input_shape[1:3]
@@ -387,7 +420,8 @@ class AugmentedScoreCAM(ScoreCAM):
         from tfscorecam.methods.augmented.graph_fusion import GraphFusion
 
         size, features = tuple(images.shape[1:3]), tuple(activations.shape[1:3])
-        resolver = self.resolver(size, features)
+        with tf.init_scope():  # the operators, and the probe of cell_shift="auto", run eagerly
+            resolver = self.resolver(size, features)
         fusion = GraphFusion(resolver)
         transforms = tf.constant(resolver.transforms)
         count = len(resolver.transforms)

@@ -317,6 +317,7 @@ class SuperResolver:
             self.grid, self.low_shape, observation, sigma, options["cell_shift"]
         )
         scale_y, scale_x = self.shape[0] / self.grid[0], self.shape[1] / self.grid[1]
+        self.cell_shift = options["cell_shift"]
         self.pixel_shift = (  # cell_shift in pixels of the output (and of each copy)
             options["cell_shift"][0] * self.shape[1] / self.low_shape[1],
             options["cell_shift"][1] * self.shape[0] / self.low_shape[0],
