@@ -63,6 +63,22 @@ def mean_difference(a: np.ndarray, b: np.ndarray, resamples: np.ndarray) -> str:
     return interval(float(difference.mean()), difference[resamples].mean(axis=1))
 
 
+def paired_rows(values: dict, reference: str, resamples: np.ndarray) -> list[str]:
+    """Markdown rows ``| name | mean | minus the reference's | ... |``: for each map, per-photo
+    values of one or more measures (a tuple of arrays), each measure's mean and its paired
+    difference from ``reference``'s."""
+    base = values[reference]
+    return [
+        f"| {name} | "
+        + " | ".join(
+            f"{a.mean():.4f} | {mean_difference(a, b, resamples)}"
+            for a, b in zip(measures, base, strict=True)
+        )
+        + " |"
+        for name, measures in values.items()
+    ]
+
+
 def best_of(fn, repeat: int = 3, warm: bool = False) -> float:
     """Smallest wall time of ``repeat`` calls of fn(), in seconds (after one untimed call,
     for tracing, with ``warm``)."""

@@ -28,7 +28,7 @@ import tensorflow as tf
 
 import tfscorecam as tsc
 from benchmarks.common import load_box_photos
-from benchmarks.report import RESULTS, interval, mean_difference
+from benchmarks.report import RESULTS, interval, mean_difference, paired_rows
 from benchmarks.studies.zoom_views import (
     ROTATIONS,
     cache_path,
@@ -75,14 +75,15 @@ class Study:
         if shuffle:
             count = len(views)
             transforms = transforms[np.r_[0, np.roll(np.arange(1, count), count // 2)]]
-        resolver = SuperResolver(transforms, CELLS, (SIZE, SIZE), (28, 28), **cam.fusion)
+        settings = {**cam.fusion, "cell_shift": cam.shift_for((SIZE, SIZE), CELLS)}
+        resolver = SuperResolver(transforms, CELLS, (SIZE, SIZE), (28, 28), **settings)
         out = []
         for i in range(len(self.low)):
             chosen, fusion = views, resolver
             if keep is not None:
                 chosen = views[keep(i, views)]
                 fusion = SuperResolver(
-                    self.transforms[chosen], CELLS, (SIZE, SIZE), (28, 28), **cam.fusion
+                    self.transforms[chosen], CELLS, (SIZE, SIZE), (28, 28), **settings
                 )
             low = cam.scale_views(self.low[i, chosen]).numpy()
             if scale is not None:
@@ -102,7 +103,7 @@ class Study:
         cam = tsc.AugmentedScoreCAM(self.model, verbose=0, **options)
         views = self.views(cam)
         low = cam.scale_views(self.low[:, views]).numpy()
-        return paste_back(low, self.transforms[views], cam.fusion["cell_shift"])
+        return paste_back(low, self.transforms[views], cam.shift_for((SIZE, SIZE), CELLS))
 
 
 def paste_back(low: np.ndarray, transforms: np.ndarray, cells: tuple[float, float]) -> np.ndarray:
@@ -302,57 +303,80 @@ def write(args, model, x, labels, boxes, maps: dict, tried: dict, n: int) -> Non
         drop, increase = metrics.drops(original, masked), metrics.increases(original, masked)
         lines.append(f"| {name} | {drop.mean():.1f} | {increase.mean():.1f} |")
     causal = (base, ASC, "K = 1: the photo alone, same fusion and product")
-    if args.causal_stride:
-        rows = np.arange(0, n, args.causal_stride)
-        sub = rng.integers(0, len(rows), (args.rounds, len(rows)))
-        curves = {}
-        for name in causal:
-            m = maps[name][rows].astype(np.float32)
-            curves[name] = (
-                metrics.deletion_auc(model, x[rows], m, classes[rows], steps=20).aucs,
-                metrics.insertion_auc(model, x[rows], m, classes[rows], steps=20).aucs,
-            )
-        lines += [
-            "",
-            f"Deletion / insertion AUC (20 steps, n = {len(rows)}: every "
-            f"{args.causal_stride}th photo), minus Score-CAM's:",
-            "",
-            "| map | deletion (lower better) | minus Score-CAM's | insertion | minus Score-CAM's |",
-            "|---|---|---|---|---|",
-        ]
-        for name in causal:
-            deletion, insertion = curves[name]
-            lines.append(
-                f"| {name} | {deletion.mean():.4f} | "
-                f"{mean_difference(deletion, curves[base][0], sub)} | {insertion.mean():.4f} | "
-                f"{mean_difference(insertion, curves[base][1], sub)} |"
-            )
-    if args.road_stride:
-        rows = np.arange(0, n, args.road_stride)
-        sub = rng.integers(0, len(rows), (args.rounds, len(rows)))
-        road = {
-            name: metrics.road(model, x[rows], maps[name][rows].astype(np.float32), classes[rows])
-            for name in (base, ASC)
-        }
-        lines += [
-            "",
-            f"ROAD (noisy linear imputation, 10-90%, n = {len(rows)}: every "
-            f"{args.road_stride}th photo):",
-            "",
-            "| map | MoRF (lower better) | minus Score-CAM's | LeRF (higher better) | "
-            "minus Score-CAM's |",
-            "|---|---|---|---|---|",
-        ]
-        for name, curves_ in road.items():
-            morf, lerf = curves_.morf.mean(axis=1), curves_.lerf.mean(axis=1)
-            lines.append(
-                f"| {name} | {morf.mean():.4f} | "
-                f"{mean_difference(morf, road[base].morf.mean(axis=1), sub)} | "
-                f"{lerf.mean():.4f} | {mean_difference(lerf, road[base].lerf.mean(axis=1), sub)} |"
-            )
+    lines += causal_tables(
+        model,
+        x,
+        classes,
+        {name: maps[name].__getitem__ for name in causal},
+        (base, "Score-CAM's"),
+        (args.causal_stride, args.road_stride),
+        (rng, args.rounds),
+        steps=20,
+        roads=(base, ASC),
+    )
     text = "\n".join(lines) + "\n"
     (RESULTS / f"zoom_study_{args.model}.md").write_text(text)
     print(text)
+
+
+def causal_tables(
+    model,
+    x: np.ndarray,
+    classes: np.ndarray,
+    maps: dict,
+    reference: tuple[str, str],
+    strides: tuple[int, int],
+    resampling: tuple[np.random.Generator, int],
+    steps: int,
+    roads: tuple | None = None,
+) -> list[str]:
+    """Markdown tables: deletion / insertion AUC (``steps`` steps) on every ``strides[0]``-th
+    photo and ROAD (noisy linear imputation, 10-90%) on every ``strides[1]``-th (0: none) of
+    each map (``maps[name](rows)`` gives its maps of photos ``rows``; ROAD only for ``roads``
+    if given), with paired 95% intervals against the map ``reference[0]`` (called
+    ``reference[1]`` in the header), ``resampling[1]`` resamples drawn by ``resampling[0]``."""
+    (base, against), (rng, rounds) = reference, resampling
+    lines: list[str] = []
+    if strides[0]:
+        rows = np.arange(0, len(x), strides[0])
+        curves = {}
+        for name, of in maps.items():
+            one = of(rows).astype(np.float32)
+            curves[name] = (
+                metrics.deletion_auc(model, x[rows], one, classes[rows], steps=steps).aucs,
+                metrics.insertion_auc(model, x[rows], one, classes[rows], steps=steps).aucs,
+            )
+        lines += [
+            "",
+            f"Deletion / insertion AUC ({steps} steps, n = {len(rows)}: every {strides[0]}th "
+            f"photo), minus {against}:",
+            "",
+            f"| map | deletion (lower better) | minus {against} | insertion | minus {against} |",
+            "|---|---|---|---|---|",
+            *paired_rows(curves, base, rng.integers(0, len(rows), (rounds, len(rows)))),
+        ]
+    if strides[1]:
+        rows = np.arange(0, len(x), strides[1])
+        road = {
+            name: metrics.road(model, x[rows], of(rows).astype(np.float32), classes[rows])
+            for name, of in maps.items()
+            if roads is None or name in roads
+        }
+        lines += [
+            "",
+            f"ROAD (noisy linear imputation, 10-90%, n = {len(rows)}: every {strides[1]}th "
+            f"photo), minus {against}:",
+            "",
+            f"| map | MoRF (lower better) | minus {against} | LeRF (higher better) | minus "
+            f"{against} |",
+            "|---|---|---|---|---|",
+            *paired_rows(
+                {k: (r.morf.mean(axis=1), r.lerf.mean(axis=1)) for k, r in road.items()},
+                base,
+                rng.integers(0, len(rows), (rounds, len(rows))),
+            ),
+        ]
+    return lines
 
 
 def figure(photos: np.ndarray, boxes: list, maps: dict, path: Path, count: int = 4) -> None:
