@@ -36,6 +36,7 @@ from benchmarks.studies.resolution_test import (
     centre_of,
     centroid,
     objects,
+    pair_layout,
     peak,
     separated,
 )
@@ -132,11 +133,8 @@ def main() -> None:
                 errors[n, 0, i, j] = np.linalg.norm(peak(one) - truth)
                 errors[n, 1, i, j] = np.linalg.norm(centroid(one) - truth)
         for j, distance in enumerate(DISTANCES):
-            top = 112 - piece.shape[0] // 2
-            lefts = [112 - distance // 2 - piece.shape[1] // 2]
-            lefts.append(lefts[0] + distance)
-            image = preprocess_mobilenet(canvas([(piece, top, x) for x in lefts]))
-            centres = [centre_of(piece, top, x) for x in lefts]
+            placed, centres = pair_layout(piece, distance)
+            image = preprocess_mobilenet(canvas(placed))
             for n, one in enumerate(variants(image, label)):
                 split[n, i, j] = separated(one, *centres)
         print(f"{i + 1}/{len(chosen)} objects", flush=True)

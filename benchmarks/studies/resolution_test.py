@@ -64,6 +64,15 @@ def canvas(pieces: list[tuple[np.ndarray, int, int]]) -> np.ndarray:
     return image
 
 
+def pair_layout(piece: np.ndarray, distance: int) -> tuple[list, list]:
+    """Two copies of ``piece`` side by side about the canvas's middle, their centres
+    ``distance`` px apart: the (piece, top, left) of each for ``canvas``, and their centres."""
+    top = 112 - piece.shape[0] // 2
+    first = 112 - distance // 2 - piece.shape[1] // 2
+    lefts = (first, first + distance)
+    return [(piece, top, x) for x in lefts], [centre_of(piece, top, x) for x in lefts]
+
+
 def centre_of(piece: np.ndarray, top: float, left: float) -> np.ndarray:
     """(x, y) of the centre of a piece pasted at (top, left), in pixels."""
     return np.array([left + piece.shape[1] / 2, top + piece.shape[0] / 2])
@@ -147,16 +156,13 @@ def main() -> None:
                 errors[name][0, i, j] = np.linalg.norm(peak(one) - truth)
                 errors[name][1, i, j] = np.linalg.norm(centroid(one) - truth)
         for j, distance in enumerate(DISTANCES):
-            top = 112 - piece.shape[0] // 2
-            lefts = [112 - distance // 2 - piece.shape[1] // 2]
-            lefts.append(lefts[0] + distance)
-            image = preprocess_mobilenet(canvas([(piece, top, x) for x in lefts]))
-            centres = [centre_of(piece, top, x) for x in lefts]
+            placed, centres = pair_layout(piece, distance)
+            image = preprocess_mobilenet(canvas(placed))
             pair = maps(image, label)
             for name, one in zip(NAMES, pair, strict=True):
                 split[name][i, j] = separated(one, *centres)
             if i < 3 and distance == DISTANCES[1]:
-                examples.append((canvas([(piece, top, x) for x in lefts]), *pair))
+                examples.append((canvas(placed), *pair))
         print(f"{i + 1}/{len(chosen)} objects", flush=True)
     write(errors, split, examples, len(chosen), args)
 

@@ -33,8 +33,8 @@ def probe_images(
     phases = (np.arange(PHASES) + 0.5) / PHASES - 0.5  # -3/8 to 3/8 of a cell
     images = np.zeros((1 + PHASES**2, *image_size, channels), np.float32)
     centres = []
-    for k, (dy, dx) in enumerate(np.stack(np.meshgrid(phases, phases, indexing="ij"), -1)
-                                 .reshape(-1, 2), start=1):
+    offsets = np.stack(np.meshgrid(phases, phases, indexing="ij"), -1).reshape(-1, 2)
+    for k, (dy, dx) in enumerate(offsets, start=1):
         top, left = np.round(np.array(image_size) / 2 + np.array([dy, dx]) * cell - side / 2)
         top, left = int(top), int(left)
         images[k, top : top + side[0], left : left + side[1]] = patch
