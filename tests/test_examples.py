@@ -84,7 +84,7 @@ PROMISES = {
         "Path('ct.keras').is_file() and np.load('scan.npy').shape == (16, 64, 64, 1)",
     ],
     "augmented.md": [
-        "maps.shape == (2, 224, 224) and len(views) == 81",
+        "maps.shape == (2, 224, 224) and len(views) == 129",
         "copies.shape == (32, 224, 224, 3) and hr.shape == (224, 224)",
     ],
     "serving.md": ["Path('models/asc/1/saved_model.pb').is_file()"],

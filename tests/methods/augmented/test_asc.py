@@ -184,9 +184,9 @@ def test_views_and_fusion_fit_a_memory_budget_under_a_memory_limit():
 
 
 def test_default_views_are_thinned_to_the_budget_and_explicit_ones_refused():
-    model = build_classifier("softmax")  # 8x8 map at 16 px: 1 + 25 + 81 zoomed views
-    every = tsc.AugmentedScoreCAM(model, verbose=0)
-    assert len(every.transforms((16, 16), (8, 8))) == 107
+    model = build_classifier("softmax")  # 8x8 map at 16 px: 1 + 81 + 81 zoomed views
+    every = tsc.AugmentedScoreCAM(model, verbose=0)  # crops 2 and 3 cells apart at 3x and 4x
+    assert len(every.transforms((16, 16), (8, 8))) == 163
     per_view = every.view_bytes(1, (16, 16), (8, 8))
     thin = tsc.AugmentedScoreCAM(model, verbose=0, memory_budget=per_view * 12)
     views = thin.transforms((16, 16), (8, 8))

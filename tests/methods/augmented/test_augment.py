@@ -30,16 +30,31 @@ def test_zoom_views_are_magnified_crops_at_whole_feature_cells():
         augment.zoom_transforms((64, 64), (8, 8), scales=(1.0,))
 
 
-def test_default_zoom_views_are_every_whole_cell_crop_at_each_scale():
-    transforms = augment.zoom_transforms((64, 64), (8, 8))  # scales 1.5 and 2, every offset
-    assert transforms.shape == (1 + 5 * 5 + 9 * 9, 8)
-    for scale, rows, count in ((1.5, transforms[1:26], 5), (2.0, transforms[26:], 9)):
+@pytest.mark.parametrize(
+    "scales, crops",  # (scale, crop step in cells, crops per axis) at 64 px with 8 x 8 cells
+    [
+        (None, ((3.0, 2, 9), (4.0, 3, 9))),  # the default: 3x and 4x, ceil(s) - 1 cells apart
+        ((1.5, 2.0), ((1.5, 1, 5), (2.0, 1, 9))),  # v0.4's: every whole-cell crop
+    ],
+)
+def test_zoom_views_are_whole_cell_crops_on_every_phase(scales, crops):
+    options = {} if scales is None else {"scales": scales}
+    transforms = augment.zoom_transforms((64, 64), (8, 8), **options)
+    assert transforms.shape == (1 + sum(count**2 for *_, count in crops), 8)
+    start = 1
+    for scale, step, count in crops:
+        rows = transforms[start : start + count**2]
+        start += count**2
+        assert augment.crop_step(scale) == step
         np.testing.assert_allclose(rows[:, [0, 4]], 1 / scale, rtol=1e-6)
         corners = scale * (rows[:, [2, 5]] + 0.5) - 0.5  # each crop's magnified top-left corner
-        expected = np.array([(y, x) for y in range(count) for x in range(count)]) * 8.0
+        expected = np.array([(y, x) for y in range(count) for x in range(count)]) * 8.0 * step
         np.testing.assert_allclose(corners[:, ::-1], expected, atol=1e-4)
-        # the last crop ends inside the magnified image: (count - 1) cells + 64 <= 64 * scale
-        assert (count - 1) * 8 + 64 <= 64 * scale < count * 8 + 64
+        # the last crop ends inside the magnified image, and one more step would not
+        assert (count - 1) * 8 * step + 64 <= 64 * scale < count * 8 * step + 64
+        if scale == round(scale):  # the crops' cells fall on every phase k / s of a cell
+            phases = {round(c / scale % 8 / 8 * scale) % int(scale) for c in corners[:, 0]}
+            assert phases == set(range(int(scale)))
 
 
 def test_zoomed_views_recover_a_map_finer_than_the_cells():
@@ -69,8 +84,8 @@ def test_zoomed_views_recover_a_map_finer_than_the_cells():
 def test_augmented_score_cam_with_zoomed_views(softmax_model):
     x = images(2)
     default = tsc.AugmentedScoreCAM(softmax_model, verbose=0)
-    # 16 px, 8x8 cells of 2 px: every whole-cell crop at 1.5x (5 x 5) and 2x (9 x 9)
-    assert default.views == "zoom" and len(default.transforms((SIZE, SIZE), (8, 8))) == 107
+    # 16 px, 8x8 cells of 2 px: crops 2 cells apart at 3x (9 x 9), 3 apart at 4x (9 x 9)
+    assert default.views == "zoom" and len(default.transforms((SIZE, SIZE), (8, 8))) == 163
     cam = tsc.AugmentedScoreCAM(
         softmax_model, views="zoom", zoom_scales=(2.0,), zoom_crops=2, verbose=0
     )

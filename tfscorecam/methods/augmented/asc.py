@@ -54,11 +54,13 @@ class AugmentedScoreCAM(ScoreCAM):
     """Score-CAM on zoomed (or rotated) views of each image, fused at a finer resolution.
 
     Default (``views="zoom"``): view 0 is the image; then, at each zoom s of ``zoom_scales``
-    (1.5 and 2), every crop of the image magnified s times, the model's input size, offset by
-    a whole feature cell of the magnified image (``augment.zoom_transforms``: 16 crops at 1.5
-    and 64 at 2 for a 7x7 layer, 81 views in all). A zoomed crop puts the layer's cells over
-    1/s of the image each, with a receptive field 1/s as wide: that is where finer detail comes
-    from; a rotation or a sub-cell shift at scale 1 only re-samples the same blur. The channels
+    (3 and 4), crops of the image magnified s times, the model's input size, offset by whole
+    feature cells of the magnified image, ceil(s) - 1 cells apart (``augment.zoom_transforms``
+    and ``crop_step``: 64 crops at each zoom for a 7x7 layer, 129 views in all), so that the
+    crops' cells fall on every phase of a grid 1/s as fine as the image's. A zoomed crop puts
+    the layer's cells over 1/s of the image each, with a receptive field 1/s as wide: that is
+    where finer detail comes from; a rotation or a sub-cell shift at scale 1 only re-samples
+    the same blur. The channels
     are scored once, on the image (``weights="shared"``), and each view costs one forward
     pass: C + K passes in all. Each view's map g_k = ReLU(sum_c w_c A_kc) is divided by its own
     maximum (``view_scale``); ``superres.SuperResolver`` fuses them (warp, then a Gaussian
@@ -95,9 +97,10 @@ class AugmentedScoreCAM(ScoreCAM):
             authors': every view's channels scored, K x C passes).
         seed: seeds the rotations; the same seed gives the same transforms and map.
         views: ``"zoom"`` (default) or ``"rotations"``.
-        zoom_scales: the magnifications of ``views="zoom"``, each > 1.
-        zoom_crops: None (default): every whole-cell crop; an int n: n x n crops per scale,
-            evenly spread (v0.2's option: 3).
+        zoom_scales: the magnifications of ``views="zoom"``, each > 1 (v0.4's: (1.5, 2)).
+        zoom_crops: None (default): the crops ``augment.crop_step(s)`` whole cells apart (every
+            crop at 2x and below); an int n: n x n crops per scale, evenly spread (v0.2's
+            option: 3).
         view_scale: ``"own"`` (default and the authors': each view's map divided by its own
             maximum) or ``"image"`` (every view divided by the image's peak, so a crop without
             the object stays dim).
@@ -121,9 +124,9 @@ class AugmentedScoreCAM(ScoreCAM):
             model's with pasted objects (MobileNetV2: (0.32, 0.26); docs page "Augmented
             Score-CAM"). The value used: ``resolver(image_size, feature_size).cell_shift``.
         memory_budget: bytes that one image's views and fusion may take (default 3 GiB). The
-            fusion's memory grows with the views times the cells times the grid (about 0.1
-            GiB for the 81 views of a 7x7 map, 1.8 GiB for the 290 of 14x14; the 1,067 of
-            28x28 would take 25 GiB), so without ``num_augmentations`` and ``zoom_crops`` the
+            fusion's memory grows with the views times the cells times the grid (with
+            MobileNetV2's 1,280 channels, about 0.3 GiB for the 129 views of a 7x7 map, 4.7
+            GiB for the 451 of 14x14 and 75 GiB for the 1,683 of 28x28), so without ``num_augmentations`` and ``zoom_crops`` the
             zoomed views are thinned (evenly spread crops per scale) to fit the budget; views
             asked for explicitly that do not fit, or anything over half the memory the machine
             has available, are refused with a ``MemoryError`` before anything is allocated.

@@ -18,7 +18,7 @@ from keras import ops
 from tfscorecam.core import backend
 from tfscorecam.core.validation import non_negative, positive_int
 
-ZOOM_SCALES = (1.5, 2.0)  # Augmented Score-CAM's default magnifications
+ZOOM_SCALES = (3.0, 4.0)  # Augmented Score-CAM's default magnifications (v0.4: 1.5 and 2)
 
 
 def random_transforms(
@@ -65,9 +65,10 @@ def zoom_transforms(
 
     Crop offsets (in magnified pixels) are whole feature cells (the input size over the
     feature map's), so every crop's feature cells fall on one grid of cells 1/s the
-    original's: the crops' sub-cell phases are exact. ``crops=None`` takes every offset (one
-    cell apart, row-major); an int takes ``crops`` x ``crops`` of them, evenly spread from the
-    top-left to the bottom-right corner. Zooming maps the continuous point (x + 0.5) of the
+    original's: the crops' sub-cell phases are exact. ``crops=None`` takes offsets
+    ``crop_step(s)`` cells apart (row-major): every offset at s <= 2, every second at 3x,
+    every third at 4x; an int takes ``crops`` x ``crops`` of them, evenly spread from the top-left to the
+    bottom-right corner. Zooming maps the continuous point (x + 0.5) of the
     crop to ((x + 0.5 + offset) / s) in the image (pixel centres at half-integers, as
     tf.image.resize).
     """
@@ -86,7 +87,7 @@ def zoom_transforms(
             cell = size / cells
             room = np.floor((scale - 1) * size / cell + 1e-9)  # whole cells the crop can move
             if crops is None:
-                steps = np.arange(room + 1)
+                steps = np.arange(0, room + 1, crop_step(scale))
             elif crops > 1:
                 steps = np.round(np.linspace(0, room, crops))
             else:
@@ -98,6 +99,14 @@ def zoom_transforms(
                 b2 = (0.5 + oy) / scale - 0.5
                 rows.append(np.array([1 / scale, 0, a2, 0, 1 / scale, b2, 0, 0]))
     return np.stack(rows).astype(np.float32)
+
+
+def crop_step(scale: float) -> int:
+    """The default spacing, in the magnified image's feature cells, of the crops at zoom
+    ``scale``: ceil(s) - 1, at least 1. Their cells fall on every phase of the 1/s grid
+    (s - 1 and s share no factor at whole s) while the crops per axis stay the feature
+    map's cells plus one at every whole zoom (a 7x7 layer: 64 crops at 2x, 3x or 4x)."""
+    return max(1, int(np.ceil(scale - 1e-9)) - 1)
 
 
 def _image_size(image_shape: tuple[int, ...]) -> tuple[int, int]:
