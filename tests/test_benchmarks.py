@@ -101,6 +101,8 @@ def arguments(data: dict[str, Path]) -> dict[str, list[str]]:
         "studies.default_study": [*model, "--boxes", boxes, "--max-channels", "2",
                                   "--rounds", "20", "--polycam-stride", "1",
                                   "--causal-stride", "1", "--road-stride", "2"],
+        "studies.view_sets": [*model, "--boxes", boxes, "--max-channels", "2",
+                              "--rounds", "20", "--sets", "1.5,2:3,4"],
         "studies.polycam_study": [*model, "--boxes", boxes, "--max-channels", "2",
                                   "--rounds", "20"],
         "studies.resolution_test": [*model, "--boxes", boxes, "--objects", "1",

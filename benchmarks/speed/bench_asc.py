@@ -5,7 +5,8 @@
         --images ../shared/data/imagenet-dev --n 2
 
 Prints seconds per image (best of --repeat calls on --n photos, after a tracing call) of
-Score-CAM, the default Augmented Score-CAM (81 zoomed views, shared weights), v0.2's default
+Score-CAM, the default Augmented Score-CAM (129 views zoomed 3x and 4x, shared weights),
+v0.4's default (81 views zoomed 1.5x and 2x, ``cell_shift=(0, 0)``), v0.2's default
 (16 rotations, shared weights), with --authors the authors' settings with
 shared weights (K = 100, fusion at the input resolution) and, with --per-copy-k, the authors'
 per_copy scoring at K = --per-copy-k; and the fusion alone (operators built once, one solve).
@@ -45,8 +46,11 @@ def main() -> None:
     options = {"max_channels": args.max_channels, "verbose": 0}
     explainers = {
         "Score-CAM": tsc.ScoreCAM(model, **options),
-        "Augmented Score-CAM, default (81 zoomed views, shared)": tsc.AugmentedScoreCAM(
+        "Augmented Score-CAM, default (129 zoomed views, shared)": tsc.AugmentedScoreCAM(
             model, **options
+        ),
+        "Augmented Score-CAM, v0.4 default (81 zoomed views, shared)": tsc.AugmentedScoreCAM(
+            model, zoom_scales=(1.5, 2.0), cell_shift=(0.0, 0.0), **options
         ),
         "Augmented Score-CAM, v0.2 default (16 rotations, shared)": tsc.AugmentedScoreCAM(
             model, views="rotations", multiply_coarse=False, **options

@@ -1,16 +1,18 @@
-"""Issue 39, item 4: Augmented Score-CAM's default (``cell_shift="auto"``) against v0.4's, its
-controls, Score-CAM and Poly-CAM, on the photos with boxes.
+"""Issue 39, item 4: Augmented Score-CAM's default (views zoomed 3 and 4 times,
+``cell_shift="auto"``) against v0.4's, its controls, Score-CAM and Poly-CAM, on the photos
+with boxes.
 
     python -m benchmarks.studies.zoom_views --model mobilenet_v2      # the cache: forward passes
     python -m benchmarks.studies.default_study --model mobilenet_v2
 
 Every ASC row comes from ``zoom_views.py``'s cache (the same Score-CAM channel weights shared
-by every view, as ``zoom_study.py``): v0.4's default (``cell_shift=(0, 0)``), today's default
-(the probe's ``cell_shift``), its views' plain mean (``zoom_study.paste_back``, moved by the
-same shift), K = 1, shuffled registrations, and the default with each ``cell_shift`` of
-``--shifts`` (e.g. the one ``observation_model.py`` measured with pasted objects).
-Score-CAM^gamma is matched to the default. Poly-CAM (PCAM+, ``--max-channels`` per level)
-runs on every ``--polycam-stride``-th photo (kept in
+by every view, as ``zoom_study.py``): v0.4's default (views at 1.5x and 2x,
+``cell_shift=(0, 0)``), the same views with the probe's ``cell_shift``, today's default, its
+views' plain mean (``zoom_study.paste_back``, moved by the same shift) alone and times the
+photo's map (the default's product: the control for what the least-squares fusion adds), the
+default without the product, K = 1, shuffled registrations, and the default with each
+``cell_shift`` of ``--shifts``. Score-CAM^gamma is matched to the default. Poly-CAM (PCAM+,
+``--max-channels`` per level) runs on every ``--polycam-stride``-th photo (kept in
 ``zoom_cache/polycam_<model>_c<channels>.npz``, so a run resumes), and is compared with the
 others on those photos. MaxBoxAccV2 with paired 95% bootstrap intervals
 (``--rounds`` resamples, the threshold re-chosen in each); deletion / insertion (25 steps) on
@@ -31,15 +33,21 @@ from benchmarks.report import RESULTS, interval
 from benchmarks.studies.zoom_study import SIZE, Study, causal_tables, gamma_matched
 from benchmarks.studies.zoom_views import CACHE, cache_path, study_model, study_parser
 from tfscorecam import metrics
+from tfscorecam.core import backend
+from tfscorecam.core.maps import minmax
+from tfscorecam.methods.augmented.asc import moved
 
-SCORECAM, POLYCAM, V04, DEFAULT, MEAN = (
+SCORECAM, POLYCAM, V04, SHIFTED, DEFAULT, MEAN, MEAN_PRODUCT = (
     "Score-CAM",
     "Poly-CAM (PCAM+)",
-    "ASC v0.4 (cell_shift (0, 0))",
-    "ASC default (cell_shift 'auto')",
+    "ASC v0.4 (views at 1.5x and 2x, cell_shift (0, 0))",
+    "views at 1.5x and 2x, cell_shift 'auto'",
+    "ASC default (views at 3x and 4x, cell_shift 'auto')",
     "the default's views, plain mean",
+    "the default's views, plain mean x the photo's map",
 )
-CAUSAL = (SCORECAM, POLYCAM, V04, DEFAULT, MEAN)
+OLD_VIEWS = {"zoom_scales": (1.5, 2.0)}  # v0.4's
+CAUSAL = (SCORECAM, POLYCAM, V04, DEFAULT, MEAN, MEAN_PRODUCT)
 
 
 def polycam_maps(model, x: np.ndarray, labels: np.ndarray, ids: np.ndarray, path) -> np.ndarray:
@@ -88,7 +96,8 @@ def main() -> None:
     shift = cam.shift_for((SIZE, SIZE), (7, 7))
     maps = {
         SCORECAM: study.scorecam(),
-        V04: study.asc({"cell_shift": (0.0, 0.0), **channels}),
+        V04: study.asc({"cell_shift": (0.0, 0.0), **OLD_VIEWS, **channels}),
+        SHIFTED: study.asc({**OLD_VIEWS, **channels}),
         DEFAULT: study.asc(channels),
         MEAN: study.pasted(channels),
         "K = 1: the photo alone, same fusion and product": study.asc(
@@ -96,6 +105,12 @@ def main() -> None:
         ),
         "shuffled registrations": study.asc(channels, shuffle=True),
     }
+    pixel_shift = cam.resolver((SIZE, SIZE), (7, 7)).pixel_shift  # the product's, moved
+    coarse = backend.numpy(moved(maps[SCORECAM][:, None], pixel_shift))[:, 0]
+    maps[MEAN_PRODUCT] = minmax(maps[MEAN] * coarse).numpy()
+    maps["the default without the product (multiply_coarse=False)"] = study.asc(
+        {"multiply_coarse": False, **channels}
+    )
     maps["Score-CAM^gamma matched to the default"] = gamma_matched(maps[SCORECAM], maps[DEFAULT])
     for text in filter(None, args.shifts.split(":")):
         given = tuple(float(v) for v in text.split(","))
@@ -155,7 +170,7 @@ def write(args, model, x, labels, boxes, maps: dict, subset: np.ndarray, shift) 
             "",
             f"Every {args.polycam_stride}th photo (n = {len(subset)}), with Poly-CAM:",
             "",
-            *box_table([SCORECAM, V04, DEFAULT, MEAN, POLYCAM], maps, boxes, subset, args.rounds),
+            *box_table(list(CAUSAL), maps, boxes, subset, args.rounds),
         ]
     step = args.polycam_stride or 1
 

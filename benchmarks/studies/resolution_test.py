@@ -15,10 +15,14 @@ for their class when pasted once (a map of an object the model cannot see locate
    separated when the map dips between them, below ``SEPARATED`` times the lower of its values
    at the two centres (along the row through them).
 
-Maps: Score-CAM and the default Augmented Score-CAM, from the same channel weights (computed
-once per image over ``--max-channels`` channels, as ``zoom_views.py``), and ``tsc.PolyCAM``
-(PCAM+, its five levels down to MobileNetV2's 112 x 112, ``--max-channels`` each). Writes
-``benchmarks/results/resolution_test.md`` and ``resolution_test.png``.
+Maps (issue 39, item 4's rows), every ASC row and Score-CAM from the same channel weights
+(computed once per image over ``--max-channels`` channels, as ``zoom_views.py``): Score-CAM,
+Score-CAM^gamma (gamma matched to the default's mean: the sharpening control), v0.4's ASC
+(views at 1.5x and 2x, ``cell_shift=(0, 0)``), the default ASC, the default without the
+product, its views' plain mean (``zoom_study.paste_back``) times the photo's map, K = 1 (the
+photo alone through the same fusion and product), and ``tsc.PolyCAM`` (PCAM+, its five
+levels down to MobileNetV2's 112 x 112, ``--max-channels`` each; ``--no-polycam`` leaves it
+out). Writes ``benchmarks/results/resolution_test<--suffix>.md`` and ``.png``.
 """
 
 from __future__ import annotations
@@ -30,8 +34,11 @@ import numpy as np
 import tfscorecam as tsc
 from benchmarks.common import DEFAULT_BOXES, DEFAULT_WEIGHTS, load_box_photos, mobilenet_v2
 from benchmarks.report import RESULTS
+from benchmarks.studies.zoom_study import gamma_matched, paste_back
+from tfscorecam.core import backend
 from tfscorecam.core.maps import minmax, score_cam_maps
 from tfscorecam.interfaces.images import resize
+from tfscorecam.methods.augmented.asc import moved
 
 OFFSETS = np.arange(0, 32, 4)
 DISTANCES = (40, 48, 64, 80)
@@ -98,26 +105,61 @@ def separated(one: np.ndarray, left: np.ndarray, right: np.ndarray) -> bool:
     return bool(row[a : b + 1].min() < SEPARATED * min(row[a], row[b]))
 
 
-NAMES = ("Score-CAM", "ASC", "Poly-CAM")
+NAMES = (
+    "Score-CAM",
+    "Score-CAM^gamma matched to the default",
+    "ASC v0.4",
+    "ASC default",
+    "the default without the product",
+    "the default's views, plain mean x the photo's map",
+    "K = 1: the photo alone, same fusion and product",
+    "Poly-CAM",
+)
+SHOWN = ("Score-CAM", "ASC default", "Poly-CAM")  # the rows the figure draws
 
 
 class Maps:
-    """Score-CAM, the default ASC (from one set of channel weights) and Poly-CAM (PCAM+, each
-    level at ``max_channels``) of images."""
+    """Every row of ``NAMES`` for one image: the ASC rows and Score-CAM from one set of channel
+    weights (the views' maps computed once, the default's views including v0.4's), Poly-CAM
+    (PCAM+, each level at ``max_channels``) unless ``polycam`` is False."""
 
-    def __init__(self, model, max_channels: int) -> None:
+    def __init__(self, model, max_channels: int, polycam: bool = True) -> None:
         self.asc = tsc.AugmentedScoreCAM(model, max_channels=max_channels, verbose=0)
-        self.poly = tsc.PolyCAM(model, max_channels=max_channels, verbose=0)
+        self.v04 = tsc.AugmentedScoreCAM(
+            model, zoom_scales=(1.5, 2.0), cell_shift=(0.0, 0.0), max_channels=max_channels
+        )  # v0.4's views and fusion
+        self.alone = tsc.AugmentedScoreCAM(
+            model, num_augmentations=1, max_channels=max_channels, verbose=0
+        )
+        self.poly = tsc.PolyCAM(model, max_channels=max_channels, verbose=0) if polycam else None
+
+    def names(self) -> tuple[str, ...]:
+        return NAMES if self.poly is not None else NAMES[:-1]
 
     def __call__(self, image: np.ndarray, label: int) -> tuple[np.ndarray, ...]:
-        asc = self.asc
+        asc, size = self.asc, image.shape[:2]
         acts, outputs = asc.forward(image[None])
         request = asc.resolve([label], None, outputs, False)
-        resolver = asc.resolver(image.shape[:2], acts.shape[1:3])
-        low = asc.copy_maps(image, acts[0], request, 0, resolver.transforms)[0]
-        scorecam = score_cam_maps(low[0][None, ..., None], image.shape[:2])[0, 0]
-        poly = self.poly(image, label)
-        return tuple(minmax(m).numpy() for m in (scorecam, asc.fuse(resolver, low), poly))
+        resolver = asc.resolver(size, acts.shape[1:3])
+        old = self.v04.resolver(size, acts.shape[1:3])
+        views = np.concatenate([resolver.transforms, old.transforms])
+        low = asc.copy_maps(image, acts[0], request, 0, views)[0]
+        mine, theirs = low[: len(resolver.transforms)], low[len(resolver.transforms) :]
+        scorecam = minmax(score_cam_maps(mine[0][None, ..., None], size)[0, 0]).numpy()
+        coarse = backend.numpy(moved(scorecam[None, None], resolver.pixel_shift))[0, 0]
+        default = minmax(asc.fuse(resolver, mine)).numpy()
+        rows = [
+            scorecam,
+            gamma_matched(scorecam[None], default[None])[0],
+            self.v04.fuse(old, theirs),
+            default,
+            np.maximum(resolver(mine), 0.0),
+            paste_back(mine[None], resolver.transforms, resolver.cell_shift)[0] * coarse,
+            self.alone.fuse(self.alone.resolver(size, acts.shape[1:3]), mine[:1]),
+        ]
+        if self.poly is not None:
+            rows.append(self.poly(image, label))
+        return tuple(minmax(m).numpy() for m in rows)
 
 
 def main() -> None:
@@ -128,6 +170,7 @@ def main() -> None:
     parser.add_argument("--object-size", type=int, default=40)
     parser.add_argument("--max-channels", type=int, default=128)
     parser.add_argument("--suffix", default="", help="added to the output files' names")
+    parser.add_argument("--no-polycam", action="store_true", help="leave Poly-CAM's row out")
     args = parser.parse_args()
 
     from benchmarks.common import preprocess_mobilenet
@@ -142,27 +185,29 @@ def main() -> None:
     seen = [probabilities[i, label] for i, (_, label) in enumerate(found)]
     keep = np.argsort(seen)[::-1][: args.objects]
     chosen = [found[i] for i in keep]
-    maps = Maps(model, args.max_channels)
+    maps = Maps(model, args.max_channels, polycam=not args.no_polycam)
+    names = maps.names()
+    shown = [names.index(name) for name in SHOWN if name in names]
 
-    errors = {name: np.zeros((2, len(chosen), len(OFFSETS))) for name in NAMES}
-    split = {name: np.zeros((len(chosen), len(DISTANCES))) for name in NAMES}
+    errors = {name: np.zeros((2, len(chosen), len(OFFSETS))) for name in names}
+    split = {name: np.zeros((len(chosen), len(DISTANCES))) for name in names}
     examples = []
     for i, (piece, label) in enumerate(chosen):
         for j, offset in enumerate(OFFSETS):
             top = left = ORIGIN + int(offset)
             image = preprocess_mobilenet(canvas([(piece, top, left)]))
             truth = centre_of(piece, top, left)
-            for name, one in zip(NAMES, maps(image, label), strict=True):
+            for name, one in zip(names, maps(image, label), strict=True):
                 errors[name][0, i, j] = np.linalg.norm(peak(one) - truth)
                 errors[name][1, i, j] = np.linalg.norm(centroid(one) - truth)
         for j, distance in enumerate(DISTANCES):
             placed, centres = pair_layout(piece, distance)
             image = preprocess_mobilenet(canvas(placed))
             pair = maps(image, label)
-            for name, one in zip(NAMES, pair, strict=True):
+            for name, one in zip(names, pair, strict=True):
                 split[name][i, j] = separated(one, *centres)
             if i < 3 and distance == DISTANCES[1]:
-                examples.append((canvas(placed), *pair))
+                examples.append((canvas(placed), *(pair[k] for k in shown)))
         print(f"{i + 1}/{len(chosen)} objects", flush=True)
     write(errors, split, examples, len(chosen), args)
 
@@ -189,22 +234,32 @@ def write(errors: dict, split: dict, examples: list, count: int, args) -> None:
                 + " | ".join(f"{e:.1f}" for e in per_offset)
                 + f" | {table[k].mean():.1f} |"
             )
+    scorecam = errors["Score-CAM"][0].mean()
     lines += [
         "",
-        f"Pairs separated (a dip below {SEPARATED} of the lower centre), share of {count} objects:",
+        "Mean errors (peak error as a share of Score-CAM's) and pairs separated (a dip below "
+        f"{SEPARATED} of the lower centre), share of {count} objects:",
         "",
-        "| centres apart (px) | " + " | ".join(str(d) for d in DISTANCES) + " |",
-        "|---|" + "---|" * len(DISTANCES),
+        "| map | peak error (px) | centroid error (px) | "
+        + " | ".join(f"pairs {d} px" for d in DISTANCES)
+        + " |",
+        "|---|---|---|" + "---|" * len(DISTANCES),
     ]
     for name, table in split.items():
-        lines.append(f"| {name} | " + " | ".join(f"{v:.2f}" for v in table.mean(axis=0)) + " |")
+        peak_error, centroid_error = errors[name][0].mean(), errors[name][1].mean()
+        lines.append(
+            f"| {name} | {peak_error:.1f} ({peak_error / scorecam:.2f}x) | {centroid_error:.1f} | "
+            + " | ".join(f"{v:.2f}" for v in table.mean(axis=0))
+            + " |"
+        )
     text = "\n".join(lines) + "\n"
     (RESULTS / f"resolution_test{args.suffix}.md").write_text(text)
     print(text)
 
     figure, axes = plt.subplots(1, 1 + len(examples), figsize=(4 + 1.8 * len(examples), 4.2))
     plot = axes[0] if len(examples) else axes
-    for name, style in zip(NAMES, ("o-", "s-", "^-"), strict=True):
+    drawn = [name for name in SHOWN if name in errors]
+    for name, style in zip(drawn, ("o-", "s-", "^-"), strict=False):
         plot.plot(OFFSETS, errors[name][0].mean(axis=0), style, label=f"{name} peak")
         plot.plot(OFFSETS, errors[name][1].mean(axis=0), style, alpha=0.5, label=f"{name} centroid")
     plot.set_xlabel("object offset within a 32-px cell (px)")
@@ -213,7 +268,7 @@ def write(errors: dict, split: dict, examples: list, count: int, args) -> None:
     for ax, (image, *shown) in zip(axes[1:], examples, strict=False):
         ax.imshow(np.concatenate([image] * len(shown), axis=0).astype(np.uint8))
         ax.imshow(np.concatenate(shown, axis=0), cmap="jet", alpha=0.5)
-        ax.set_title(", ".join(NAMES) + " (top down)", fontsize=7)
+        ax.set_title(", ".join(drawn) + " (top down)", fontsize=7)
         ax.axis("off")
     figure.tight_layout()
     figure.savefig(RESULTS / f"resolution_test{args.suffix}.png", dpi=80)

@@ -5,8 +5,9 @@ low-resolution map and class probability under those weights.
     python -m benchmarks.studies.zoom_views --model mobilenet_v2 \
         --boxes ../shared/data/imagenet-val-boxes
 
-Views: the photo itself, then at each scale of ``SCALES`` every crop of the magnified photo
-offset by a whole feature cell (``augment.zoom_transforms(..., crops=None)``), then the
+Views: the photo itself, then at each scale of ``SCALES`` the default ASC's crops of the
+magnified photo, offset by whole feature cells (``augment.zoom_transforms(..., crops=None)``:
+every crop at 1.5x and 2x, every 2nd at 3x, every 3rd at 4x), then the
 ``ROTATIONS`` copies of v0.2's default Augmented Score-CAM (rotations and shifts). A view's map is
 ReLU(sum_c w_c A_c) of its own feature map with the photo's weights, not yet normalised: the
 study (``zoom_study.py``) picks subsets of views and fusions from it, without forward passes.
@@ -29,7 +30,7 @@ from tfscorecam import augment
 from tfscorecam.core.maps import weighted_sum
 
 CACHE = RESULTS / "zoom_cache"
-SCALES = augment.ZOOM_SCALES  # the default ASC's
+SCALES = (1.5, 2.0, 3.0, 4.0)  # v0.4's (1.5, 2) and the default's (3, 4)
 ROTATIONS = 16
 
 

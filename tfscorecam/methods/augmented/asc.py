@@ -126,10 +126,11 @@ class AugmentedScoreCAM(ScoreCAM):
         memory_budget: bytes that one image's views and fusion may take (default 3 GiB). The
             fusion's memory grows with the views times the cells times the grid (with
             MobileNetV2's 1,280 channels, about 0.3 GiB for the 129 views of a 7x7 map, 4.7
-            GiB for the 451 of 14x14 and 75 GiB for the 1,683 of 28x28), so without ``num_augmentations`` and ``zoom_crops`` the
-            zoomed views are thinned (evenly spread crops per scale) to fit the budget; views
-            asked for explicitly that do not fit, or anything over half the memory the machine
-            has available, are refused with a ``MemoryError`` before anything is allocated.
+            GiB for the 451 of 14x14 and 75 GiB for the 1,683 of 28x28), so without
+            ``num_augmentations`` and ``zoom_crops`` the zoomed views are thinned (evenly
+            spread crops per scale) to fit the budget; views asked for explicitly that do not
+            fit, or anything over half the memory the machine has available, are refused
+            with a ``MemoryError`` before anything is allocated.
 
     ``model``, ``layer``, ``batch_size``: as ``ScoreCAM``.
 

@@ -67,8 +67,8 @@ def zoom_transforms(
     feature map's), so every crop's feature cells fall on one grid of cells 1/s the
     original's: the crops' sub-cell phases are exact. ``crops=None`` takes offsets
     ``crop_step(s)`` cells apart (row-major): every offset at s <= 2, every second at 3x,
-    every third at 4x; an int takes ``crops`` x ``crops`` of them, evenly spread from the top-left to the
-    bottom-right corner. Zooming maps the continuous point (x + 0.5) of the
+    every third at 4x; an int takes ``crops`` x ``crops`` of them, evenly spread from the
+    top-left to the bottom-right corner. Zooming maps the continuous point (x + 0.5) of the
     crop to ((x + 0.5 + offset) / s) in the image (pixel centres at half-integers, as
     tf.image.resize).
     """
