@@ -39,7 +39,8 @@ def test_each_copy_is_scored_on_the_warped_image(softmax_model):
         views="rotations",
     )
     transforms = asc.transforms((SIZE, SIZE), (8, 8))
-    maps = asc.copy_maps(x, None, _request(asc, x, 2), 0, transforms)
+    acts = asc.forward(x[None])[0][0]
+    maps = asc.copy_maps(x, acts, _request(asc, x, 2), 0, transforms)
     copies = augment.warp(x, transforms)
     assert maps.shape == (1, 3, 8, 8)
     for copy, low in zip(copies, maps[0], strict=True):

@@ -57,6 +57,24 @@ def test_zoom_views_are_whole_cell_crops_on_every_phase(scales, crops):
             assert phases == set(range(int(scale)))
 
 
+@pytest.mark.parametrize("scales", [(3.0, 4.0), (1.5, 2.0)])
+def test_one_images_zoomed_crops_are_slices_of_one_warp_per_zoom(scales):
+    transforms = augment.zoom_transforms((64, 48), (8, 6), scales=scales)
+    assert augment.crop_offsets(transforms) is not None
+    image = np.random.default_rng(0).random((64, 48, 3)).astype(np.float32)
+    each = augment.warp(np.broadcast_to(image, (len(transforms), 64, 48, 3)), transforms)
+    np.testing.assert_allclose(augment.warp(image, transforms), each, atol=1e-4)
+    np.testing.assert_allclose(
+        augment.warp(image, transforms, 0.5),
+        augment.warp(np.broadcast_to(image, each.shape), transforms, 0.5),
+        atol=1e-4,
+    )
+    shifted = transforms.copy()
+    shifted[1, 2] += 0.25  # a sub-pixel crop, and rotations, take one warp per view
+    assert augment.crop_offsets(shifted) is None
+    assert augment.crop_offsets(augment.random_transforms(4, (64, 48))) is None
+
+
 def test_zoomed_views_recover_a_map_finer_than_the_cells():
     size, cells = 64, (8, 8)
     y, x = np.mgrid[0:size, 0:size]

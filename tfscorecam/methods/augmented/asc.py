@@ -17,6 +17,7 @@ from tfscorecam.core.progress import Progress
 from tfscorecam.core.request import Request
 from tfscorecam.core.validation import non_negative, positive_int
 from tfscorecam.methods.augmented.augment import (
+    IDENTITY,
     ZOOM_SCALES,
     random_transforms,
     warp,
@@ -214,6 +215,7 @@ class AugmentedScoreCAM(ScoreCAM):
         )
         self.cell_shift: tuple[float, float] = self.fusion.pop("cell_shift")  # given, or (0, 0)
         self._resolvers: dict = {}
+        self._shifts: dict = {}
 
     @classmethod
     def authors_settings(
@@ -333,15 +335,18 @@ class AugmentedScoreCAM(ScoreCAM):
         self, image_size: tuple[int, int], feature_size: tuple[int, int]
     ) -> tuple[float, float]:
         """The fusion's ``cell_shift`` for images of this (H, W) size: the one given, or the
-        probe's with ``"auto"`` ((0, 0) with the area observation)."""
+        probe's with ``"auto"`` ((0, 0) with the area observation), probed once per size."""
         if not self.auto_shift or self.fusion["observation"] == "area":
             return self.cell_shift
-        return probe_cell_shift(
-            lambda images: self.forward(images)[0],
-            image_size,
-            feature_size,
-            self.input_shape[-1],
-        )
+        key = (tuple(image_size), tuple(feature_size))
+        if key not in self._shifts:
+            self._shifts[key] = probe_cell_shift(
+                lambda images: self.forward(images)[0],
+                image_size,
+                feature_size,
+                self.input_shape[-1],
+            )
+        return self._shifts[key]
 
     def _work(self, activations: np.ndarray, request: Request) -> int:
         size = self.input_shape[1:3]
@@ -390,23 +395,25 @@ class AugmentedScoreCAM(ScoreCAM):
 
         Image ``index`` of ``request``; ``progress`` counts the copies."""
         copies = warp(image, transforms)
-        copy_acts, _ = self.forward(copies)
+        # view 0 is usually the image itself, whose features are known
+        parts = [activations[None]] if np.array_equal(transforms[0], IDENTITY) else []
+        if len(parts) < len(copies):
+            parts.append(self.forward(copies[len(parts) :])[0])
+        copy_acts = np.concatenate(parts)
         if self.weights == "shared":
-            weights = [self.channel_weights(image, activations, request, index)] * len(copies)
+            weights = self.channel_weights(image, activations, request, index)
+            used = np.flatnonzero(np.any(weights != 0, axis=1))  # max_channels leaves zeros
+            low = weighted_sum(copy_acts[..., used], weights[used])
             if progress is not None:
                 progress.add(len(copies))
         else:
-            weights = []
+            each = []
             for copy, acts in zip(copies, copy_acts, strict=True):
-                weights.append(self.channel_weights(copy, acts, request, index))
+                each.append(weighted_sum(acts, self.channel_weights(copy, acts, request, index)))
                 if progress is not None:
                     progress.add()
-        low = np.stack(
-            [
-                np.maximum(weighted_sum(acts, w), 0.0)
-                for acts, w in zip(copy_acts, weights, strict=True)
-            ]
-        )  # (K, h, w, K_cls)
+            low = np.stack(each)
+        low = np.maximum(low, 0.0)  # (K, h, w, K_cls)
         return backend.numpy(self.scale_views(low.transpose(3, 0, 1, 2)))
 
     def scale_views(self, low: object) -> Any:
