@@ -17,6 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
+from tfscorecam import metrics
+
 RESULTS = Path(os.environ.get("TFSCORECAM_BENCH_RESULTS") or Path(__file__).parent / "results")
 
 
@@ -61,6 +63,40 @@ def mean_difference(a: np.ndarray, b: np.ndarray, resamples: np.ndarray) -> str:
     row of a table shares, so that its intervals are paired."""
     difference = np.asarray(a, np.float64) - np.asarray(b, np.float64)
     return interval(float(difference.mean()), difference[resamples].mean(axis=1))
+
+
+class PairedBoxAccuracy:
+    """MaxBoxAccV2 of named maps of the same photos, and the difference of any two with its
+    95% interval over paired bootstrap resamples (each map's threshold re-chosen in every
+    resample, as wsolevaluation's protocol chooses it on the whole set)."""
+
+    def __init__(
+        self, maps: dict, boxes: list, rounds: int = 2000, rng: np.random.Generator | None = None
+    ) -> None:
+        n = len(boxes)
+        rng = np.random.default_rng(0) if rng is None else rng  # a study's own draws go on
+        self.resamples = rng.integers(0, n, (rounds, n))
+        self.accuracy = {name: metrics.max_box_accuracy(m, boxes) for name, m in maps.items()}
+        self._resampled: dict[str, np.ndarray] = {}
+
+    def value(self, name: str) -> float:
+        """MaxBoxAccV2 of map ``name`` on all photos."""
+        return self.accuracy[name].value
+
+    def minus(self, name: str, other: str | None) -> str:
+        """``name``'s MaxBoxAccV2 minus ``other``'s with its interval; "" when ``other`` is
+        None, ``name`` itself or not among the maps."""
+        if other is None or other == name or other not in self.accuracy:
+            return ""
+        point = self.value(name) - self.value(other)
+        return interval(point, self.resampled(name) - self.resampled(other))
+
+    def resampled(self, name: str) -> np.ndarray:
+        """``name``'s MaxBoxAccV2 on each resample (computed once)."""
+        if name not in self._resampled:
+            score = self.accuracy[name].score
+            self._resampled[name] = np.array([score(r) for r in self.resamples])
+        return self._resampled[name]
 
 
 def paired_rows(values: dict, reference: str, resamples: np.ndarray) -> list[str]:

@@ -43,7 +43,7 @@ from benchmarks.common import (  # noqa: E402
     mobilenet_v2,
     preprocess_mobilenet,
 )
-from benchmarks.report import RESULTS, bootstrap, cell, interval, paired
+from benchmarks.report import RESULTS, PairedBoxAccuracy, bootstrap, cell, paired
 from tfscorecam import metrics  # noqa: E402
 
 COLUMNS = ("EPG", "box acc", "deletion", "insertion", "ROAD MoRF", "ROAD LeRF")
@@ -107,15 +107,9 @@ def max_box_cell(accuracy, resamples: np.ndarray) -> str:
 def paired_max_box(a: dict, b: dict) -> str:
     """MaxBoxAccV2 of ``a`` minus ``b`` on the photos both were computed on, with its 95%
     interval over paired resamples (the threshold re-chosen in each, per method)."""
-    common, in_a, in_b = np.intersect1d(a["rows"], b["rows"], return_indices=True)
-    boxes_a = [a["boxes"][i] for i in in_a]
-    boxes_b = [b["boxes"][i] for i in in_b]
-    first = metrics.max_box_accuracy(a["maps"][in_a], boxes_a)
-    second = metrics.max_box_accuracy(b["maps"][in_b], boxes_b)
-    resamples = np.random.default_rng(0).integers(0, len(common), (RESAMPLES, len(common)))
-    return interval(
-        first.value - second.value, np.array([first.score(r) - second.score(r) for r in resamples])
-    )
+    _, in_a, in_b = np.intersect1d(a["rows"], b["rows"], return_indices=True)
+    maps = {"a": a["maps"][in_a], "b": b["maps"][in_b]}
+    return PairedBoxAccuracy(maps, [a["boxes"][i] for i in in_a], RESAMPLES).minus("a", "b")
 
 
 def figure(photos, boxes, results, path: Path) -> None:

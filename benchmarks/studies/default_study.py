@@ -28,14 +28,10 @@ import time
 import numpy as np
 
 import tfscorecam as tsc
-from benchmarks.common import load_box_photos
-from benchmarks.report import RESULTS, interval
-from benchmarks.studies.zoom_study import SIZE, Study, causal_tables, gamma_matched
-from benchmarks.studies.zoom_views import CACHE, cache_path, study_model, study_parser
+from benchmarks.report import RESULTS, PairedBoxAccuracy
+from benchmarks.studies.zoom_study import SIZE, causal_tables, gamma_matched, load_study
+from benchmarks.studies.zoom_views import CACHE, study_parser
 from tfscorecam import metrics
-from tfscorecam.core import backend
-from tfscorecam.core.maps import minmax
-from tfscorecam.methods.augmented.asc import moved
 
 SCORECAM, POLYCAM, V04, SHIFTED, DEFAULT, MEAN, MEAN_PRODUCT = (
     "Score-CAM",
@@ -78,22 +74,16 @@ def main() -> None:
         if args.polycam_stride and stride % args.polycam_stride:
             raise SystemExit("--causal-stride and --road-stride: multiples of --polycam-stride")
 
-    cache = dict(np.load(cache_path(args.model, args.max_channels)))
-    photo = cache.get("photo", np.arange(len(cache["low"])))
-    _, photos, labels, boxes = load_box_photos(args.boxes)
-    photos, labels, boxes = photos[photo], labels[photo].astype(int), [boxes[i] for i in photo]
-    model, preprocess = study_model(args.model, args.weights)
-    x = preprocess(photos)
+    study, (photo, _, x, labels, boxes) = load_study(args)
+    model = study.model
     start = time.perf_counter()
     subset, polycam = np.arange(len(x)), None
     if args.polycam_stride:
         subset = np.arange(0, len(x), args.polycam_stride)
         path = CACHE / f"polycam_{args.model}_c{args.max_channels}.npz"
         polycam = polycam_maps(model, x[subset], labels[subset], photo[subset], path)
-    study = Study(model, cache)
     channels = {"max_channels": args.max_channels}
-    cam = tsc.AugmentedScoreCAM(model, verbose=0, **channels)
-    shift = cam.shift_for((SIZE, SIZE), (7, 7))
+    shift = study.cam(channels).shift_for((SIZE, SIZE), (7, 7))
     maps = {
         SCORECAM: study.scorecam(),
         V04: study.asc({"cell_shift": (0.0, 0.0), **OLD_VIEWS, **channels}),
@@ -105,9 +95,7 @@ def main() -> None:
         ),
         "shuffled registrations": study.asc(channels, shuffle=True),
     }
-    pixel_shift = cam.resolver((SIZE, SIZE), (7, 7)).pixel_shift  # the product's, moved
-    coarse = backend.numpy(moved(maps[SCORECAM][:, None], pixel_shift))[:, 0]
-    maps[MEAN_PRODUCT] = minmax(maps[MEAN] * coarse).numpy()
+    maps[MEAN_PRODUCT] = study.mean_times_photo(channels)
     maps["the default without the product (multiply_coarse=False)"] = study.asc(
         {"multiply_coarse": False, **channels}
     )
@@ -124,19 +112,9 @@ def main() -> None:
 def box_table(names: list, maps: dict, boxes: list, rows: np.ndarray, rounds: int) -> list:
     """MaxBoxAccV2 of ``names`` on photos ``rows`` (Poly-CAM's maps are those rows already),
     with paired intervals against Score-CAM, v0.4 and the default."""
-    n = len(rows)
-    resamples = np.random.default_rng(0).integers(0, n, (rounds, n))
     chosen = {k: maps[k] if k == POLYCAM else maps[k][rows] for k in names}
     truth = [boxes[i] for i in rows]
-    accuracy = {k: metrics.max_box_accuracy(m, truth) for k, m in chosen.items()}
-    scores = {k: np.array([a.score(r) for r in resamples]) for k, a in accuracy.items()}
-
-    def minus(name: str, other: str) -> str:
-        if name == other or other not in accuracy:
-            return ""
-        point = accuracy[name].value - accuracy[other].value
-        return interval(point, scores[name] - scores[other])
-
+    boxed = PairedBoxAccuracy(chosen, truth, rounds)
     lines = [
         "| map | MaxBoxAccV2 | minus Score-CAM's | minus v0.4's | minus the default's "
         "| pointing (argmax) | EPG |",
@@ -144,8 +122,8 @@ def box_table(names: list, maps: dict, boxes: list, rows: np.ndarray, rounds: in
     ]
     for name, one in chosen.items():
         lines.append(
-            f"| {name} | {accuracy[name].value:.3f} | {minus(name, SCORECAM)} | "
-            f"{minus(name, V04)} | {minus(name, DEFAULT)} | "
+            f"| {name} | {boxed.value(name):.3f} | {boxed.minus(name, SCORECAM)} | "
+            f"{boxed.minus(name, V04)} | {boxed.minus(name, DEFAULT)} | "
             f"{metrics.argmax_pointing_game(one, truth).mean():.3f} | "
             f"{metrics.energy_pointing_game(one, truth).mean():.3f} |"
         )

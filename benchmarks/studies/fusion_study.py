@@ -16,12 +16,9 @@ Writes ``benchmarks/results/fusion_study_<model>.md``.
 
 from __future__ import annotations
 
-import numpy as np
-
-from benchmarks.common import load_box_photos
-from benchmarks.report import RESULTS, interval
-from benchmarks.studies.zoom_study import Study, gamma_matched, plateau_share
-from benchmarks.studies.zoom_views import cache_path, study_model, study_parser
+from benchmarks.report import RESULTS, PairedBoxAccuracy
+from benchmarks.studies.zoom_study import gamma_matched, load_study, plateau_share
+from benchmarks.studies.zoom_views import study_parser
 from tfscorecam import metrics
 
 SCORECAM, V04, MEAN = "Score-CAM", "ASC v0.4 (multiply_coarse, sigma 1, no shift)", "plain mean"
@@ -35,12 +32,7 @@ def main() -> None:
     args = parser.parse_args()
     shift = tuple(float(v) for v in args.cell_shift.split(","))
 
-    cache = dict(np.load(cache_path(args.model, args.max_channels)))
-    photo = cache.get("photo", np.arange(len(cache["low"])))
-    _, _, _, boxes = load_box_photos(args.boxes)
-    boxes = [boxes[i] for i in photo]
-    model, _ = study_model(args.model, args.weights)
-    study = Study(model, cache)
+    study, photos = load_study(args)
     channels = {"max_channels": args.max_channels}
     calibrated = {"cell_shift": shift, "sigma": args.sigma, **channels}
     new = {"multiply_coarse": False, **calibrated}
@@ -75,21 +67,13 @@ def main() -> None:
         gamma_matched(rows[SCORECAM][0], rows["calibrated fusion (shift, sigma), no product"][0]),
         None,
     )
-    write(args, boxes, rows, shift)
+    write(args, photos.boxes, rows, shift)
 
 
 def write(args, boxes: list, rows: dict, shift: tuple) -> None:
     """The table (markdown)."""
     n = len(boxes)
-    resamples = np.random.default_rng(0).integers(0, n, (args.rounds, n))
-    accuracy = {k: metrics.max_box_accuracy(m, boxes) for k, (m, _) in rows.items()}
-    scores = {k: np.array([a.score(r) for r in resamples]) for k, a in accuracy.items()}
-
-    def minus(name: str, other: str | None) -> str:
-        if other is None or name == other:
-            return ""
-        point = accuracy[name].value - accuracy[other].value
-        return interval(point, scores[name] - scores[other])
+    boxed = PairedBoxAccuracy({k: m for k, (m, _) in rows.items()}, boxes, args.rounds)
 
     lines = [
         f"n = {n} photos, {args.model}, true class, {args.max_channels} channels shared by every "
@@ -104,9 +88,9 @@ def write(args, boxes: list, rows: dict, shift: tuple) -> None:
         pointing = metrics.argmax_pointing_game(one, boxes).mean()
         energy = metrics.energy_pointing_game(one, boxes).mean()
         lines.append(
-            f"| {name} | {accuracy[name].value:.3f} | {minus(name, SCORECAM)} | "
-            f"{minus(name, V04)} | {minus(name, mean)} | {pointing:.3f} | {energy:.3f} | "
-            f"{plateau_share(one):.2f} |"
+            f"| {name} | {boxed.value(name):.3f} | {boxed.minus(name, SCORECAM)} | "
+            f"{boxed.minus(name, V04)} | {boxed.minus(name, mean)} | {pointing:.3f} | "
+            f"{energy:.3f} | {plateau_share(one):.2f} |"
         )
     path = RESULTS / f"fusion_study_{args.model}.md"
     path.write_text("\n".join(lines) + "\n")

@@ -30,14 +30,11 @@ import numpy as np
 import tensorflow as tf
 
 import tfscorecam as tsc
-from benchmarks.common import load_box_photos
-from benchmarks.report import RESULTS, interval
-from benchmarks.studies.zoom_study import ASC, Study, gamma_matched
+from benchmarks.report import RESULTS, PairedBoxAccuracy
+from benchmarks.studies.zoom_study import ASC, gamma_matched, load_study
 from benchmarks.studies.zoom_views import (
     CACHE,
-    cache_path,
     photo_weights,
-    study_model,
     study_parser,
 )
 from tfscorecam import metrics
@@ -104,13 +101,8 @@ def main() -> None:
     if args.model != "mobilenet_v2":
         raise SystemExit("the levels are MobileNetV2's layers")
 
-    cache = dict(np.load(cache_path(args.model, args.max_channels)))
-    photo = cache.get("photo", np.arange(len(cache["low"])))
-    _, photos, labels, boxes = load_box_photos(args.boxes)
-    labels, boxes = labels[photo], [boxes[i] for i in photo]
-    model, preprocess = study_model(args.model, args.weights)
-    x = preprocess(photos[photo])
-    study = Study(model, cache)
+    study, (photo, _, x, labels, boxes) = load_study(args)
+    model = study.model
     finer = cached_levels(model, x, labels, photo, args.max_channels)
 
     steps = [[] for _ in range(len(LEVELS) + 1)]
@@ -136,9 +128,7 @@ def main() -> None:
 
 def write(args, maps: dict, boxes: list, n: int) -> None:
     """The table (markdown)."""
-    resamples = np.random.default_rng(0).integers(0, n, (args.rounds, n))
-    accuracy = {k: metrics.max_box_accuracy(m, boxes) for k, m in maps.items()}
-    scores = {k: np.array([a.score(r) for r in resamples]) for k, a in accuracy.items()}
+    boxed = PairedBoxAccuracy(maps, boxes, args.rounds)
     lines = [
         f"MobileNetV2, {n} box photos, Score-CAM weights over {args.max_channels} channels at "
         f"7x7 and all channels at the finer levels; {args.rounds} paired resamples.",
@@ -146,16 +136,12 @@ def write(args, maps: dict, boxes: list, n: int) -> None:
         "| map | MaxBoxAccV2 | minus Score-CAM | minus ASC | pointing game |",
         "|---|---|---|---|---|",
     ]
-    for name, accuracy_ in accuracy.items():
-        point = accuracy_.score()
-        cells = []
-        for other in ("Score-CAM", ASC):
-            difference = point - accuracy[other].score()
-            cells.append(
-                "-" if name == other else interval(difference, scores[name] - scores[other])
-            )
-        pointing = float(np.mean(metrics.argmax_pointing_game(maps[name], boxes)))
-        lines.append(f"| {name} | {point:.3f} | {cells[0]} | {cells[1]} | {pointing:.3f} |")
+    for name, one in maps.items():
+        against = [boxed.minus(name, other) or "-" for other in ("Score-CAM", ASC)]
+        pointing = float(np.mean(metrics.argmax_pointing_game(one, boxes)))
+        lines.append(
+            f"| {name} | {boxed.value(name):.3f} | {against[0]} | {against[1]} | {pointing:.3f} |"
+        )
     text = "\n".join(lines) + "\n"
     (RESULTS / "polycam_study.md").write_text(text)
     print(text)

@@ -10,7 +10,8 @@ for their class when pasted once (a map of an object the model cannot see locate
 1. Offsets: each object is pasted with its top-left corner at 96 + o px on both axes, o = 0,
    4, ..., 28 (every sub-cell phase of MobileNetV2's 32-px cells). The error of the map's peak
    (argmax) and of its centroid (the centre of mass of the pixels above half the peak) against
-   the object's centre, per offset: a map limited to the 7x7 grid shows a 32-px periodic error.
+   the object's centre, per offset: a map limited to the 7x7 grid shows a 32-px periodic error;
+   and the share of these canvases whose peak falls on the pasted object.
 2. Separation: two copies of one object side by side, centres ``d`` px apart; the pair is
    separated when the map dips between them, below ``SEPARATED`` times the lower of its values
    at the two centres (along the row through them).
@@ -89,6 +90,12 @@ def peak(one: np.ndarray) -> np.ndarray:
     """(x, y) of the map's maximum (the mean of tied pixels), at pixel centres."""
     rows, cols = np.nonzero(one == one.max())
     return np.array([cols.mean() + 0.5, rows.mean() + 0.5])
+
+
+def inside(point: np.ndarray, piece: np.ndarray, top: int, left: int) -> bool:
+    """Whether (x, y) falls on the piece pasted at (top, left)."""
+    x, y = point
+    return bool(left <= x < left + piece.shape[1] and top <= y < top + piece.shape[0])
 
 
 def centroid(one: np.ndarray) -> np.ndarray:
@@ -190,6 +197,7 @@ def main() -> None:
     shown = [names.index(name) for name in SHOWN if name in names]
 
     errors = {name: np.zeros((2, len(chosen), len(OFFSETS))) for name in names}
+    on_object = {name: np.zeros((len(chosen), len(OFFSETS)), bool) for name in names}
     split = {name: np.zeros((len(chosen), len(DISTANCES))) for name in names}
     examples = []
     for i, (piece, label) in enumerate(chosen):
@@ -199,6 +207,7 @@ def main() -> None:
             truth = centre_of(piece, top, left)
             for name, one in zip(names, maps(image, label), strict=True):
                 errors[name][0, i, j] = np.linalg.norm(peak(one) - truth)
+                on_object[name][i, j] = inside(peak(one), piece, top, left)
                 errors[name][1, i, j] = np.linalg.norm(centroid(one) - truth)
         for j, distance in enumerate(DISTANCES):
             placed, centres = pair_layout(piece, distance)
@@ -209,10 +218,10 @@ def main() -> None:
             if i < 3 and distance == DISTANCES[1]:
                 examples.append((canvas(placed), *(pair[k] for k in shown)))
         print(f"{i + 1}/{len(chosen)} objects", flush=True)
-    write(errors, split, examples, len(chosen), args)
+    write(errors, on_object, split, examples, len(chosen), args)
 
 
-def write(errors: dict, split: dict, examples: list, count: int, args) -> None:
+def write(errors: dict, on_object: dict, split: dict, examples: list, count: int, args) -> None:
     """The table (markdown) and the plot."""
     import matplotlib
 
@@ -237,18 +246,21 @@ def write(errors: dict, split: dict, examples: list, count: int, args) -> None:
     scorecam = errors["Score-CAM"][0].mean()
     lines += [
         "",
-        "Mean errors (peak error as a share of Score-CAM's) and pairs separated (a dip below "
-        f"{SEPARATED} of the lower centre), share of {count} objects:",
+        "Mean errors (peak error as a share of Score-CAM's), the share of single-object "
+        f"canvases ({count} objects x {len(OFFSETS)} offsets) whose peak is on the object, and "
+        f"pairs separated (a dip below {SEPARATED} of the lower centre), share of {count} "
+        "objects:",
         "",
-        "| map | peak error (px) | centroid error (px) | "
+        "| map | peak error (px) | centroid error (px) | peak on the object | "
         + " | ".join(f"pairs {d} px" for d in DISTANCES)
         + " |",
-        "|---|---|---|" + "---|" * len(DISTANCES),
+        "|---|---|---|---|" + "---|" * len(DISTANCES),
     ]
     for name, table in split.items():
         peak_error, centroid_error = errors[name][0].mean(), errors[name][1].mean()
         lines.append(
             f"| {name} | {peak_error:.1f} ({peak_error / scorecam:.2f}x) | {centroid_error:.1f} | "
+            f"{on_object[name].mean():.2f} | "
             + " | ".join(f"{v:.2f}" for v in table.mean(axis=0))
             + " |"
         )

@@ -13,16 +13,9 @@ set and against the set's own mean. Writes ``benchmarks/results/view_sets_<model
 
 from __future__ import annotations
 
-import numpy as np
-
-from benchmarks.common import load_box_photos
-from benchmarks.report import RESULTS, interval
-from benchmarks.studies.zoom_study import SIZE, Study
-from benchmarks.studies.zoom_views import cache_path, study_model, study_parser
-from tfscorecam import metrics
-from tfscorecam.core import backend
-from tfscorecam.core.maps import minmax
-from tfscorecam.methods.augmented.asc import AugmentedScoreCAM, moved
+from benchmarks.report import RESULTS, PairedBoxAccuracy
+from benchmarks.studies.zoom_study import load_study
+from benchmarks.studies.zoom_views import study_parser
 
 
 def main() -> None:
@@ -32,35 +25,20 @@ def main() -> None:
     args = parser.parse_args()
     sets = [tuple(float(v) for v in text.split(",")) for text in args.sets.split(":")]
 
-    cache = dict(np.load(cache_path(args.model, args.max_channels)))
-    photo = cache.get("photo", np.arange(len(cache["low"])))
-    _, _, _, boxes = load_box_photos(args.boxes)
-    boxes = [boxes[i] for i in photo]
-    model, _ = study_model(args.model, args.weights)
-    study = Study(model, cache)
+    study, photos = load_study(args)
+    boxes = photos.boxes
     channels = {"max_channels": args.max_channels}
     maps = {"Score-CAM": study.scorecam()}
     fused, means = [], []
     for scales in sets:
         options = {"zoom_scales": scales, **channels}
-        cam = AugmentedScoreCAM(model, verbose=0, **options)
-        shift = cam.resolver((SIZE, SIZE), (7, 7)).pixel_shift
-        coarse = backend.numpy(moved(maps["Score-CAM"][:, None], shift))[:, 0]
-        name = f"zoom_scales {scales} ({len(study.views(cam))} views)"
+        name = f"zoom_scales {scales} ({len(study.views(study.cam(options)))} views)"
         maps[name] = study.asc(options)
-        maps[f"{name}, plain mean x the photo's map"] = minmax(
-            study.pasted(options) * coarse
-        ).numpy()
+        maps[f"{name}, plain mean x the photo's map"] = study.mean_times_photo(options)
         fused.append(name)
         means.append(f"{name}, plain mean x the photo's map")
     n = len(boxes)
-    resamples = np.random.default_rng(0).integers(0, n, (args.rounds, n))
-    accuracy = {k: metrics.max_box_accuracy(m, boxes) for k, m in maps.items()}
-    scores = {k: np.array([a.score(r) for r in resamples]) for k, a in accuracy.items()}
-
-    def minus(name: str, other: str) -> str:
-        point = accuracy[name].value - accuracy[other].value
-        return interval(point, scores[name] - scores[other])
+    boxed = PairedBoxAccuracy(maps, boxes, args.rounds)
 
     lines = [
         f"{args.model}, {n} photos, true class, {args.max_channels} channels shared by every "
@@ -71,11 +49,10 @@ def main() -> None:
     ]
     for name in maps:
         own = means[fused.index(name)] if name in fused else None
+        first = fused[0] if name != "Score-CAM" else None
         lines.append(
-            f"| {name} | {accuracy[name].value:.3f} | "
-            f"{minus(name, 'Score-CAM') if name != 'Score-CAM' else ''} | "
-            f"{minus(name, fused[0]) if name != fused[0] and name != 'Score-CAM' else ''} | "
-            f"{minus(name, own) if own else ''} |"
+            f"| {name} | {boxed.value(name):.3f} | {boxed.minus(name, 'Score-CAM')} | "
+            f"{boxed.minus(name, first)} | {boxed.minus(name, own)} |"
         )
     text = "\n".join(lines) + "\n"
     (RESULTS / f"view_sets_{args.model}.md").write_text(text)

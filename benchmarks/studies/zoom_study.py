@@ -22,13 +22,14 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import tensorflow as tf
 
 import tfscorecam as tsc
 from benchmarks.common import load_box_photos
-from benchmarks.report import RESULTS, interval, mean_difference, paired_rows
+from benchmarks.report import RESULTS, PairedBoxAccuracy, mean_difference, paired_rows
 from benchmarks.studies.zoom_views import (
     ROTATIONS,
     cache_path,
@@ -38,11 +39,37 @@ from benchmarks.studies.zoom_views import (
     zoom_views,
 )
 from tfscorecam import augment, metrics
+from tfscorecam.core import backend
 from tfscorecam.core.maps import minmax
+from tfscorecam.methods.augmented.asc import moved
 from tfscorecam.methods.augmented.superres import SuperResolver
 
 SIZE, CELLS = 224, (7, 7)
 ASC = "ASC (default)"
+
+
+class Photos(NamedTuple):
+    """The box photos of a study's cache, in its rows' order."""
+
+    index: np.ndarray  # each row's photo in the box set
+    photos: np.ndarray  # as read (for figures)
+    images: np.ndarray  # the model's inputs
+    labels: np.ndarray  # true classes (int)
+    boxes: list
+
+
+def load_study(args) -> tuple[Study, Photos]:
+    """The study of ``args.model``'s cache (``zoom_views.py``, ``args.max_channels``) and its
+    photos from ``args.boxes``."""
+    cache = dict(np.load(cache_path(args.model, args.max_channels)))
+    index = cache.get("photo", np.arange(len(cache["low"])))
+    _, photos, labels, boxes = load_box_photos(args.boxes)
+    model, preprocess = study_model(args.model, args.weights)
+    photos = photos[index]
+    chosen = Photos(
+        index, photos, preprocess(photos), labels[index].astype(int), [boxes[i] for i in index]
+    )
+    return Study(model, cache), chosen
 
 
 class Study:
@@ -54,6 +81,14 @@ class Study:
         self.probability = cache["probability"]
         self.top1 = cache["top1"]
         self.transforms = np.concatenate([zoom_views(SIZE, CELLS), rotation_views(SIZE, CELLS)])
+        self._cams: dict[str, tsc.AugmentedScoreCAM] = {}
+
+    def cam(self, options: dict) -> tsc.AugmentedScoreCAM:
+        """``AugmentedScoreCAM(**options)``, made (and its ``cell_shift`` probed) once."""
+        key = repr(sorted(options.items()))
+        if key not in self._cams:
+            self._cams[key] = tsc.AugmentedScoreCAM(self.model, verbose=0, **options)
+        return self._cams[key]
 
     def views(self, cam: tsc.AugmentedScoreCAM) -> np.ndarray:
         """The cache's indices of ``cam``'s views, in its order."""
@@ -69,7 +104,7 @@ class Study:
         """Maps of ``AugmentedScoreCAM(**options)`` from the cached views. ``shuffle`` gives
         each view but the image another view's transform; ``keep(i, views)`` chooses photo
         i's views (a fusion per photo); ``scale(i, views)`` multiplies their maps."""
-        cam = tsc.AugmentedScoreCAM(self.model, verbose=0, **options)
+        cam = self.cam(options)
         views = self.views(cam)
         transforms = self.transforms[views]
         if shuffle:
@@ -100,10 +135,17 @@ class Study:
     def pasted(self, options: dict) -> np.ndarray:
         """The views' plain mean (``paste_back``) of ``AugmentedScoreCAM(**options)``'s views,
         scaled as it scales them, moved by its ``cell_shift``."""
-        cam = tsc.AugmentedScoreCAM(self.model, verbose=0, **options)
+        cam = self.cam(options)
         views = self.views(cam)
         low = cam.scale_views(self.low[:, views]).numpy()
         return paste_back(low, self.transforms[views], cam.shift_for((SIZE, SIZE), CELLS))
+
+    def mean_times_photo(self, options: dict) -> np.ndarray:
+        """The control for what the least-squares fusion adds: ``pasted`` (the same views'
+        plain mean) times the photo's map moved as the fusion's product moves it, min-max."""
+        shift = self.cam(options).resolver((SIZE, SIZE), CELLS).pixel_shift
+        coarse = backend.numpy(moved(self.scorecam()[:, None], shift))[:, 0]
+        return minmax(self.pasted(options) * coarse).numpy()
 
 
 def paste_back(low: np.ndarray, transforms: np.ndarray, cells: tuple[float, float]) -> np.ndarray:
@@ -170,13 +212,8 @@ def main() -> None:
     parser.add_argument("--tried", action="store_true", help="also the variants tried")
     args = parser.parse_args()
 
-    cache = dict(np.load(cache_path(args.model, args.max_channels)))
-    photo = cache.get("photo", np.arange(len(cache["low"])))
-    _, photos, labels, boxes = load_box_photos(args.boxes)
-    photos, labels, boxes = photos[photo], labels[photo], [boxes[i] for i in photo]
-    model, preprocess = study_model(args.model, args.weights)
-    x = preprocess(photos)
-    study = Study(model, cache)
+    study, (_, photos, x, labels, boxes) = load_study(args)
+    model = study.model
     n = len(x)
     channels = {"max_channels": args.max_channels}
     start = time.perf_counter()
@@ -248,18 +285,11 @@ def check_default(model, x, labels, study: Study, channels: dict) -> None:
 def write(args, model, x, labels, boxes, maps: dict, tried: dict, n: int) -> None:
     """The tables (markdown)."""
     rng = np.random.default_rng(0)
-    resamples = rng.integers(0, n, (args.rounds, n))
-    accuracy = {k: metrics.max_box_accuracy(m, boxes) for k, m in {**maps, **tried}.items()}
-    scores = {k: np.array([a.score(r) for r in resamples]) for k, a in accuracy.items()}
+    boxed = PairedBoxAccuracy({**maps, **tried}, boxes, args.rounds, rng)
+    resamples = boxed.resamples
     pointing = {k: metrics.argmax_pointing_game(m, boxes) for k, m in maps.items()}
     energy = {k: metrics.energy_pointing_game(m, boxes) for k, m in maps.items()}
     base, default = "Score-CAM", ASC
-
-    def against(name: str, other: str) -> str:
-        if name == other:
-            return ""
-        point = accuracy[name].value - accuracy[other].value
-        return interval(point, scores[name] - scores[other])
 
     lines = [
         f"n = {n} photos, {args.model}, true class, {args.max_channels} channels shared by every "
@@ -271,8 +301,8 @@ def write(args, model, x, labels, boxes, maps: dict, tried: dict, n: int) -> Non
     ]
     for name in maps:
         lines.append(
-            f"| {name} | {accuracy[name].value:.3f} | {against(name, base)} | "
-            f"{against(default, name)} | {pointing[name].mean():.3f} | "
+            f"| {name} | {boxed.value(name):.3f} | {boxed.minus(name, base)} | "
+            f"{boxed.minus(default, name)} | {pointing[name].mean():.3f} | "
             f"{energy[name].mean():.3f} | {plateau_share(maps[name]):.2f} |"
         )
     order = metrics.energy_pointing_game(pixel_order(maps[ASC], maps[base]), boxes)
@@ -292,7 +322,7 @@ def write(args, model, x, labels, boxes, maps: dict, tried: dict, n: int) -> Non
         for name, one in tried.items():
             hits = metrics.argmax_pointing_game(one, boxes).mean()
             lines.append(
-                f"| {name} | {accuracy[name].value:.3f} | {against(name, default)} | "
+                f"| {name} | {boxed.value(name):.3f} | {boxed.minus(name, default)} | "
                 f"{hits:.3f} | {plateau_share(one):.2f} |"
             )
     classes = labels.astype(int)
