@@ -14,7 +14,9 @@ for their class when pasted once (a map of an object the model cannot see locate
    and the share of these canvases whose peak falls on the pasted object.
 2. Separation: two copies of one object side by side, centres ``d`` px apart; the pair is
    separated when the map dips between them, below ``SEPARATED`` times the lower of its values
-   at the two centres (along the row through them).
+   at the two centres (along the row through them); reported over all pairs, then apart for
+   pairs whose objects leave a gap and pairs whose objects touch (an object as wide as the
+   distance: no map of the objects' extent dips between those).
 
 Maps (issue 39, item 4's rows), every ASC row and Score-CAM from the same channel weights
 (computed once per image over ``--max-channels`` channels, as ``zoom_views.py``): Score-CAM,
@@ -62,6 +64,15 @@ def objects(photos, labels, boxes, size: int) -> list[tuple[np.ndarray, int]]:
         shape = (max(1, round(crop.shape[0] * scale)), max(1, round(crop.shape[1] * scale)))
         out.append((resize(crop, shape), int(label)))
     return out
+
+
+def footprint(pieces: list[tuple[np.ndarray, int, int]]) -> np.ndarray:
+    """1 on the pasted pieces, 0 elsewhere (224 x 224): a map of the objects' extent, exact
+    at any resolution."""
+    mask = np.zeros((224, 224))
+    for piece, top, left in pieces:
+        mask[top : top + piece.shape[0], left : left + piece.shape[1]] = 1.0
+    return mask
 
 
 def canvas(pieces: list[tuple[np.ndarray, int, int]]) -> np.ndarray:
@@ -199,6 +210,7 @@ def main() -> None:
     errors = {name: np.zeros((2, len(chosen), len(OFFSETS))) for name in names}
     on_object = {name: np.zeros((len(chosen), len(OFFSETS)), bool) for name in names}
     split = {name: np.zeros((len(chosen), len(DISTANCES))) for name in names}
+    gap = np.zeros((len(chosen), len(DISTANCES)), bool)  # the pair's objects do not touch
     examples = []
     for i, (piece, label) in enumerate(chosen):
         for j, offset in enumerate(OFFSETS):
@@ -211,6 +223,7 @@ def main() -> None:
                 errors[name][1, i, j] = np.linalg.norm(centroid(one) - truth)
         for j, distance in enumerate(DISTANCES):
             placed, centres = pair_layout(piece, distance)
+            gap[i, j] = separated(footprint(placed), *centres)
             image = preprocess_mobilenet(canvas(placed))
             pair = maps(image, label)
             for name, one in zip(names, pair, strict=True):
@@ -218,11 +231,13 @@ def main() -> None:
             if i < 3 and distance == DISTANCES[1]:
                 examples.append((canvas(placed), *(pair[k] for k in shown)))
         print(f"{i + 1}/{len(chosen)} objects", flush=True)
-    write(errors, on_object, split, examples, len(chosen), args)
+    write(errors, on_object, (split, gap), examples, len(chosen), args)
 
 
-def write(errors: dict, on_object: dict, split: dict, examples: list, count: int, args) -> None:
-    """The table (markdown) and the plot."""
+def write(errors: dict, on_object: dict, pairs: tuple, examples: list, count: int, args) -> None:
+    """The tables (markdown) and the plot. ``pairs``: each map's pairs separated (objects x
+    distances), and which pairs' objects leave a gap between them."""
+    split, gap = pairs
     import matplotlib
 
     matplotlib.use("Agg")
@@ -264,6 +279,23 @@ def write(errors: dict, on_object: dict, split: dict, examples: list, count: int
             + " | ".join(f"{v:.2f}" for v in table.mean(axis=0))
             + " |"
         )
+    lines += [
+        "",
+        "Pairs separated among those whose objects leave a gap between them (the rest touch: "
+        "the objects' own footprint, as a map, does not dip between them); pairs with a gap "
+        "per distance: "
+        + ", ".join(f"{d} px {n}" for d, n in zip(DISTANCES, gap.sum(axis=0), strict=True))
+        + ":",
+        "",
+        "| map | " + " | ".join(f"{d} px, gap | {d} px, touching" for d in DISTANCES) + " |",
+        "|---|" + "---|---|" * len(DISTANCES),
+    ]
+    for name, table in split.items():
+        cells = []
+        for j in range(len(DISTANCES)):
+            for among in (gap[:, j], ~gap[:, j]):
+                cells.append(f"{table[among, j].mean():.2f}" if among.any() else "-")
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
     text = "\n".join(lines) + "\n"
     (RESULTS / f"resolution_test{args.suffix}.md").write_text(text)
     print(text)
