@@ -190,13 +190,12 @@ def _zoomed_crops(
     for a0 in np.unique(transforms[:, 0]):
         rows = np.flatnonzero(transforms[:, 0] == a0)
         ox, oy = offsets[rows, 0], offsets[rows, 1]
-        canvas = np.full((oy.max() + height, ox.max() + width, image.shape[-1]), fill_value)
+        shape = (oy.max() + height, ox.max() + width, image.shape[-1])  # the magnified crops
+        canvas = np.full(shape, fill_value, np.float32)
         canvas[:height, :width] = image
         shift = 0.5 * a0 - 0.5  # magnified pixel u samples (u + 0.5) a0 - 0.5
         magnify = np.array([[a0, 0, shift, 0, a0, shift, 0, 0]], np.float32)
-        zoomed = warp_tensor(
-            backend.tensor(canvas[None].astype(np.float32)), backend.tensor(magnify), fill_value
-        )
+        zoomed = warp_tensor(backend.tensor(canvas[None]), backend.tensor(magnify), fill_value)
         zoomed = backend.numpy(zoomed)[0]
         for row, x, y in zip(rows, ox, oy, strict=True):
             out[row] = zoomed[y : y + height, x : x + width]
