@@ -218,8 +218,9 @@ def main() -> None:
             image = preprocess_mobilenet(canvas([(piece, top, left)]))
             truth = centre_of(piece, top, left)
             for name, one in zip(names, maps(image, label), strict=True):
-                errors[name][0, i, j] = np.linalg.norm(peak(one) - truth)
-                on_object[name][i, j] = inside(peak(one), piece, top, left)
+                highest = peak(one)
+                errors[name][0, i, j] = np.linalg.norm(highest - truth)
+                on_object[name][i, j] = inside(highest, piece, top, left)
                 errors[name][1, i, j] = np.linalg.norm(centroid(one) - truth)
         for j, distance in enumerate(DISTANCES):
             placed, centres = pair_layout(piece, distance)

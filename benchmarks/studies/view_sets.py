@@ -29,14 +29,14 @@ def main() -> None:
     boxes = photos.boxes
     channels = {"max_channels": args.max_channels}
     maps = {"Score-CAM": study.scorecam()}
-    fused, means = [], []
+    own_mean = {}  # each set's fused map: its views' plain mean x the photo's map
     for scales in sets:
         options = {"zoom_scales": scales, **channels}
         name = f"zoom_scales {scales} ({len(study.views(study.cam(options)))} views)"
+        own_mean[name] = f"{name}, plain mean x the photo's map"
         maps[name] = study.asc(options)
-        maps[f"{name}, plain mean x the photo's map"] = study.mean_times_photo(options)
-        fused.append(name)
-        means.append(f"{name}, plain mean x the photo's map")
+        maps[own_mean[name]] = study.mean_times_photo(options)
+    fused = list(own_mean)
     n = len(boxes)
     boxed = PairedBoxAccuracy(maps, boxes, args.rounds)
 
@@ -48,11 +48,10 @@ def main() -> None:
         "|---|---|---|---|---|",
     ]
     for name in maps:
-        own = means[fused.index(name)] if name in fused else None
         first = fused[0] if name != "Score-CAM" else None
         lines.append(
             f"| {name} | {boxed.value(name):.3f} | {boxed.minus(name, 'Score-CAM')} | "
-            f"{boxed.minus(name, first)} | {boxed.minus(name, own)} |"
+            f"{boxed.minus(name, first)} | {boxed.minus(name, own_mean.get(name))} |"
         )
     text = "\n".join(lines) + "\n"
     (RESULTS / f"view_sets_{args.model}.md").write_text(text)
