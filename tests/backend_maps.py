@@ -5,7 +5,8 @@ the caller) builds the tiny classifier, loads ``WEIGHTS`` and saves each method'
 import sys
 
 import numpy as np
-from conftest import build_classifier, images
+from conftest import build_classifier
+from references import images
 
 from tfscorecam.core.targets import regression
 from tfscorecam.methods import METHODS, make_explainer

@@ -10,7 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 from backend_maps import all_maps
-from conftest import BACKEND, build_classifier
+from conftest import build_classifier
+from references import BACKEND
 
 from tfscorecam.methods import method_class
 

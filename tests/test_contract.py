@@ -8,15 +8,8 @@ finds it served by ``tsc.explain``, the explainer cache and export with nothing 
 import keras
 import numpy as np
 import pytest
-from conftest import (
-    BACKEND,
-    SIZE,
-    as_numpy,
-    build_classifier,
-    images,
-    minmax_each,
-    resize_bilinear,
-)
+from conftest import build_classifier
+from references import BACKEND, SIZE, as_numpy, images, minmax_each, resize_bilinear
 
 import tfscorecam as tsc
 from tfscorecam import methods

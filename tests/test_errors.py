@@ -3,7 +3,8 @@
 import keras
 import numpy as np
 import pytest
-from conftest import SIZE, build_classifier, images, random_photo, subclassed_net
+from conftest import build_classifier, subclassed_net
+from references import SIZE, images, random_photo
 
 import tfscorecam as tsc
 

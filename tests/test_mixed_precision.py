@@ -4,7 +4,8 @@ maps in float32, within a stated tolerance (the model itself computes in 16 bits
 import keras
 import numpy as np
 import pytest
-from conftest import build_classifier, images
+from conftest import build_classifier
+from references import images
 
 from tfscorecam.methods import METHODS, make_explainer
 

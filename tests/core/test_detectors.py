@@ -6,25 +6,14 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import (
-    SIZE,
-    build_classifier,
-    build_retinanet,
-    images,
-    reference_weights,
-    resize_bilinear,
-    sigmoid,
-)
+from conftest import build_classifier, build_retinanet
+from references import SIZE, images, minmax, reference_weights, resize_bilinear, sigmoid
 
 import tfscorecam as tsc
 from tfscorecam import targets
 from tfscorecam.methods import METHODS, make_explainer
 
 TOL = 1e-4
-
-
-def _minmax(cam: np.ndarray) -> np.ndarray:
-    return (cam - cam.min()) / (cam.max() - cam.min())
 
 
 def _np_iou(boxes: np.ndarray, box: np.ndarray) -> np.ndarray:
@@ -127,7 +116,7 @@ def test_scorecam_matches_reference_on_a_single_stage_detector(detector):
         detector, x[0], 0, score_of=lambda out: _np_detection(out, box, 1, 0.4)
     )
     ups = [resize_bilinear(acts[..., k], SIZE, SIZE) for k in scored]
-    expected = _minmax(np.maximum(sum(s * u for s, u in zip(scores, ups, strict=True)), 0))
+    expected = minmax(np.maximum(sum(s * u for s, u in zip(scores, ups, strict=True)), 0))
     np.testing.assert_allclose(maps[0], expected, atol=TOL)
     one = tsc.ScoreCAM(detector, "target", batch_size=3)(x[0], target=target)
     np.testing.assert_allclose(one, maps[0], atol=1e-5)  # single image, other chunk size
@@ -154,7 +143,7 @@ def test_gradcam_matches_gradient_tape_on_a_single_stage_detector(detector):
     grads = tape.gradient(score, acts)[0].numpy().astype(np.float64)
     a = acts[0].numpy().astype(np.float64)
     low = np.maximum((a * grads.mean(axis=(0, 1))).sum(-1), 0)
-    np.testing.assert_allclose(cam, _minmax(resize_bilinear(low, SIZE, SIZE)), atol=TOL)
+    np.testing.assert_allclose(cam, minmax(resize_bilinear(low, SIZE, SIZE)), atol=TOL)
 
 
 @pytest.mark.parametrize("method", list(METHODS))
@@ -245,7 +234,7 @@ def _hub_scorecam(layer, x, score_of) -> np.ndarray:
         if up.max() > up.min():
             mask = ((up - up.min()) / (up.max() - up.min()))[..., None]
             low += score_of((x[0] * mask)[None].astype(np.float32))[0] * acts[..., k]
-    return _minmax(np.maximum(resize_bilinear(low, HUB_SIZE, HUB_SIZE), 0))
+    return minmax(np.maximum(resize_bilinear(low, HUB_SIZE, HUB_SIZE), 0))
 
 
 def _retinanet_box(detector, x, cls) -> np.ndarray:
@@ -286,7 +275,7 @@ def test_retinanet_gradcam_matches_gradient_tape(retinanet):
     grads = tape.gradient(score, delta)[0].numpy().astype(np.float64)
     acts = np.asarray(seen[0][0], np.float64)
     low = np.maximum((acts * grads.mean(axis=(0, 1))).sum(-1), 0)
-    np.testing.assert_allclose(cam, _minmax(resize_bilinear(low, HUB_SIZE, HUB_SIZE)), atol=TOL)
+    np.testing.assert_allclose(cam, minmax(resize_bilinear(low, HUB_SIZE, HUB_SIZE)), atol=TOL)
 
 
 def _dfine() -> keras.Model:

@@ -4,7 +4,7 @@ weights, against Score-CAM written here in NumPy."""
 import keras
 import numpy as np
 import pytest
-from conftest import score_cam_of_features
+from references import score_cam_of_features
 
 import tfscorecam as tsc
 from tfscorecam import targets

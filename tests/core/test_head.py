@@ -5,7 +5,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import resize_bilinear
+from references import gradient_cam, minmax, random_photo, resize_bilinear
 
 import tfscorecam as tsc
 from tfscorecam import targets
@@ -28,10 +28,6 @@ def wrapped():
     return model, backbone
 
 
-def _photo(seed: int = 0) -> np.ndarray:
-    return np.random.default_rng(seed).integers(0, 256, (SIDE, SIDE, 3)).astype(np.float32)
-
-
 def _gradcam_reference(backbone, x: np.ndarray, class_index: int, log_probability=False):
     """Grad-CAM of the backbone's logit (or log-probability) by GradientTape and NumPy."""
     split = keras.Model(
@@ -47,14 +43,14 @@ def _gradcam_reference(backbone, x: np.ndarray, class_index: int, log_probabilit
         )
     g = tape.gradient(score, acts)[0].numpy().astype(np.float64)
     a = acts[0].numpy().astype(np.float64)
-    low = np.maximum((a * g.mean(axis=(0, 1))).sum(-1), 0)
+    low = np.maximum(gradient_cam(a, g).sum(-1), 0)
     cam = resize_bilinear(low, SIDE, SIDE)
-    return (cam - cam.min()) / (cam.max() - cam.min())
+    return minmax(cam)
 
 
 def test_gradient_methods_find_the_logit_inside_a_wrapped_backbone(wrapped):
     model, backbone = wrapped
-    photo = _photo()
+    photo = random_photo(SIDE, SIDE).astype(np.float32)
     x = photo / 127.5 - 1
     probabilities = backbone(x[None]).numpy()[0]
     top = int(np.argmax(probabilities))
@@ -83,7 +79,7 @@ def test_gradient_methods_find_the_logit_inside_a_wrapped_backbone(wrapped):
 
 def test_logit_score_of_a_wrapped_backbone_for_score_cam(wrapped):
     model, backbone = wrapped
-    photo = _photo(1)
+    photo = random_photo(SIDE, SIDE, 1).astype(np.float32)
     ours = tsc.ScoreCAM(model, score="logit", max_channels=8, verbose=0)(photo)
     same = tsc.ScoreCAM(backbone, score="logit", max_channels=8, verbose=0)(photo / 127.5 - 1)
     np.testing.assert_allclose(ours, same, atol=1e-5)
@@ -97,7 +93,7 @@ def test_gradient_methods_fall_back_to_the_log_probability(wrapped):
         tsc.ScoreCAM(ends_in_lambda, head="softmax", score="logit")
     # the advice of that message works as written
     tsc.ScoreCAM(ends_in_lambda, head="softmax", score="probability")
-    x = (_photo(2) / 127.5 - 1).astype(np.float32)
+    x = (random_photo(SIDE, SIDE, 2) / 127.5 - 1).astype(np.float32)
     top = int(np.argmax(backbone(x[None])[0]))
     maps = tsc.GradCAM(ends_in_lambda, head="softmax", verbose=0)(x)
     np.testing.assert_allclose(

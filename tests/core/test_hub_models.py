@@ -5,13 +5,8 @@ the layer ``layer=None`` picks, and Score-CAM's maps of their targets against Nu
 import keras
 import numpy as np
 import pytest
-from conftest import (
-    build_deeplab,
-    build_depth_anything,
-    build_sam,
-    score_cam_of_features,
-    softmax,
-)
+from conftest import build_deeplab, build_depth_anything, build_sam
+from references import score_cam_of_features, softmax
 
 import tfscorecam as tsc
 from tfscorecam import targets

@@ -4,7 +4,7 @@ value, against Score-CAM and Grad-CAM written here."""
 import keras
 import numpy as np
 import pytest
-from conftest import BACKEND, resize_bilinear, score_cam_of_features
+from references import BACKEND, minmax, resize_bilinear, score_cam_of_features
 
 import tfscorecam as tsc
 from tfscorecam.methods import METHODS, method_class
@@ -45,10 +45,6 @@ def _data(n: int = 2):
     rng = np.random.default_rng(3)
     images = rng.normal(size=(n, SIZE, SIZE, 3)).astype(np.float32)
     return images, rng.normal(size=(n, 4)).astype(np.float32) * 3
-
-
-def _minmax(cam):
-    return (cam - cam.min()) / (cam.max() - cam.min())
 
 
 def _reference_score_cam(model, image, meta, class_index) -> np.ndarray:
@@ -108,7 +104,7 @@ def test_grad_cam_differentiates_the_image_path_alone():
         grads = tape.gradient(score, acts).numpy()[0].astype(np.float64)
         acts = acts.numpy()[0].astype(np.float64)
         low = np.maximum((acts * grads.mean(axis=(0, 1))).sum(-1), 0)
-        np.testing.assert_allclose(maps[i], _minmax(resize_bilinear(low, SIZE, SIZE)), atol=TOL)
+        np.testing.assert_allclose(maps[i], minmax(resize_bilinear(low, SIZE, SIZE)), atol=TOL)
 
 
 @not_on_jax

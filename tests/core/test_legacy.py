@@ -6,8 +6,9 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import SIZE, images, random_photo, subclassed_net
+from conftest import subclassed_net
 from PIL import Image
+from references import SIZE, images, random_photo
 
 import tfscorecam as tsc
 from tfscorecam import methods
@@ -35,22 +36,18 @@ def _transfer_model(library):
     )
 
 
-def _photo(seed=0):
-    return np.random.default_rng(seed).integers(0, 256, (SIDE, SIDE, 3)).astype(np.uint8)
-
-
 def test_a_keras2_transfer_model_is_converted_and_explained_like_its_keras3_twin():
     legacy = _transfer_model(tf_keras)
     copy = as_keras3(legacy)
-    x = np.stack([_photo(0), _photo(1)]).astype(np.float32)
+    x = np.stack([random_photo(SIDE, SIDE, 0), random_photo(SIDE, SIDE, 1)]).astype(np.float32)
     np.testing.assert_allclose(copy(x), legacy(x), atol=1e-5)
     twin = _transfer_model(keras)
     twin.set_weights(legacy.get_weights())
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # Keras' "structure of inputs" warning must not leak
         warnings.filterwarnings("ignore", category=InputWarning)
-        ours = tsc.explain(legacy, _photo(), "gradcam", verbose=0)
-    theirs = tsc.explain(twin, _photo(), "gradcam", verbose=0)
+        ours = tsc.explain(legacy, random_photo(SIDE, SIDE), "gradcam", verbose=0)
+    theirs = tsc.explain(twin, random_photo(SIDE, SIDE), "gradcam", verbose=0)
     np.testing.assert_allclose(ours.heatmap, theirs.heatmap, atol=1e-5)
 
 
@@ -62,12 +59,12 @@ def test_the_cli_loads_a_keras2_h5_file_as_explain_loads_the_model(tmp_path, cap
         legacy.save(path)
     assert saved_by_keras2(path)
     photo = tmp_path / "p.png"
-    Image.fromarray(_photo()).save(photo)
+    Image.fromarray(random_photo(SIDE, SIDE)).save(photo)
     argv = ["explain", str(photo), "--model", str(path), "--method", "gradcam", "--quiet",
             "--class", "1", "--out", str(tmp_path / "out")]  # fmt: skip
     assert cli.main(argv) == 0, capsys.readouterr().err
     written = Image.open(tmp_path / "out" / "p_gradcam_1_1.png")
-    expected = tsc.explain(legacy, _photo(), "gradcam", class_index=1, verbose=0)
+    expected = tsc.explain(legacy, random_photo(SIDE, SIDE), "gradcam", class_index=1, verbose=0)
     np.testing.assert_array_equal(np.asarray(written), expected.overlay())
 
 

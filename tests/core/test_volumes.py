@@ -1,15 +1,15 @@
 """Models on volumes (batch, D, H, W, C) and video (batch, T, H, W, C): maps of (D, H, W),
 against Score-CAM, Grad-CAM, HiResCAM, Ablation-CAM, Recipro-CAM and EigenCAM written here in
-NumPy (trilinear upsampling: ``conftest.resize_linear``)."""
+NumPy (trilinear upsampling: ``references.resize_linear``)."""
 
 import keras
 import numpy as np
 import pytest
-from conftest import (
+from conftest import VOLUME_SHAPE, build_conv3d
+from references import (
     BACKEND,
-    VOLUME_SHAPE,
     as_numpy,
-    build_conv3d,
+    gradient_cam,
     layer_gradient,
     minmax_each,
     resize_linear,
@@ -84,10 +84,7 @@ def test_score_cam_on_a_volume_is_the_same_in_any_chunks_and_alone_or_in_a_batch
 def test_gradient_methods_on_a_volume_pool_over_three_axes(name):
     model, volume, c = build_conv3d(logits=True), volumes(1)[0], 2
     acts, grads = layer_gradient(model, "target", volume, lambda out: out[0, c])
-    if name == "gradcam":  # the gradients' mean over depth, height and width weighs channels
-        low = acts @ grads.mean(axis=(0, 1, 2))
-    else:
-        low = (acts * grads).sum(axis=-1)
+    low = gradient_cam(acts, grads, name).sum(axis=-1)  # Grad-CAM: mean over d, h and w
     expected = upsampled_map(np.maximum(low, 0), VOLUME_SHAPE[:3])
     got = method_class(name)(model, "target", verbose=0)(volume, c)
     np.testing.assert_allclose(got, expected, atol=TOL)

@@ -6,15 +6,9 @@ import warnings
 import keras
 import numpy as np
 import pytest
-from conftest import (
-    BACKBONE_SIDE,
-    SIZE,
-    build_classifier,
-    random_photo,
-    save_random_photo,
-    stderr_lines,
-)
+from conftest import BACKBONE_SIDE, build_classifier, stderr_lines
 from PIL import Image
+from references import SIZE, random_photo, save_random_photo
 
 import tfscorecam as tsc
 from tfscorecam.interfaces import cli

@@ -3,19 +3,13 @@
 import keras
 import numpy as np
 import pytest
-from conftest import SIZE, build_classifier, save_random_photo, stderr_lines
+from conftest import build_classifier, stderr_lines
 from PIL import Image
+from references import SIZE, save_random_photo
 
 import tfscorecam as tsc
 from tfscorecam.interfaces import cli
 from tfscorecam.interfaces.filenames import distinct_stems, overlay_name
-
-
-def _photo(path, seed=0):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(seed)
-    Image.fromarray(rng.integers(0, 256, (30, 40, 3)).astype(np.uint8)).save(path)
-    return str(path)
 
 
 def _lines(text: str) -> list[str]:
@@ -41,7 +35,10 @@ def test_distinct_stems_tell_equal_names_apart():
 def test_same_stem_in_two_folders_writes_two_overlays(tmp_path, capsys):
     model = build_classifier("softmax", flat_channel=False)
     model.save(tmp_path / "m.keras")
-    first, second = _photo(tmp_path / "a" / "pic.jpg", 0), _photo(tmp_path / "b" / "pic.jpg", 1)
+    first, second = (
+        save_random_photo(tmp_path / "a" / "pic.jpg", 0),
+        save_random_photo(tmp_path / "b" / "pic.jpg", 1),
+    )
     out = tmp_path / "out"
     argv = ["explain", first, second, "--model", str(tmp_path / "m.keras"), "--method",
             "gradcam", "--class", "1", "--out", str(out), "--quiet"]  # fmt: skip
@@ -58,7 +55,7 @@ def test_two_outputs_of_one_model_get_two_files_and_the_flag_in_the_fix(tmp_path
     age = keras.layers.Dense(1, name="age")(classifier.get_layer("gap").output)
     both = keras.Model(classifier.inputs, {"species": classifier.output, "age": age})
     both.save(tmp_path / "two.keras")
-    photo = _photo(tmp_path / "p.png")
+    photo = save_random_photo(tmp_path / "p.png")
     argv = ["explain", photo, "--model", str(tmp_path / "two.keras"), "--out",
             str(tmp_path / "out"), "--quiet", "--class", "0"]  # fmt: skip
     assert cli.main(argv) == 1
@@ -78,7 +75,7 @@ def test_target_flag_explains_a_regression_and_warns_of_an_all_zero_map(tmp_path
     kernel, _ = model.layers[-1].get_weights()
     model.layers[-1].set_weights([-np.abs(kernel) * 0.001, np.array([-3.7], np.float32)])
     model.save(tmp_path / "reg.keras")
-    photo = _photo(tmp_path / "p.png")
+    photo = save_random_photo(tmp_path / "p.png")
     argv = ["explain", photo, "--model", str(tmp_path / "reg.keras"), "--out",
             str(tmp_path / "out"), "--quiet"]  # fmt: skip
     assert cli.main(argv) == 1
@@ -111,7 +108,7 @@ def test_messages_name_the_fix_a_user_can_type(tmp_path, capsys, monkeypatch):
         raise Exception("URL fetch failure: no network")
 
     monkeypatch.setattr(file_utils, "get_file", offline)
-    photo = _photo(tmp_path / "p.png")
+    photo = save_random_photo(tmp_path / "p.png")
     assert cli.main(["explain", photo, "--model", "MobileNetV2", "--quiet"]) == 1
     captured = capsys.readouterr()
     assert "Downloading" not in captured.out and "--weights PATH" in captured.err
@@ -266,7 +263,7 @@ def test_each_flag_arrives_as_its_keyword(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(explanation, "explain", recording)
     model = build_classifier("softmax", flat_channel=False)
     model.save(tmp_path / "m.keras")
-    photo = _photo(tmp_path / "p.png")
+    photo = save_random_photo(tmp_path / "p.png")
     argv = ["explain", photo, "--model", str(tmp_path / "m.keras"), "--out", str(tmp_path),
             "--quiet", "--method", "augmented", "--num-augmentations", "3", "--batch-size", "5",
             "--max-channels", "2", "--input", "input_layer"]  # fmt: skip

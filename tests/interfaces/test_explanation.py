@@ -10,8 +10,9 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
-from conftest import SIZE, build_classifier, random_photo
+from conftest import build_classifier
 from PIL import Image
+from references import SIZE, random_photo
 
 import tfscorecam as tsc
 from tfscorecam import methods, zoo
@@ -27,13 +28,9 @@ def lite0():
     return zoo.efficientnet_lite0()
 
 
-def _photo(height=20, width=30, seed=0) -> np.ndarray:
-    return np.random.default_rng(seed).integers(0, 256, (height, width, 3)).astype(np.uint8)
-
-
 def test_explain_resizes_preprocesses_and_returns_maps_at_image_size():
     model = build_classifier("softmax", flat_channel=False)
-    photo = _photo()
+    photo = random_photo(20, 30)
     result = tsc.explain(model, photo, preprocess=lambda x: x / 255.0, verbose=0)
     assert isinstance(result, tsc.Explanation)
     assert result.heatmap.shape == (20, 30) and result.heatmap.dtype == np.float32
@@ -56,9 +53,12 @@ def test_explain_resizes_preprocesses_and_returns_maps_at_image_size():
 def test_explain_batches_classes_methods_and_inputs(tmp_path):
     model = build_classifier("softmax", flat_channel=False)
     path = tmp_path / "photo.png"
-    Image.fromarray(_photo(seed=1)).save(path)
+    Image.fromarray(random_photo(20, 30, seed=1)).save(path)
     several = tsc.explain(
-        model, [path, Image.open(path), _photo(seed=2)], "gradcam", class_names=list("abcde")
+        model,
+        [path, Image.open(path), random_photo(20, 30, seed=2)],
+        "gradcam",
+        class_names=list("abcde"),
     )
     assert isinstance(several, tsc.Explanations) and len(several) == 3
     np.testing.assert_allclose(several[0].heatmap, several[1].heatmap, atol=1e-6)
@@ -80,7 +80,7 @@ def test_explain_reuses_its_explainer_and_keeps_no_model_alive():
     from tfscorecam import methods
 
     model = build_classifier("softmax", flat_channel=False)
-    photos = [_photo(seed=s) for s in range(3)]
+    photos = [random_photo(20, 30, seed=s) for s in range(3)]
     first = [tsc.explain(model, p, verbose=0).heatmap for p in photos]
     explainers = methods._cache[model]
     assert len(explainers) == 1
@@ -105,8 +105,11 @@ def test_explain_reuses_its_explainer_and_keeps_no_model_alive():
         (np.full((8, 8, 3), 300.0), ValueError, "display range: 0-255"),
         (np.zeros((8, 8, 5)), ValueError, r"must be \(H, W, 3\)"),
         ([], ValueError, "no images"),
-        (np.where(np.arange(64).reshape(8, 8, 1) == 19, np.nan, 0.5) * np.ones(3), ValueError,
-         r"1 NaN or infinite pixels, the first at row 2, column 3"),  # fmt: skip
+        (
+            np.where(np.arange(64).reshape(8, 8, 1) == 19, np.nan, 0.5) * np.ones(3),
+            ValueError,
+            r"1 NaN or infinite pixels, the first at row 2, column 3",
+        ),  # fmt: skip
     ],
 )
 def test_explain_bad_images(image, error, message):
@@ -118,7 +121,7 @@ def test_explain_bad_images(image, error, message):
 def test_explain_unknown_method_and_unreadable_file(tmp_path):
     model = build_classifier("softmax")
     with pytest.raises(ValueError, match="unknown method 'lime'"):
-        tsc.explain(model, _photo(), "lime")
+        tsc.explain(model, random_photo(20, 30), "lime")
     bad = tmp_path / "bad.png"
     bad.write_bytes(b"not an image")
     with pytest.raises(ValueError, match="cannot read image"):
@@ -290,7 +293,7 @@ def test_cli_explains_with_a_saved_keras_model(tmp_path, capsys):
     model_path = tmp_path / "tiny.keras"
     model.save(model_path)
     photo = tmp_path / "photo.png"
-    Image.fromarray(_photo(40, 50)).save(photo)
+    Image.fromarray(random_photo(40, 50)).save(photo)
     argv = [
         "explain",
         str(photo),
@@ -317,7 +320,7 @@ def test_cli_explains_a_named_output_of_a_two_output_model(tmp_path, capsys):
     model_path = tmp_path / "two.keras"
     both.save(model_path)
     photo = tmp_path / "photo.png"
-    Image.fromarray(_photo(40, 50)).save(photo)
+    Image.fromarray(random_photo(40, 50)).save(photo)
     argv = ["explain", str(photo), "--model", str(model_path), "--out", str(tmp_path), "--quiet"]
     assert cli.main([*argv, "--output", "cls", "--top-k", "2"]) == 0
     printed = capsys.readouterr().out.strip().splitlines()
@@ -348,7 +351,7 @@ def test_explanation_repr_is_short_and_explain_lists_every_method():
 
 
 def test_overlay_blends_any_map_over_any_image(tmp_path):
-    photo = _photo(20, 30)
+    photo = random_photo(20, 30)
     heat = np.zeros((5, 6), np.float32)
     heat[2, 3] = 1.0
     picture = tsc.overlay(photo, heat, alpha=0.5, colormap="gray")

@@ -4,16 +4,13 @@ every path."""
 import keras
 import numpy as np
 import pytest
-from conftest import SIZE, build_classifier, images
+from conftest import build_classifier
 from PIL import Image
+from references import SIZE, images, random_photo
 
 import tfscorecam as tsc
 from tfscorecam.interfaces import cli
 from tfscorecam.interfaces.images import display_image
-
-
-def _photo(height=24, width=20, seed=0) -> np.ndarray:
-    return np.random.default_rng(seed).integers(0, 256, (height, width, 3)).astype(np.uint8)
 
 
 def _sixteen_bit_png(path, grey8: np.ndarray) -> str:
@@ -25,7 +22,7 @@ def _sixteen_bit_png(path, grey8: np.ndarray) -> str:
 
 
 def test_a_16_bit_png_is_scaled_to_display_range_not_clipped_white(tmp_path):
-    grey = _photo()[..., 0]
+    grey = random_photo(24, 20)[..., 0]
     path = _sixteen_bit_png(tmp_path / "grey16.png", grey)
     expected = np.repeat(grey[..., None], 3, axis=-1).astype(np.float32)
     np.testing.assert_array_equal(display_image(path), expected)
@@ -40,7 +37,7 @@ def test_a_16_bit_png_is_scaled_to_display_range_not_clipped_white(tmp_path):
 
 
 def test_float_images_in_0_1_are_scaled_as_matplotlib_reads_them(tmp_path):
-    photo = _photo()
+    photo = random_photo(24, 20)
     np.testing.assert_allclose(display_image(photo / 255.0), photo, atol=1e-4)
     Image.fromarray((photo[..., 0] / 255.0).astype(np.float32)).save(tmp_path / "f.tif")
     np.testing.assert_allclose(display_image(tmp_path / "f.tif")[..., 0], photo[..., 0], atol=1e-3)
@@ -54,7 +51,7 @@ def test_float_images_in_0_1_are_scaled_as_matplotlib_reads_them(tmp_path):
 
 def test_explain_gives_the_same_map_for_8_bit_16_bit_and_0_1_float_images(tmp_path):
     model = build_classifier("softmax", flat_channel=False)
-    grey = _photo()[..., 0]
+    grey = random_photo(24, 20)[..., 0]
     eight = np.repeat(grey[..., None], 3, axis=-1)
     reference = tsc.explain(model, eight, verbose=0)
     for image in (_sixteen_bit_png(tmp_path / "g.png", grey), eight / 255.0):
@@ -68,8 +65,8 @@ def test_images_smaller_than_the_feature_map_are_refused_in_every_path(tmp_path,
     with pytest.raises(ValueError, match=r"is 1x1 pixels, smaller than the 8x8 feature map"):
         tsc.explain(model, np.zeros((1, 1, 3), np.uint8), verbose=0)
     with pytest.raises(ValueError, match=r"image 1 is 5x40 pixels"):
-        tsc.explain(model, [_photo(), _photo(5, 40)], verbose=0)
-    assert tsc.explain(model, _photo(8, 8), verbose=0).heatmap.shape == (8, 8)
+        tsc.explain(model, [random_photo(24, 20), random_photo(5, 40)], verbose=0)
+    assert tsc.explain(model, random_photo(8, 8), verbose=0).heatmap.shape == (8, 8)
     model_path = tmp_path / "tiny.keras"
     model.save(model_path)
     path = tmp_path / "one.png"
@@ -89,8 +86,8 @@ def test_a_variable_size_model_refuses_an_image_with_a_one_cell_map():
     outputs = keras.layers.Dense(3, activation="softmax")(keras.layers.GlobalAveragePooling2D()(x))
     model = keras.Model(inputs, outputs)
     with pytest.raises(ValueError, match="1x1 feature map"):
-        tsc.explain(model, _photo(4, 4), "gradcam", verbose=0)
-    assert tsc.explain(model, _photo(9, 9), "gradcam", verbose=0).heatmap.shape == (9, 9)
+        tsc.explain(model, random_photo(4, 4), "gradcam", verbose=0)
+    assert tsc.explain(model, random_photo(9, 9), "gradcam", verbose=0).heatmap.shape == (9, 9)
 
 
 def test_greyscale_images_without_a_channel_axis():

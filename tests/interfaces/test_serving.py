@@ -9,8 +9,9 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import SIZE, build_classifier, images, random_photo
+from conftest import build_classifier
 from PIL import Image
+from references import SIZE, images, random_photo
 
 import tfscorecam as tsc
 

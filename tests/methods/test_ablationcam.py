@@ -4,7 +4,8 @@ average pool and a Dense layer, so the ablated scores are computed by hand)."""
 import keras
 import numpy as np
 import pytest
-from conftest import SIZE, as_numpy, build_classifier, images, resize_bilinear, softmax
+from conftest import build_classifier
+from references import SIZE, as_numpy, images, minmax, resize_bilinear, softmax
 
 import tfscorecam as tsc
 
@@ -26,7 +27,7 @@ def _reference(model: keras.Model, image: np.ndarray, class_index: int, score: s
         weights.append((full - y(ablated)) / full)
     low = np.maximum(np.tensordot(a, np.array(weights), axes=1), 0)
     cam = resize_bilinear(low, SIZE, SIZE)
-    return (cam - cam.min()) / (cam.max() - cam.min())
+    return minmax(cam)
 
 
 @pytest.mark.parametrize("score", ["logit", "probability"])

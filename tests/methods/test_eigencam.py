@@ -2,7 +2,8 @@
 
 import keras
 import numpy as np
-from conftest import SIZE, as_numpy, build_classifier, first_component, images, resize_bilinear
+from conftest import build_classifier
+from references import SIZE, as_numpy, first_component, images, minmax, resize_bilinear
 
 import tfscorecam as tsc
 from tfscorecam.core.maps import principal_projection
@@ -12,7 +13,7 @@ def _reference(model: keras.Model, image: np.ndarray) -> np.ndarray:
     split = keras.Model(model.inputs[0], model.get_layer("target").output)
     a = as_numpy(split(image[None]))[0].astype(np.float64)  # (h, w, C)
     cam = resize_bilinear(np.maximum(first_component(a), 0), SIZE, SIZE)
-    return (cam - cam.min()) / (cam.max() - cam.min())
+    return minmax(cam)
 
 
 def test_matches_reference_and_ignores_the_class():

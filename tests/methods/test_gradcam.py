@@ -4,13 +4,15 @@ written here."""
 import keras
 import numpy as np
 import pytest
-from conftest import (
+from conftest import build_classifier
+from references import (
     SIZE,
     as_numpy,
-    build_classifier,
     first_component,
+    gradient_cam,
     images,
     layer_gradient,
+    minmax,
     resize_bilinear,
 )
 
@@ -26,24 +28,10 @@ def _reference(
     scaled: bool = True,
 ):
     a, g = layer_gradient(logits_model, "target", image, lambda out: out[0, class_index])
-    if method == "hirescam":  # element-wise, no spatial weights
-        weighted = g * a
-    else:
-        weights = []
-        for k in range(a.shape[-1]):
-            if method == "gradcam++":
-                num = g[..., k] ** 2
-                den = 2 * g[..., k] ** 2 + a[..., k].sum() * g[..., k] ** 3
-                alpha = np.where(den != 0, num / np.where(den != 0, den, 1), 0)
-                weights.append((alpha * np.maximum(g[..., k], 0)).sum())
-            elif method == "xgradcam":
-                weights.append((g[..., k] * a[..., k]).sum() / a[..., k].sum())
-            else:
-                weights.append(g[..., k].mean())
-        weighted = a * np.array(weights)
+    weighted = gradient_cam(a, g, method)
     low = first_component(weighted) if eigen_smooth else weighted.sum(axis=-1)
     cam = resize_bilinear(np.maximum(low, 0), SIZE, SIZE)
-    return (cam - cam.min()) / (cam.max() - cam.min()) if scaled else cam
+    return minmax(cam) if scaled else cam
 
 
 METHODS = {

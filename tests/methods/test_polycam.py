@@ -5,7 +5,8 @@ weightings), on a model of three resolutions built here."""
 import keras
 import numpy as np
 import pytest
-from conftest import SIZE, as_numpy, build_conv3d, images, resize_bilinear
+from conftest import build_conv3d
+from references import SIZE, as_numpy, images, resize_bilinear
 
 import tfscorecam as tsc
 

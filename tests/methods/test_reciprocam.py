@@ -3,7 +3,8 @@ model whose tail after the target layer is a conv, a pool and a Dense (computed 
 
 import numpy as np
 import pytest
-from conftest import SIZE, as_numpy, build_classifier, images, resize_bilinear, softmax
+from conftest import build_classifier
+from references import SIZE, as_numpy, images, minmax, resize_bilinear, softmax
 
 import tfscorecam as tsc
 
@@ -45,7 +46,7 @@ def _reference(model, image: np.ndarray, class_index: int, gaussian: bool) -> np
             low[i, j] = tail(kept)[class_index]
     low = (low - low.min()) / (low.max() - low.min())
     cam = resize_bilinear(low, SIZE, SIZE)
-    return (cam - cam.min()) / (cam.max() - cam.min())
+    return minmax(cam)
 
 
 @pytest.mark.parametrize("gaussian", [False, True])

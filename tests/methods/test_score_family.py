@@ -3,17 +3,14 @@
 import keras
 import numpy as np
 import pytest
-from conftest import SIZE, as_numpy, build_classifier, images, layer_gradient, resize_bilinear
+from conftest import build_classifier
+from references import SIZE, as_numpy, gradient_cam, images, layer_gradient, minmax, resize_bilinear
 
 import tfscorecam as tsc
 from tfscorecam.core import backend
 from tfscorecam.methods.masking import NoisyMasking
 
 TOL = 1e-4
-
-
-def _minmax(cam):
-    return (cam - cam.min()) / (cam.max() - cam.min())
 
 
 def _channels(model, image, layer="target"):
@@ -36,7 +33,7 @@ def _reference(model, image, cls, masked_inputs):
             continue
         m = (up - up.min()) / (up.max() - up.min())
         cam += _prob(model, masked_inputs(k, up, m), cls).mean() * up
-    return _minmax(np.maximum(cam, 0))
+    return minmax(np.maximum(cam, 0))
 
 
 @pytest.mark.parametrize("path", ["linear", "cumulative"])
@@ -115,7 +112,7 @@ def test_sscam_without_noise_is_score_cam_and_its_noise_is_seeded(softmax_model)
 
 def _layer_reference(logits, image, cls, layer):
     a, g = layer_gradient(logits, layer, image, lambda out: out[0, cls])
-    low = np.maximum((np.maximum(g, 0) * a).sum(axis=-1), 0)
+    low = np.maximum(gradient_cam(a, g, "layercam").sum(axis=-1), 0)
     return resize_bilinear(low, SIZE, SIZE)
 
 
@@ -127,10 +124,10 @@ def test_layercam_one_layer_and_the_fusion_of_two():
     fused = tsc.LayerCAM(probs, layers=["conv1", "target"], gamma=2.0)(x, class_index=[2, 0])
     for image, cls, one, both in zip(x, [2, 0], single, fused, strict=True):
         deep = _layer_reference(logits, image, cls, "target")
-        np.testing.assert_allclose(one, _minmax(deep), atol=TOL)
+        np.testing.assert_allclose(one, minmax(deep), atol=TOL)
         shallow = _layer_reference(logits, image, cls, "conv1")
         expected = np.maximum(np.tanh(2.0 * shallow / shallow.max()), deep / deep.max())
-        np.testing.assert_allclose(both, _minmax(expected), atol=TOL)
+        np.testing.assert_allclose(both, minmax(expected), atol=TOL)
 
 
 def test_the_family_in_explain_and_its_bad_options(softmax_model):

@@ -3,10 +3,10 @@
 import keras
 import numpy as np
 import pytest
-from conftest import (
+from conftest import build_classifier
+from references import (
     SIZE,
     as_numpy,
-    build_classifier,
     images,
     reference_scorecam,
     reference_weights,

@@ -3,7 +3,8 @@
 import keras
 import numpy as np
 import pytest
-from conftest import SIZE, build_classifier, images
+from conftest import build_classifier
+from references import SIZE, images
 
 from tfscorecam import metrics
 

@@ -3,7 +3,8 @@
 import json
 
 import pytest
-from conftest import BACKBONE_SIDE, build_classifier, random_photo, save_random_photo
+from conftest import BACKBONE_SIDE, build_classifier
+from references import random_photo, save_random_photo
 
 import tfscorecam as tsc
 from tfscorecam import zoo

@@ -2,14 +2,8 @@
 
 import numpy as np
 import pytest
-from conftest import (
-    SIZE,
-    build_classifier,
-    exact_fusion,
-    images,
-    reference_weights,
-    resize_bilinear,
-)
+from conftest import build_classifier
+from references import SIZE, exact_fusion, images, reference_weights, resize_bilinear
 from scipy import ndimage
 
 import tfscorecam as tsc

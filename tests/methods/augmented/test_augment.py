@@ -4,7 +4,7 @@ fusion's recovery of a map that follows its observation model, and the explainer
 import keras
 import numpy as np
 import pytest
-from conftest import SIZE, as_numpy, images
+from references import SIZE, as_numpy, images
 
 import tfscorecam as tsc
 from tfscorecam import augment, superres

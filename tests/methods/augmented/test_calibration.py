@@ -3,7 +3,8 @@
 import keras
 import numpy as np
 import pytest
-from conftest import build_classifier, images
+from conftest import build_classifier
+from references import images
 
 import tfscorecam as tsc
 from tfscorecam.methods.augmented.calibration import probe_cell_shift

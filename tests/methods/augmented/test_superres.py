@@ -5,7 +5,7 @@ from operator import matmul
 import numpy as np
 import pytest
 import scipy.sparse as sp
-from conftest import BACKEND, exact_fusion, resize_bilinear
+from references import BACKEND, exact_fusion, resize_bilinear
 
 from tfscorecam import augment, superres
 
