@@ -99,18 +99,15 @@ def main() -> None:
     cascades = {}
     for name in args.methods.split(","):
         make = factory(name, args.max_channels)
-        check = metrics.randomisation_check(make, model, x, classes, layers=STOPS)
+        drawn = name in ("scorecam", "gradcam")
+        check = metrics.randomisation_check(make, model, x, classes, STOPS, keep=int(drawn))
         pairs = zip(check.spearman, check.ssim, strict=True)
         cells = [f"{cell(r)}, SSIM {s.mean():.2f}" for r, s in pairs]
         title = METHODS[name].title
         lines.append(f"| {title} | " + " | ".join(cells) + " |")
         print(lines[-1], flush=True)
-        if name in ("scorecam", "gradcam"):
-            steps = [
-                np.asarray(make(randomised)(x[:1], classes[:1]))[0]
-                for _, randomised in metrics.cascade(model, STOPS)
-            ]
-            cascades[title] = (np.asarray(make(model)(x[:1], classes[:1]))[0], steps, check)
+        if drawn:
+            cascades[title] = (check.original[0], list(check.maps[:, 0]), check)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "sanity.md").write_text("\n".join(lines) + "\n")

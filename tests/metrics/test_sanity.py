@@ -4,7 +4,8 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import build_classifier, images
+from conftest import build_classifier
+from references import SIZE, images
 from scipy import stats
 
 import tfscorecam as tsc
@@ -19,13 +20,15 @@ def test_matches_the_cascade_done_by_hand():
     model = build_classifier("softmax", flat_channel=False, deep_head=True)
     before = [w.copy() for w in model.get_weights()]
     x = images(3)
-    check = metrics.randomisation_check(_gradcam, model, x, seed=3)
+    check = metrics.randomisation_check(_gradcam, model, x, seed=3, keep=2)
     assert check.layers == ["head", "after", "target", "conv1"]  # top first, weighted only
+    assert check.original.shape == (2, SIZE, SIZE) and check.maps.shape == (4, 2, SIZE, SIZE)
     for w, b in zip(model.get_weights(), before, strict=True):
         np.testing.assert_array_equal(w, b)  # the trained model is untouched
 
     classes = np.argmax(model(x), axis=1)
     original = _gradcam(model)(x, classes)
+    np.testing.assert_allclose(check.original, original[:2], atol=1e-6)
     clone = keras.models.clone_model(model)
     clone.set_weights(model.get_weights())
     keras.utils.set_random_seed(3)
@@ -35,6 +38,7 @@ def test_matches_the_cascade_done_by_hand():
         fresh.build(layer.input.shape)
         layer.set_weights(fresh.get_weights())
         maps = _gradcam(clone)(x, classes)
+        np.testing.assert_allclose(check.maps[step], maps[:2], atol=1e-6)
         for i in range(len(x)):
             if np.ptp(maps[i]) > 0:
                 expected = stats.spearmanr(original[i].ravel(), maps[i].ravel()).statistic

@@ -21,6 +21,8 @@ class Randomisation:
     Row i holds the maps after ``layers[: i + 1]`` were re-initialised. ``spearman`` (L, N):
     each map's rank correlation with the original map (NaN where either map is flat);
     ``ssim`` (L, N): their structural similarity (maps in [0, 1], 11-px Gaussian window).
+    ``original`` (k, ...) and ``maps`` (L, k, ...): the first k images' maps, trained and at
+    each step, where the check was asked to keep them (``keep``; k is 0 otherwise).
     An explanation that depends on what the model learnt falls towards 0 as the cascade goes
     down; one that survives it shows the input or the architecture, not the model.
     """
@@ -28,6 +30,8 @@ class Randomisation:
     layers: list[str]
     spearman: np.ndarray
     ssim: np.ndarray
+    original: np.ndarray
+    maps: np.ndarray
 
     def means(self) -> list[tuple[str, float, float]]:
         """(layer, mean rank correlation, mean SSIM) for each step of the cascade."""
@@ -127,6 +131,7 @@ def randomisation_check(
     class_index: object = None,
     layers: Sequence[str] | None = None,
     seed: int = 0,
+    keep: int = 0,
 ) -> Randomisation:
     """Cascading randomisation: the maps of the model randomised layer by layer from the
     output down (``cascade``) against the trained model's maps.
@@ -141,6 +146,8 @@ def randomisation_check(
         layers: the layer paths after whose randomisation maps are compared (e.g. a few
             blocks); None: after every layer with weights.
         seed: Keras' random seed for the fresh weights.
+        keep: how many of the first images keep their maps (trained and at each step) in the
+            result, e.g. to draw the cascade; 0 keeps none (memory: L x keep maps).
 
     Returns:
         ``Randomisation`` with a row per compared step, top layer first.
@@ -149,10 +156,13 @@ def randomisation_check(
     if class_index is None:
         class_index = np.argmax(keras.ops.convert_to_numpy(model(images)), axis=-1)
     original = np.asarray(explainer_factory(model)(images, class_index))
-    names, spearman, ssim = [], [], []
+    names, spearman, ssim, kept = [], [], [], []
     for path, randomised in cascade(model, layers, seed):
         maps = np.asarray(explainer_factory(randomised)(images, class_index))
         names.append(path)
         spearman.append(rank_correlation(original, maps))
         ssim.append(structural_similarity(original, maps))
-    return Randomisation(names, np.array(spearman), np.array(ssim))
+        kept.append(maps[:keep])
+    return Randomisation(
+        names, np.array(spearman), np.array(ssim), original[:keep], np.array(kept)
+    )
