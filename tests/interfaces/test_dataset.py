@@ -356,10 +356,10 @@ def test_an_output_that_is_a_file_or_holds_unrecorded_rows_is_refused(setup, tmp
 def test_a_failing_actor_stops_the_run_in_one_line(cluster, setup, tmp_path, monkeypatch):
     _, model_path, photos = setup
 
-    class Failing(dataset._BatchExplainer):  # defined here, so Ray ships it by value
+    class Failing(dataset.workers.BatchExplainer):  # defined here, so Ray ships it by value
         def __call__(self, batch):
             raise MemoryError("the actor ran out of memory")
 
-    monkeypatch.setattr(dataset, "_BatchExplainer", Failing)
+    monkeypatch.setattr(dataset.driver, "BatchExplainer", Failing)
     with pytest.raises(RuntimeError, match="failed: MemoryError: the actor ran out of memory$"):
         dataset.explain_dataset(model_path, photos, tmp_path / "out", verbose=0)

@@ -9,7 +9,8 @@ from PIL import Image
 
 import tfscorecam as tsc
 from tfscorecam.core.explainer import Explainer
-from tfscorecam.interfaces import cli, dataset, pipeline, serving
+from tfscorecam.interfaces import cli, pipeline, serving
+from tfscorecam.interfaces.dataset import workers
 from tfscorecam.interfaces.images import display_image
 from tfscorecam.zoo.preprocessing import PREPROCESS
 
@@ -55,9 +56,9 @@ def test_every_front_door_gives_the_same_model_input(photo, model_file, tmp_path
     tsc.explain(model, str(path), "gradcam", preprocess=preprocess, verbose=0)
     argv = ["explain", str(path), "--model", str(model_file), "--preprocess", "tf"]
     assert cli.main([*argv, "--method", "gradcam", "--out", str(tmp_path / "o"), "--quiet"]) == 0
-    decoded = dataset._decode({"path": np.asarray([str(path)])}, (16, 16, 3))
-    job = dataset._Job(str(model_file), None, "tf", None, "gradcam", None, {})
-    row = dataset._BatchExplainer(job, 0)(decoded)
+    decoded = workers.decode({"path": np.asarray([str(path)])}, (16, 16, 3))
+    job = workers.Job(str(model_file), None, "tf", None, "gradcam", None, {})
+    row = workers.BatchExplainer(job, 0)(decoded)
     assert row["error"][0] == ""
     explain_input, cli_input, dataset_input = seen
 

@@ -310,18 +310,6 @@ def _out_folder(out: str) -> Path:
     return folder
 
 
-def _loaded(args):
-    """The zoo model of --model / --weights / --preprocess, with --class-names."""
-    from dataclasses import replace
-
-    from tfscorecam.zoo.class_names import load_class_names
-    from tfscorecam.zoo.models import load
-
-    loaded = load(args.model, args.weights, args.preprocess or "none")
-    names = load_class_names(args.class_names)
-    return replace(loaded, class_names=names) if names else loaded
-
-
 def _named(text: str, path: str) -> str:
     """A message about the one image (or volume) of a call, naming its file."""
     text = text.replace("image 0", path).replace("volume 0", path)
@@ -333,9 +321,10 @@ def _run_explain(args) -> int:
     from tfscorecam.core.targets import regression, top_k
     from tfscorecam.interfaces.explanation import explain
     from tfscorecam.interfaces.filenames import distinct_stems, overlay_name
+    from tfscorecam.zoo.models import load
 
     out = _out_folder(args.out)
-    zoo_model = _loaded(args)
+    zoo_model = load(args.model, args.weights, args.preprocess or "none", args.class_names)
     options = {**_method_options(args), "verbose": 0 if args.quiet else 1}
     output = None
     if args.output is not None:

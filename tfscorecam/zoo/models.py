@@ -10,15 +10,16 @@ import contextlib
 import importlib
 import io
 import json
-from collections.abc import Callable
-from dataclasses import dataclass
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import keras
 import numpy as np
 
 from tfscorecam.core.legacy import load_keras2_h5, saved_by_keras2
-from tfscorecam.zoo.class_names import IMAGENET_CLASSES
+from tfscorecam.zoo.class_names import IMAGENET_CLASSES, load_class_names
 from tfscorecam.zoo.preprocessing import PREPROCESS
 from tfscorecam.zoo.pth import load_state_dict
 
@@ -204,10 +205,23 @@ def _load_model_file(path: Path) -> keras.Model:
         ) from None
 
 
-def load(name: str | Path, weights: str | Path | None = None, preprocess: str = "none") -> ZooModel:
+def load(
+    name: str | Path,
+    weights: str | Path | None = None,
+    preprocess: str = "none",
+    class_names: Sequence[str] | str | os.PathLike | None = None,
+) -> ZooModel:
     """A model by name: ``"efficientnet_lite0"`` (offline), a saved ``.keras`` / ``.h5`` model
     file (with the named ``preprocess``, see ``preprocessing.PREPROCESS``), or a
-    ``keras.applications`` name (with ``weights``)."""
+    ``keras.applications`` name (with ``weights``). ``class_names`` (a list or a file, as
+    ``load_class_names`` reads it) replace the model's own names. The command line and the
+    dataset workers load their models here."""
+    loaded = _load(name, weights, preprocess)
+    names = load_class_names(class_names)
+    return replace(loaded, class_names=names) if names else loaded
+
+
+def _load(name: str | Path, weights: str | Path | None, preprocess: str) -> ZooModel:
     if str(name) == "efficientnet_lite0":
         return efficientnet_lite0(weights)
     path = Path(name)
