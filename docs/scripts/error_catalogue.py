@@ -24,6 +24,8 @@ GROUPS = {  # module path prefix -> section title, in page order
     "core/validation": "Images and inputs",
     "zoo/preprocessing": "Images and inputs",
     "core/model_graph": "Models and layers",
+    "core/model_view": "Models and layers",
+    "core/layer_choice": "Models and layers",
     "core/legacy": "Models and layers",
     "core/tokens": "Models and layers",
     "core/head": "Classes, heads and targets",

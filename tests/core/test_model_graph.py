@@ -1,4 +1,5 @@
-"""The model tap (core/model_graph.py): one graph re-run with taps, on nested, wrapped,
+"""The model view, the layer choice and the model tap (``core/model_view.py``,
+``layer_choice.py``, ``model_graph.py``): one graph re-run with taps, on nested, wrapped,
 shared-layer, dict-output and Keras 2 models. Every tapped value is compared with the same
 value computed layer by layer in the test."""
 
@@ -6,14 +7,9 @@ import keras
 import numpy as np
 import pytest
 
-from tfscorecam.core.model_graph import (
-    after,
-    input_of,
-    resolve_layer,
-    select_output,
-    tap,
-    without_final_layer,
-)
+from tfscorecam.core.layer_choice import resolve_layer
+from tfscorecam.core.model_graph import after, input_of, tap, without_final_layer
+from tfscorecam.core.model_view import select_output
 
 X = np.random.default_rng(0).uniform(-1, 1, (2, 12, 12, 3)).astype("float32")
 

@@ -20,8 +20,10 @@ from tfscorecam.core import backend
 from tfscorecam.core.embeddings import explains_embedding
 from tfscorecam.core.head import HEAD_KINDS, ScoringHead, gradient_head, scoring_head
 from tfscorecam.core.inputs import bind, check_values, fixed_inputs, row, split_model_inputs
+from tfscorecam.core.layer_choice import resolve_layer
 from tfscorecam.core.maps import minmax
-from tfscorecam.core.model_graph import after, resolve_layer, select_output, tap
+from tfscorecam.core.model_graph import after, tap
+from tfscorecam.core.model_view import select_output
 from tfscorecam.core.options import Recorded
 from tfscorecam.core.progress import Progress
 from tfscorecam.core.request import Request, Scoring, Scorings
@@ -59,7 +61,7 @@ class Explainer(Recorded):
             or one volume or video input (batch, D, H, W, C): Conv3D, or TimeDistributed;
             backbones nested in Sequential or functional wrappers are supported. Its inputs
             are images already preprocessed for it.
-        layer: the target layer: None (see ``model_graph.resolve_layer``: the last conv
+        layer: the target layer: None (see ``layer_choice.resolve_layer``: the last conv
             feature map of a CNN, the last attention block's input tokens of a transformer),
             a layer name, a path into a nested model such as
             ``"mobilenetv2_1.00_224/out_relu"``, or the ``keras.layers.Layer`` itself.

@@ -20,7 +20,8 @@ from typing import Any
 import keras
 import numpy as np
 
-from tfscorecam.core.model_graph import input_of, walk_layers
+from tfscorecam.core.layer_choice import walk_layers
+from tfscorecam.core.model_graph import input_of
 
 LOW_TOP1 = 0.1
 # below this share of positive pixels a raw map is near-empty: real top-1 maps of every method

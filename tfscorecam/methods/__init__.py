@@ -12,7 +12,7 @@ the same checks (see ARCHITECTURE.md).
 
 ``cached_explainer`` keeps the explainers built for a model, per (method, layer, options), in
 a ``weakref.WeakKeyDictionary`` keyed by the model: an explainer holds only a view over the
-model's layers (``model_graph.select_output``), never the model object, so when the user drops
+model's layers (``model_view.select_output``), never the model object, so when the user drops
 the model its explainers go with it. A loop of ``explain()`` calls then traces its compiled
 steps once.
 """

@@ -3,7 +3,7 @@ model's resolutions, the coarsest refined by each finer one, faithful to the off
 (andralex/polycam, ``polycam/polycam.py`` and ``core.py``).
 
 At each level l (the target layer, then the last layer of each finer map size, see
-``model_graph.finer_levels``) the channels A_c are normalised as the official code does
+``layer_choice.finer_levels``) the channels A_c are normalised as the official code does
 (``percentile_normalise``: minus the 0.1th percentile, over the 99.9th, clipped to [0, 1]),
 upsampled bilinearly to the input as masks m_c and weighed:
 
@@ -26,8 +26,9 @@ import numpy as np
 from keras import ops
 
 from tfscorecam.core import backend
+from tfscorecam.core.layer_choice import finer_levels, resolve_layer
 from tfscorecam.core.maps import interpolation_matrix, upsample
-from tfscorecam.core.model_graph import finer_levels, resolve_layer, tap
+from tfscorecam.core.model_graph import tap
 from tfscorecam.core.progress import Progress
 from tfscorecam.core.request import Request, Scoring
 from tfscorecam.core.validation import boolean
@@ -180,7 +181,7 @@ class PolyCAM(ScoredChannels):
         variant: ``"plus"`` (PCAM+, the paper's main variant), ``"minus"`` (PCAM-) or
             ``"plusminus"`` (PCAM+/-).
         levels: the finer levels' layers (names, paths or layers), in forward order; None
-            finds them (``model_graph.finer_levels``); ``[]`` keeps the target alone.
+            finds them (``layer_choice.finer_levels``); ``[]`` keeps the target alone.
         max_channels: score at most this many channels per level (those of largest spatial
             standard deviation, as Faster Score-CAM); None (the official code) scores all.
         lnorm: divide each finer level's map by its local mean before the product (the
@@ -191,7 +192,7 @@ class PolyCAM(ScoredChannels):
     ``model``, ``layer``, ``batch_size``, ``head``, ``output``, ``verbose``: as ``Explainer``.
     The raw maps (``normalize=False``) are the official output, already in [0, 1].
     Where this differs from the official code: the levels are found among Keras layers
-    (``model_graph.finer_levels``: padding, cropping and the preprocessing in front of the
+    (``layer_choice.finer_levels``: padding, cropping and the preprocessing in front of the
     first convolution are never levels), where the official code hooks every torch module;
     and the final map is also min-max scaled, as every map here (a no-op but for the bilinear
     resize's rounding).

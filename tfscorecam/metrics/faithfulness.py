@@ -18,7 +18,7 @@ import numpy as np
 from keras import ops
 
 from tfscorecam.core.head import scoring_head
-from tfscorecam.core.model_graph import check_model
+from tfscorecam.core.model_view import check_model
 from tfscorecam.core.validation import as_image_batch, class_matrix, positive_int
 
 

@@ -11,7 +11,7 @@ import keras
 import numpy as np
 from scipy import ndimage, stats
 
-from tfscorecam.core.model_graph import walk_layers
+from tfscorecam.core.layer_choice import walk_layers
 
 
 @dataclass(frozen=True)
