@@ -9,12 +9,17 @@ wrongly, and its map then explains the wrong class. ``explain()`` therefore warn
   preprocessing gives, e.g. 0-255 pixels for MobileNetV2, which expects [-1, 1];
 - the model's top-1 probability on an image is below ``LOW_TOP1`` (a model with at least
   ``1 / LOW_TOP1`` classes), which is what an untrained model or a wrongly preprocessed image
-  usually gives.
+  usually gives;
+- a map is all zero or near-empty (``empty_map_advice``).
+
+``input_warnings`` gathers them for each image of an explanation: every front door (``explain``,
+the command line, the dataset workers) reports these warnings.
 """
 
 from __future__ import annotations
 
 import weakref
+from collections.abc import Sequence
 from typing import Any
 
 import keras
@@ -22,6 +27,7 @@ import numpy as np
 
 from tfscorecam.core.layer_choice import walk_layers
 from tfscorecam.core.model_graph import input_of
+from tfscorecam.core.targets import Regression
 
 LOW_TOP1 = 0.1
 # below this share of positive pixels a raw map is near-empty: real top-1 maps of every method
@@ -170,3 +176,71 @@ def linear_head_advice(explainer: Any) -> str | None:
 
 
 _told: weakref.WeakSet = weakref.WeakSet()
+
+
+def input_warnings(
+    model: keras.Model,
+    explainer: Any,
+    x: np.ndarray,
+    explained: Any,
+    what: Sequence[str],
+    target: object = None,
+    top1: bool = False,
+) -> list[list[str]]:
+    """The warnings (``InputWarning`` texts) for each image of an explanation: values
+    far outside a known backbone's range (``range_advice``, on every image of the
+    batch), a low top-1 probability when ``top1`` (the top-1 class was explained), and an
+    all-zero or near-empty map (less than ``MIN_POSITIVE_SHARE`` of its raw pixels
+    above zero, which min-max scaling would show as a confident hot spot), with why and what
+    to do."""
+    batch_wide = range_advice(model, x)
+    found: list[list[str]] = [[batch_wide] if batch_wide else [] for _ in what]
+    top1 = top1 and target is None and explainer.probability_head is not None
+    for n, name in enumerate(what):
+        if top1:
+            text = confidence_advice(
+                float(explained.scores[n, 0]), explainer.probability_head.num_classes, name
+            )
+            found[n].extend([text] if text else [])
+        for k in range(explained.maps.shape[1]):
+            share = positive_share(explained.raw[n, k]) if explained.maps[n, k].any() else 0.0
+            if share < MIN_POSITIVE_SHARE:
+                found[n].append(
+                    empty_map_advice(name, int(explained.classes[n, k]), target, share)
+                )
+    return found
+
+
+def empty_map_advice(what: str, class_index: int, target: object, share: float = 0.0) -> str:
+    """Why the map of ``what`` is all zero (``share`` 0) or near-empty (only ``share`` of its
+    pixels above zero), and what to do."""
+    one = target[0] if isinstance(target, (list, tuple)) and target else target
+    explained = f"class {class_index}" if class_index >= 0 else f"target {one!r}"
+    if class_index >= 0:
+        fix = (
+            "the model finds no evidence for this class at this layer (an untrained or wrongly "
+            "preprocessed model often gives none): try another layer or method"
+        )
+    elif isinstance(one, Regression) and not one.negate:
+        fix = (
+            "the regression value is probably negative: explain its negative, "
+            f"target=tfscorecam.targets.regression({one.index}, negate=True) (command line: "
+            f"--target regression:{one.index}:negate), or subtract a baseline in a target of "
+            "your own"
+        )
+    else:
+        fix = (
+            "if the score is negative, explain its negative (for a regression "
+            "targets.regression(i, negate=True), command line --target regression:i:negate)"
+        )
+    state = (
+        "is all zero"
+        if share == 0
+        else f"is near-empty: only {share:.2%} of it is above zero, and min-max scaling shows "
+        "that speck as a confident hot spot"
+    )
+    return (
+        f"the map of {what} for {explained} {state}: no part of the feature map adds "
+        f"{'' if share == 0 else 'much '}positive evidence for it (the methods keep only "
+        f"positive evidence) or the map is flat; {fix}"
+    )

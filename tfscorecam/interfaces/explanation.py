@@ -16,15 +16,8 @@ from PIL import Image
 
 from tfscorecam.core.legacy import as_keras3
 from tfscorecam.core.maps import image_boxes, renormalise_in_boxes, upsample
-from tfscorecam.core.targets import Classes, Regression
-from tfscorecam.interfaces.advice import (
-    MIN_POSITIVE_SHARE,
-    InputWarning,
-    confidence_advice,
-    linear_head_advice,
-    positive_share,
-    range_advice,
-)
+from tfscorecam.core.targets import Classes
+from tfscorecam.interfaces.advice import InputWarning, input_warnings, linear_head_advice
 from tfscorecam.interfaces.images import display_image, image_list, resize
 from tfscorecam.interfaces.pipeline import model_input, preprocessed
 from tfscorecam.interfaces.volumes import (
@@ -265,74 +258,6 @@ def _refuse_one_linear_unit(explainer) -> None:
             "logits), and its sigmoid is explained; for a regression pass "
             "target=tfscorecam.targets.regression(0) (command line: --target regression:0)"
         )
-
-
-def input_warnings(
-    model: keras.Model,
-    explainer: Any,
-    x: np.ndarray,
-    explained: Any,
-    what: Sequence[str],
-    target: object = None,
-    top1: bool = False,
-) -> list[list[str]]:
-    """The warnings (``advice.InputWarning`` texts) for each image of an explanation: values
-    far outside a known backbone's range (``advice.range_advice``, on every image of the
-    batch), a low top-1 probability when ``top1`` (the top-1 class was explained), and an
-    all-zero or near-empty map (less than ``advice.MIN_POSITIVE_SHARE`` of its raw pixels
-    above zero, which min-max scaling would show as a confident hot spot), with why and what
-    to do."""
-    batch_wide = range_advice(model, x)
-    found: list[list[str]] = [[batch_wide] if batch_wide else [] for _ in what]
-    top1 = top1 and target is None and explainer.probability_head is not None
-    for n, name in enumerate(what):
-        if top1:
-            text = confidence_advice(
-                float(explained.scores[n, 0]), explainer.probability_head.num_classes, name
-            )
-            found[n].extend([text] if text else [])
-        for k in range(explained.maps.shape[1]):
-            share = positive_share(explained.raw[n, k]) if explained.maps[n, k].any() else 0.0
-            if share < MIN_POSITIVE_SHARE:
-                found[n].append(
-                    empty_map_advice(name, int(explained.classes[n, k]), target, share)
-                )
-    return found
-
-
-def empty_map_advice(what: str, class_index: int, target: object, share: float = 0.0) -> str:
-    """Why the map of ``what`` is all zero (``share`` 0) or near-empty (only ``share`` of its
-    pixels above zero), and what to do."""
-    one = target[0] if isinstance(target, (list, tuple)) and target else target
-    explained = f"class {class_index}" if class_index >= 0 else f"target {one!r}"
-    if class_index >= 0:
-        fix = (
-            "the model finds no evidence for this class at this layer (an untrained or wrongly "
-            "preprocessed model often gives none): try another layer or method"
-        )
-    elif isinstance(one, Regression) and not one.negate:
-        fix = (
-            "the regression value is probably negative: explain its negative, "
-            f"target=tfscorecam.targets.regression({one.index}, negate=True) (command line: "
-            f"--target regression:{one.index}:negate), or subtract a baseline in a target of "
-            "your own"
-        )
-    else:
-        fix = (
-            "if the score is negative, explain its negative (for a regression "
-            "targets.regression(i, negate=True), command line --target regression:i:negate)"
-        )
-    state = (
-        "is all zero"
-        if share == 0
-        else f"is near-empty: only {share:.2%} of it is above zero, and min-max scaling shows "
-        "that speck as a confident hot spot"
-    )
-    return (
-        f"the map of {what} for {explained} {state}: no part of the feature map adds "
-        f"{'' if share == 0 else 'much '}positive evidence for it (the methods keep only "
-        f"positive evidence) or the map is flat; {fix}"
-    )
 
 
 def explain(

@@ -119,7 +119,7 @@ class BatchExplainer:
         self.explainer, self.class_index = job.explainer(self.model, self.class_names)
 
     def __call__(self, batch: dict) -> dict:
-        from tfscorecam.interfaces.explanation import input_warnings
+        from tfscorecam.interfaces.advice import input_warnings
         from tfscorecam.interfaces.pipeline import check_sizes, preprocessed
 
         count = len(batch["path"])
