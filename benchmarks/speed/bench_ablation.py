@@ -56,8 +56,8 @@ def main() -> None:
     classes = outputs.argmax(axis=1)  # explained: the top-1 classes
     size = cam.batch_size
     ready = tf.random.uniform((size, *acts.shape[1:]))
-    head = cam.rest_of_model(None)  # the model's layers after the target, softmax and all
-    stripped, scoring = cam.rest_of_model(cam.scorings.of_classes()), cam.scorings.of_classes().fn
+    head = cam.tail(None)  # the model's layers after the target, softmax and all
+    stripped, scoring = cam.tail(cam.scorings.of_classes()), cam.scorings.of_classes().fn
     floors = {
         "the head's passes": lambda rows, _: head(rows, training=False),
         "explained logit only": lambda rows, c: scoring(stripped(rows, training=False), c[None]),

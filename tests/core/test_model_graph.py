@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from tfscorecam.core.layer_choice import resolve_layer
-from tfscorecam.core.model_graph import after, input_of, tap, without_final_layer
+from tfscorecam.core.model_graph import input_of, tail, tap, without_final_layer
 from tfscorecam.core.model_view import select_output
 
 X = np.random.default_rng(0).uniform(-1, 1, (2, 12, 12, 3)).astype("float32")
@@ -70,9 +70,9 @@ def test_after_runs_the_rest_of_the_model_from_the_feature_map():
     model, backbone = _wrapped()
     _, chain, _ = resolve_layer(model, "backbone/conv_a")
     acts = _by_hand(backbone, X * 0.5 + 0.25, "conv_a")
-    np.testing.assert_allclose(after(model, chain, False)(acts), model(X), atol=1e-6)
+    np.testing.assert_allclose(tail(model, chain, False)(acts), model(X), atol=1e-6)
     logits = _by_hand(backbone, X * 0.5 + 0.25, "logits")
-    np.testing.assert_allclose(after(model, chain, True)(acts), logits, atol=1e-5)
+    np.testing.assert_allclose(tail(model, chain, True)(acts), logits, atol=1e-5)
 
 
 def test_a_skip_connection_around_the_layer_is_refused_by_after():
@@ -85,7 +85,7 @@ def test_a_skip_connection_around_the_layer_is_refused_by_after():
     acts, _ = tap(model, chain)(X)  # tapping is fine: only the tail is cut off
     assert acts.shape == (2, 12, 12, 3)
     with pytest.raises(ValueError, match="reached without passing through 'b'"):
-        after(model, chain, False)
+        tail(model, chain, False)
 
 
 def test_a_shared_layer_is_refused_with_how_often_it_is_called():
@@ -95,7 +95,7 @@ def test_a_shared_layer_is_refused_with_how_often_it_is_called():
     x = shared(x)
     model = keras.Model(inputs, keras.layers.Dense(2)(keras.layers.Flatten()(x)))
     chain = [model.get_layer("shared")]
-    for build in (lambda: tap(model, chain), lambda: after(model, chain, False)):
+    for build in (lambda: tap(model, chain), lambda: tail(model, chain, False)):
         with pytest.raises(ValueError, match="'shared' is called 2 times in the model"):
             build()
 

@@ -79,5 +79,5 @@ def test_the_rest_of_a_nested_model_equals_the_model():
     wrapper = keras.Model(inputs, keras.layers.Softmax()(logits))
     cam = tsc.AblationCAM(wrapper, "tiny/target", score="probability")
     acts, outputs = cam.forward(images(2))
-    rest = cam.rest_of_model(cam.scorings.of_classes())
+    rest = cam.tail(cam.scorings.of_classes())
     np.testing.assert_allclose(rest(acts), outputs, atol=1e-6)

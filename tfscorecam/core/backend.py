@@ -260,18 +260,18 @@ def feature_gradients(
             per_score = tf.unstack(scores(output), num=k, axis=1)
         return acts, tf.stack([tape.gradient(s, acts) for s in per_score], axis=1)
     acts, _ = tapped(images, training=False)
-    rest = tail()
+    model_tail = tail()
     if backend == "jax":
         import jax
 
-        values, pull = jax.vjp(lambda a: scores(rest(a, training=False)), acts)
+        values, pull = jax.vjp(lambda a: scores(model_tail(a, training=False)), acts)
         grads = [pull(jax.numpy.zeros_like(values).at[:, j].set(1.0))[0] for j in range(k)]
         return acts, ops.stack(grads, axis=1)
     import torch
 
     with torch.enable_grad():  # inside a compiled (no_grad) step
         acts = acts.detach().requires_grad_(True)
-        values = scores(rest(acts, training=False))
+        values = scores(model_tail(acts, training=False))
         grads = [
             torch.autograd.grad(values[:, j].sum(), acts, retain_graph=j < k - 1)[0]
             for j in range(k)

@@ -22,7 +22,7 @@ from tfscorecam.core.head import HEAD_KINDS, ScoringHead, gradient_head, scoring
 from tfscorecam.core.inputs import bind, check_values, fixed_inputs, row, split_model_inputs
 from tfscorecam.core.layer_choice import resolve_layer
 from tfscorecam.core.maps import minmax
-from tfscorecam.core.model_graph import after, tap
+from tfscorecam.core.model_graph import tail, tap
 from tfscorecam.core.model_view import select_output
 from tfscorecam.core.options import Recorded
 from tfscorecam.core.progress import Progress
@@ -142,7 +142,7 @@ class Explainer(Recorded):
             self._forward_pass, [((None, *self.input_shape[1:]), "float32")]
         )
         self._feature_sizes: dict[tuple[int, ...], tuple[int, ...]] = {}
-        self._rest: dict[bool, keras.Model] = {}
+        self._tails: dict[bool, keras.Model] = {}
         self.probability_head = self.class_head("probability")
         self.scorings = Scorings(
             self.view,
@@ -163,9 +163,9 @@ class Explainer(Recorded):
             return gradient_head(self.view, self.head)
         return scoring_head(self.view, self.head, score)
 
-    def rest_of_model(self, scoring: Scoring | None) -> keras.Model:
-        """The model from the target layer's output to what ``scoring`` scores
-        (``model_graph.after``; built once for the stripped and once for the whole head,
+    def tail(self, scoring: Scoring | None) -> keras.Model:
+        """The model's tail: from the target layer's output to what ``scoring`` scores
+        (``model_graph.tail``; built once for the stripped and once for the whole head,
         whatever the number of targets): what the tail methods run, and what the gradient
         methods differentiate outside TensorFlow."""
         if self.fixed:
@@ -177,9 +177,9 @@ class Explainer(Recorded):
                 f"{'' if backend.name() != 'tensorflow' else ' or a gradient method'}"
             )
         stripped = scoring is not None and scoring.stripped
-        if stripped not in self._rest:
-            self._rest[stripped] = after(self.view, self.chain, stripped)
-        return self._rest[stripped]
+        if stripped not in self._tails:
+            self._tails[stripped] = tail(self.view, self.chain, stripped)
+        return self._tails[stripped]
 
     def to_grid(self, activations: Any) -> Any:
         """The target layer's output as a float32 (batch, h, w, C) feature map."""

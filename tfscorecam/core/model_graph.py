@@ -109,26 +109,24 @@ def input_of(model: keras.Model, chain: Sequence[keras.layers.Layer]) -> keras.M
     return keras.Model(inputs, captured)
 
 
-def after(
-    model: keras.Model, chain: Sequence[keras.layers.Layer], strip_final: bool
-) -> keras.Model:
-    """The part of ``model`` that follows the target layer: a model from chain[-1]'s output to
-    the model's output (with ``strip_final``, to the input of its innermost final layer, as
-    ``without_final_layer``), over the same layers. It is the re-run with the outermost
+def tail(model: keras.Model, chain: Sequence[keras.layers.Layer], strip_final: bool) -> keras.Model:
+    """The model's *tail*, the part that follows the target layer: a model from chain[-1]'s
+    output to the model's output (with ``strip_final``, to the input of its innermost final
+    layer, as ``without_final_layer``), over the same layers. It is the re-run with the outermost
     model on the chain tapped, cut at that tap, after the same cut inside it; a clear error
     when some path reaches the output without passing through the target layer."""
-    rest = _after(model, list(chain), strip_final)
-    if rest is None:
+    found = _tail(model, list(chain), strip_final)
+    if found is None:
         raise ValueError(f"{chain[-1].name!r} is the model's output itself")
-    return rest
+    return found
 
 
-def _after(model: keras.Model, chain: list, strip_final: bool) -> keras.Model | None:
-    """``after``, or None where nothing follows the target layer (it is ``model``'s output,
+def _tail(model: keras.Model, chain: list, strip_final: bool) -> keras.Model | None:
+    """``tail``, or None where nothing follows the target layer (it is ``model``'s output,
     as a nested backbone's last layer is its own)."""
     head, rest = chain[0], chain[1:]
     _, captured, outputs = _rerun(model, [head], strip_final)
-    inner = _after(head, rest, strip_final and head is final_layer(model)) if rest else None
+    inner = _tail(head, rest, strip_final and head is final_layer(model)) if rest else None
     outer = None
     if outputs is not captured:
         try:
@@ -148,7 +146,7 @@ def _after(model: keras.Model, chain: list, strip_final: bool) -> keras.Model | 
 def _unchecked(model: keras.Model) -> keras.Model:
     """``model`` without the check of its input against the shape the target layer declares:
     a layer can declare a wrong one (keras_hub's SigLIP embedding declares a class token it
-    does not give), and the rest of the model runs on what the layer gives."""
+    does not give), and the tail runs on what the layer gives."""
     model.input_spec = None
     return model
 

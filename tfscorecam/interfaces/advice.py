@@ -205,9 +205,7 @@ def input_warnings(
         for k in range(explained.maps.shape[1]):
             share = positive_share(explained.raw[n, k]) if explained.maps[n, k].any() else 0.0
             if share < MIN_POSITIVE_SHARE:
-                found[n].append(
-                    empty_map_advice(name, int(explained.classes[n, k]), target, share)
-                )
+                found[n].append(empty_map_advice(name, int(explained.classes[n, k]), target, share))
     return found
 
 

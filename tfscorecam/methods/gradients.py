@@ -89,7 +89,7 @@ class GradientCAM(Explainer):
         tapped = tap(self.view, self.chain, True) if scoring.stripped else self._tapped
         acts, grads = backend.feature_gradients(
             tapped,
-            lambda: self.rest_of_model(scoring),
+            lambda: self.tail(scoring),
             lambda output: scoring.fn(output, params),
             images,
             k,

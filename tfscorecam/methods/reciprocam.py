@@ -34,7 +34,7 @@ def keep_positions(acts: Any, positions: Any, gaussian: bool = False) -> Any:
 class ReciproCAM(TailCAM):
     """Recipro-CAM: one forward pass to the target layer; then for each of its h x w
     positions, the feature map with only that position's vector kept (zero elsewhere) runs
-    through the rest of the model, and the class's softmax probability there is the map's
+    through the model's tail, and the class's softmax probability there is the map's
     value at that position. Min-max scaled at the layer's resolution, then upsampled
     bilinearly (and scaled to [0, 1], as every map). All classes come from the same h x w
     passes; only the model after the target layer runs for them (``tail.TailScorer`` with
@@ -50,9 +50,9 @@ class ReciproCAM(TailCAM):
             ``"logit"``. A ``target`` gets the raw output.
 
     ``model``, ``layer``, ``batch_size``, ``head``, ``output``, ``verbose``: as
-    ``Explainer`` (``batch_size``: feature maps per pass of the rest of the model).
+    ``Explainer`` (``batch_size``: feature maps per pass of the model's tail).
 
-    Under a mixed-precision policy the rest of the model runs in 16 bits; where the class
+    Under a mixed-precision policy the tail runs in 16 bits; where the class
     probability changes little from one kept cell to the next, the min-max scaling magnifies
     that rounding (a random tiny model: mean difference to float32 0.007 under float16, 0.05
     under bfloat16, where the gradient methods differ by 0.0001 and 0.001).

@@ -1,7 +1,7 @@
 """The expensive step of the perturbation methods: a score per channel, in chunks.
 
 Everything per chunk of units (for Score-CAM: masking, the forward pass, the score; for the
-tail methods: perturbing the feature map, the rest of the model, the score) runs in one
+tail methods: perturbing the feature map, the model's tail, the score) runs in one
 compiled step (``backend.compile``), so at most ``batch_size`` perturbed inputs exist at any
 time. The chunks of one image run one at a time in ``backend.chunk_loop``: on TensorFlow a
 ``tf.while_loop`` compiled once for eager calls and traced into the graph of a SavedModel

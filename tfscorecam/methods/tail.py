@@ -3,8 +3,8 @@ perturbed one *unit* at a time, where a unit is a channel (Ablation-CAM zeroes i
 position of the feature map (Recipro-CAM keeps only it).
 
 ``TailScorer`` is a ``scoring.ChunkedScorer`` whose chunk perturbs ``batch_size`` units of one
-image's feature map, runs the rest of the model on them and scores the result; ``TailCAM`` is
-the base class of such methods, running the rest of the model (``Explainer.rest_of_model``).
+image's feature map, runs the model's tail on them and scores the result; ``TailCAM`` is
+the base class of such methods, running the model's tail (``Explainer.tail``).
 """
 
 from __future__ import annotations
@@ -33,9 +33,9 @@ def num_positions(activations: object) -> Any:
 
 
 class TailScorer(ChunkedScorer):
-    """Each selected unit's score from the rest of the model (``rest``: a scoring -> the
-    model from the target layer's output to the scored output) on the feature map perturbed
-    at that unit.
+    """Each selected unit's score from the model's tail (``tail``: a scoring -> the model
+    from the target layer's output to the scored output) on the feature map perturbed at that
+    unit.
 
     Args:
         unit: ``"channel"`` (scores weigh channels: the map is their weighted sum) or
@@ -52,7 +52,7 @@ class TailScorer(ChunkedScorer):
         self,
         input_shape: tuple,
         batch_size: int,
-        rest: Callable[[Scoring], keras.Model],
+        tail: Callable[[Scoring], keras.Model],
         *,
         unit: str,
         perturb: Perturb,
@@ -62,7 +62,7 @@ class TailScorer(ChunkedScorer):
         if unit not in UNITS:
             raise ValueError(f"unit must be one of {UNITS}, got {unit!r}")
         super().__init__(input_shape, batch_size)
-        self.rest, self.unit, self.perturb = rest, unit, perturb
+        self.tail, self.unit, self.perturb = tail, unit, perturb
         self.select, self.relative = select, relative
 
     def selected(self, activations: object) -> Any:
@@ -78,13 +78,13 @@ class TailScorer(ChunkedScorer):
         return ops.reshape(weights, (*ops.shape(activations)[:-1], -1))
 
     def chunk(self, scoring: Scoring) -> Callable:  # built once per scoring (``step``)
-        rest, score = self.rest(scoring), scoring.fn
+        tail, score = self.tail(scoring), scoring.fn
 
         def chunk(image, acts, units, params):
-            perturbed = score(rest(self.perturb(acts, units), training=False), params)
+            perturbed = score(tail(self.perturb(acts, units), training=False), params)
             if not self.relative:
                 return perturbed
-            full = score(rest(acts[None], training=False), params)  # (1, K)
+            full = score(tail(acts[None], training=False), params)  # (1, K)
             return ops.divide_no_nan(full - perturbed, full)
 
         return chunk
@@ -111,14 +111,14 @@ class TailCAM(ScoredChannels):
                 f"{tuple(self._tapped.outputs[0].shape)}, made a map by reshape: choose a conv "
                 "layer"
             )
-        self.rest_of_model(self.scorings.class_scoring)  # a model it cannot split fails here
+        self.tail(self.scorings.class_scoring)  # a model it cannot split fails here
 
     def tail_scorer(self, unit: str, perturb: Perturb, select: Callable, relative: bool):
         """This explainer's ``TailScorer`` for ``unit``."""
         return TailScorer(
             self.input_shape,
             self.batch_size,
-            self.rest_of_model,
+            self.tail,
             unit=unit,
             perturb=perturb,
             select=select,

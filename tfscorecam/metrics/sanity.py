@@ -163,6 +163,4 @@ def randomisation_check(
         spearman.append(rank_correlation(original, maps))
         ssim.append(structural_similarity(original, maps))
         kept.append(maps[:keep])
-    return Randomisation(
-        names, np.array(spearman), np.array(ssim), original[:keep], np.array(kept)
-    )
+    return Randomisation(names, np.array(spearman), np.array(ssim), original[:keep], np.array(kept))
