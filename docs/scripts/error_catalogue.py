@@ -45,6 +45,7 @@ GROUPS = {  # module path prefix -> section title, in page order
     "interfaces/explanation": "explain() and Explanation",
     "interfaces/advice": "explain() and Explanation",
     "interfaces/cli": "Command line",
+    "interfaces/arguments": "Command line",
     "interfaces/dataset": "Whole datasets (Ray)",
     "interfaces/serving": "Serving",
     "zoo": "Zoo models",

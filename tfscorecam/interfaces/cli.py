@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import ast
 import contextlib
 import os
 import sys
@@ -12,10 +11,9 @@ import warnings
 from pathlib import Path
 from typing import NoReturn
 
-import numpy as np
-
 from tfscorecam.core.install import backend_missing
-from tfscorecam.methods import METHODS, method_options
+from tfscorecam.interfaces.arguments import feed, method_options_of, positive, regression_target
+from tfscorecam.methods import METHODS
 from tfscorecam.version import __version__
 from tfscorecam.zoo.preprocessing import PREPROCESS
 
@@ -34,40 +32,17 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2)
 
 
-def _positive(text: str) -> int:
-    """argparse type: an integer >= 1."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
-
-
-def _target(text: str) -> tuple[int, bool]:
-    """argparse type: ``regression:INDEX[:negate]`` as (INDEX, negate), made a
-    ``targets.regression`` once TensorFlow is loaded."""
-    kind, _, rest = text.partition(":")
-    index, _, flag = rest.partition(":")
-    if kind != "regression" or not index.lstrip("-").isdigit() or flag not in ("", "negate"):
-        raise argparse.ArgumentTypeError(
-            f"expected regression:INDEX or regression:INDEX:negate, got {text!r}"
-        )
-    return int(index), flag == "negate"
-
-
 def _add_method_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--method", default="scorecam", choices=list(METHODS))
     parser.add_argument("--layer", help="target layer name or path (default: the last conv)")
     parser.add_argument(
-        "--max-channels", type=_positive, help="score only the N most varied channels"
+        "--max-channels", type=positive, help="score only the N most varied channels"
     )
     parser.add_argument(
-        "--num-samples", type=_positive, help="iscam / sscam: masked passes per channel"
+        "--num-samples", type=positive, help="iscam / sscam: masked passes per channel"
     )
     parser.add_argument(
-        "--num-augmentations", type=_positive, help="augmented: at most this many views"
+        "--num-augmentations", type=positive, help="augmented: at most this many views"
     )
     parser.add_argument(
         "--option",
@@ -107,7 +82,7 @@ def _parser() -> argparse.ArgumentParser:
         _add_method_options(sub)
         sub.add_argument("--out", default="tfscorecam_out", help="output folder")
         sub.add_argument(
-            "--batch-size", type=_positive, help="images per forward pass (method default)"
+            "--batch-size", type=positive, help="images per forward pass (method default)"
         )
         sub.add_argument("--quiet", action="store_true", help="no progress bar")
     explain.add_argument(
@@ -116,10 +91,10 @@ def _parser() -> argparse.ArgumentParser:
         action="append",
         help="class index or name to explain (repeatable; default: top-1)",
     )
-    explain.add_argument("--top-k", type=_positive, help="explain the K most probable classes")
+    explain.add_argument("--top-k", type=positive, help="explain the K most probable classes")
     explain.add_argument(
         "--target",
-        type=_target,
+        type=regression_target,
         help="instead of a class, a target: regression:INDEX (the model's regression output "
         "INDEX) or regression:INDEX:negate (its negative, for a negative value)",
     )
@@ -134,7 +109,7 @@ def _parser() -> argparse.ArgumentParser:
     explain.add_argument(
         "--feed",
         action="append",
-        type=_feed,
+        type=feed,
         metavar="NAME=FILE.npy",
         help="a multi-input model's other input NAME: one value for every image, or one per "
         "image in the order given (repeatable, one per other input)",
@@ -160,59 +135,13 @@ def _parser() -> argparse.ArgumentParser:
     data.add_argument("--preprocess", choices=list(PREPROCESS), help="for a model file")
     data.add_argument("--class", dest="class_", help="class index or name (default: top-1)")
     data.add_argument(
-        "--actors", type=_positive, help="model replicas (default: one per GPU, else 1)"
+        "--actors", type=positive, help="model replicas (default: one per GPU, else 1)"
     )
     data.add_argument("--address", help='Ray cluster to join ("auto", "ray://host:10001")')
-    data.add_argument("--batch-size", type=_positive, default=8, help="images per batch and file")
+    data.add_argument("--batch-size", type=positive, default=8, help="images per batch and file")
     data.add_argument("--overlays", action="store_true", help="also write overlay PNGs")
     data.add_argument("--quiet", action="store_true", help="no progress line")
     return parser
-
-
-def _feed(text: str) -> tuple[str, np.ndarray]:
-    """``NAME=FILE.npy`` -> (name, the array in the file)."""
-    name, sep, path = text.partition("=")
-    if not sep or not name or not path.endswith(".npy"):
-        raise argparse.ArgumentTypeError(f"expected NAME=FILE.npy, got {text!r}")
-    try:
-        return name, np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as error:
-        raise argparse.ArgumentTypeError(f"cannot read {path}: {error}") from None
-
-
-def _value(text: str) -> object:
-    """A --option value: a Python literal (number, bool, None, list...) or else the text."""
-    try:
-        return ast.literal_eval(text)
-    except (ValueError, SyntaxError):
-        return text
-
-
-def _method_options(args) -> dict:
-    """The method's options from --max-channels, --num-samples, --num-augmentations, --batch-size
-    and --option KEY=VALUE, each checked against the method's signature."""
-    options = {}
-    for pair in args.option:
-        key, sep, text = pair.partition("=")
-        if not sep or not key.strip():
-            raise ValueError(f"--option takes KEY=VALUE, got {pair!r}")
-        options[key.strip().replace("-", "_")] = _value(text.strip())
-    named = {
-        "max_channels": args.max_channels,
-        "num_samples": args.num_samples,
-        "num_augmentations": args.num_augmentations,
-    }
-    if args.command != "explain-dataset":
-        named["batch_size"] = args.batch_size
-    options.update({k: v for k, v in named.items() if v is not None})
-    accepted = method_options(args.method)
-    for key in options:
-        if key not in accepted or key in ("verbose", "layer"):
-            raise ValueError(
-                f"{args.method} has no option {key!r}; its options: "
-                f"{', '.join(k for k in accepted if k != 'verbose')}"
-            )
-    return options
 
 
 def _cost_note(model, method: str, layer, options: dict) -> str | None:
@@ -240,7 +169,7 @@ def _cost_note(model, method: str, layer, options: dict) -> str | None:
 def _run_explain_dataset(args) -> int:
     from tfscorecam.interfaces import dataset
 
-    options = _method_options(args)
+    options = method_options_of(args)
     if args.layer:
         options["layer"] = args.layer
     inputs = args.inputs[0] if len(args.inputs) == 1 else args.inputs
@@ -325,7 +254,7 @@ def _run_explain(args) -> int:
 
     out = _out_folder(args.out)
     zoo_model = load(args.model, args.weights, args.preprocess or "none", args.class_names)
-    options = {**_method_options(args), "verbose": 0 if args.quiet else 1}
+    options = {**method_options_of(args), "verbose": 0 if args.quiet else 1}
     output = None
     if args.output is not None:
         output = int(args.output) if args.output.lstrip("-").isdigit() else args.output
@@ -401,7 +330,7 @@ def _run_demo(args) -> int:
     from tfscorecam.zoo.models import DEMO_IMAGE, efficientnet_lite0
 
     zoo_model = efficientnet_lite0()
-    options = {**_method_options(args), "verbose": 0 if args.quiet else 1}
+    options = {**method_options_of(args), "verbose": 0 if args.quiet else 1}
     note = _cost_note(zoo_model.model, args.method, args.layer, options)
     if note:
         print(note, file=sys.stderr)
