@@ -76,7 +76,7 @@ class Variants:
     def __call__(self, image: np.ndarray, label: int) -> list[np.ndarray]:
         asc = self.asc
         acts, outputs = asc.forward(image[None])
-        request = asc.resolve([label], None, outputs, False)
+        request = asc.scorings.resolve([label], None, outputs, False)
         low = asc.copy_maps(image, acts[0], request, 0, self.transforms)[0]
         coarse = score_cam_maps(low[0][None, ..., None], (SIZE, SIZE))[0, 0].numpy()
         fused = [np.maximum(r(low), 0) for r in self.resolvers.values()]

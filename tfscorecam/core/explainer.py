@@ -228,13 +228,6 @@ class Explainer(Recorded):
         _, outputs = self.forward(batch)
         return backend.numpy(self.probability_head.transform(backend.tensor(outputs)))
 
-    def resolve(
-        self, class_index: object, target: object, outputs: np.ndarray, single: bool
-    ) -> Request:
-        """Resolve ``class_index`` or ``target`` for images whose raw outputs are ``outputs``
-        (see ``Scorings.resolve``)."""
-        return self.scorings.resolve(class_index, target, outputs, single)
-
     # explaining -----------------------------------------------------------------------------
 
     def __call__(
@@ -318,7 +311,7 @@ class Explainer(Recorded):
         self, batch: np.ndarray, single: bool, class_index: object, target: object
     ) -> Explained:
         activations, outputs = self.forward(batch)
-        request = self.resolve(class_index, target, outputs, single)
+        request = self.scorings.resolve(class_index, target, outputs, single)
         runs = len(self.AUG_FACTORS) * 2 if self.aug_smooth else 1
         work = self._work(activations, request) * runs if self.verbose else 0  # for a bar
         progress = Progress(work, self.verbose, self.progress_unit)

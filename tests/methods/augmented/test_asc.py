@@ -19,7 +19,7 @@ def _reference_low_map(model, image, class_index) -> np.ndarray:
 def _request(asc, image, class_index):
     """What ``asc`` explains for ``class_index`` of one image."""
     _, outputs = asc.forward(image[None])
-    return asc.resolve(class_index, None, outputs, single=False)
+    return asc.scorings.resolve(class_index, None, outputs, single=False)
 
 
 def test_each_copy_is_scored_on_the_warped_image(softmax_model):

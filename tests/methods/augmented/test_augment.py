@@ -116,7 +116,7 @@ def test_augmented_score_cam_with_zoomed_views(softmax_model):
     assert len(alone.transforms((SIZE, SIZE), (8, 8))) == 1
     # view_scale="own" (default): each view's map divided by its own peak
     acts, outputs = cam.forward(x[:1])
-    request = cam.resolve(None, None, outputs, False)
+    request = cam.scorings.resolve(None, None, outputs, False)
     low = cam.copy_maps(x[0], acts[0], request, 0, transforms)[0]
     peaks = low.max(axis=(1, 2))
     np.testing.assert_allclose(peaks[peaks > 0], 1.0, rtol=1e-6)
