@@ -83,8 +83,8 @@ def layer_cache(
     start = time.perf_counter()
     for i in range(len(x)):
         a, outputs = cam.forward(x[i : i + 1])
-        request = cam.resolve(int(labels[i]), None, outputs, False)
-        weights.append(cam.channel_weights(x[i], a[0], request, 0)[:, 0])
+        request = cam.scorings.resolve(int(labels[i]), None, outputs, False)
+        weights.append(cam.unit_weights(x[i], a[0], request, 0)[:, 0])
         acts.append(a[0])
         if i % 20 == 0:
             print(

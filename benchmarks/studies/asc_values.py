@@ -71,7 +71,7 @@ def lite0_maps(photos: np.ndarray, labels: np.ndarray, channels: int) -> tuple:
     scorecam, asc = [], []
     for i, image in enumerate(images):
         acts, outputs = cam.forward(image[None])
-        request = cam.resolve(int(labels[i]), None, outputs, False)
+        request = cam.scorings.resolve(int(labels[i]), None, outputs, False)
         resolver = cam.resolver(image.shape[:2], acts.shape[1:3])
         low = cam.copy_maps(image, acts[0], request, 0, resolver.transforms)[0]
         scorecam.append(upsample(low[0][..., None], image.shape[:2]).numpy()[..., 0])

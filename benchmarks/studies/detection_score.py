@@ -81,10 +81,8 @@ def main() -> None:
             a, b = cam(image, target=plain), cam(image, target=with_iou)
             results[name].append(float(rank_correlation(a[None], b[None])[0]))
         acts, raw = score_cam.forward(image[None])
-        weights = [
-            score_cam.channel_weights(image, acts[0], score_cam.resolve(None, t, raw, True), 0)
-            for t in (plain, with_iou)
-        ]
+        requests = [score_cam.scorings.resolve(None, t, raw, True) for t in (plain, with_iou)]
+        weights = [score_cam.unit_weights(image, acts[0], request, 0) for request in requests]
         results["matched"].append(float(np.mean(weights[0] > 0)))
         iou_term = weights[1] - weights[0]
         results["iou"].append(float(np.var(iou_term) / max(np.var(weights[1]), 1e-12)))

@@ -157,7 +157,7 @@ class Maps:
     def __call__(self, image: np.ndarray, label: int) -> tuple[np.ndarray, ...]:
         asc, size = self.asc, image.shape[:2]
         acts, outputs = asc.forward(image[None])
-        request = asc.resolve([label], None, outputs, False)
+        request = asc.scorings.resolve([label], None, outputs, False)
         resolver = asc.resolver(size, acts.shape[1:3])
         old = self.v04.resolver(size, acts.shape[1:3])
         views = np.concatenate([resolver.transforms, old.transforms])

@@ -69,8 +69,8 @@ def photo_weights(cam: tsc.ScoreCAM, image: np.ndarray, label: int):
     """The photo's feature map (h, w, C) at ``cam``'s layer and its Score-CAM channel weights
     (C, 1) for class ``label``."""
     acts, outputs = cam.forward(image[None])
-    request = cam.resolve([label], None, outputs, False)
-    return acts[0], cam.channel_weights(image, acts[0], request, 0)
+    request = cam.scorings.resolve([label], None, outputs, False)
+    return acts[0], cam.unit_weights(image, acts[0], request, 0)
 
 
 def photo_views(cam: tsc.ScoreCAM, image: np.ndarray, label: int) -> dict:

@@ -47,7 +47,7 @@ def select_channels(
     return ops.take(order, kept)
 
 
-def channel_weights(
+def weights_from_scores(
     scores: object, selected: Any, num_channels: object, channel_softmax: bool = False
 ) -> Any:
     """Channel weights (C, K) from the selected channels' scores (n, K); 0 elsewhere.

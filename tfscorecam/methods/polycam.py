@@ -34,7 +34,7 @@ from tfscorecam.core.request import Request, Scoring
 from tfscorecam.core.validation import boolean
 from tfscorecam.methods.channels import max_channels_option, select_channels
 from tfscorecam.methods.masking import Masking
-from tfscorecam.methods.scoring import ChannelScorer, ScoredChannels
+from tfscorecam.methods.scoring import ChannelScorer, PerturbationCAM
 
 VARIANTS = ("plus", "minus", "plusminus")
 OUTLIERS = 0.001  # the official normalisation's share of outliers clipped at each end
@@ -169,7 +169,7 @@ class _Level:
         )
 
 
-class PolyCAM(ScoredChannels):
+class PolyCAM(PerturbationCAM):
     """Poly-CAM: high-resolution maps from the model's own finer layers, by the official
     code (see the module). The target ``layer`` is the deepest level; the finer levels are
     the last layer of each finer map size before it (``levels=None``), or the layers named in

@@ -9,10 +9,10 @@ import numpy as np
 
 from tfscorecam.methods.channels import max_channels_option
 from tfscorecam.methods.masking import Masking
-from tfscorecam.methods.scoring import ChannelScorer, ScoredChannels
+from tfscorecam.methods.scoring import ChannelScorer, PerturbationCAM
 
 
-class ScoreCAM(ScoredChannels):
+class ScoreCAM(PerturbationCAM):
     """Score-CAM explainer for a Keras image model.
 
     For each channel A_k of the target layer: upsample it bilinearly to the input size,

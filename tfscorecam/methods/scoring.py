@@ -26,7 +26,7 @@ from tfscorecam.core.head import SCORES
 from tfscorecam.core.maps import score_cam_maps, weighted_map
 from tfscorecam.core.progress import Progress
 from tfscorecam.core.request import Request, Scoring
-from tfscorecam.methods.channels import channel_weights, select_channels
+from tfscorecam.methods.channels import select_channels, weights_from_scores
 from tfscorecam.methods.masking import Masking
 
 
@@ -83,7 +83,7 @@ class ChunkedScorer:
 
     def to_weights(self, scores: object, selected: Any, num_units: object) -> Any:
         """Weights (units, K) from the selected units' scores (n, K); 0 elsewhere."""
-        return channel_weights(scores, selected, num_units)
+        return weights_from_scores(scores, selected, num_units)
 
     def num_units(self, activations: object) -> Any:
         """How many units one image's feature map (h, w, C) has: its channels."""
@@ -251,10 +251,10 @@ class ChannelScorer(ChunkedScorer):
 
     def to_weights(self, scores: object, selected: Any, num_channels: object) -> Any:
         """The scores as weights (softmaxed over the scored channels with ``channel_softmax``)."""
-        return channel_weights(scores, selected, num_channels, self.channel_softmax)
+        return weights_from_scores(scores, selected, num_channels, self.channel_softmax)
 
 
-class ScoredChannels(Explainer):
+class PerturbationCAM(Explainer):
     """The explainers whose unit weights come from a ``ChunkedScorer`` (``self.scorer``, set
     by the subclass): map = ReLU(Up(low map)), the low map being the channels' weighted sum
     (or, for position units, the scores themselves), eagerly and in a graph.
@@ -280,7 +280,7 @@ class ScoredChannels(Explainer):
         self.score = score
         super().__init__(model, layer, **options)
 
-    def channel_weights(
+    def unit_weights(
         self,
         image: np.ndarray,
         activations: np.ndarray,
@@ -288,7 +288,8 @@ class ScoredChannels(Explainer):
         index: int,
         progress: Progress | None = None,
     ) -> np.ndarray:
-        """Channel weights (C, K) of image ``index`` of ``request``, scored on ``image``."""
+        """Unit weights of image ``index`` of ``request``, scored on ``image``: (C, K) for
+        channels, (positions, K) for positions."""
         scoring, params = request.scored(index)
         return self.scorer.weights(
             image, activations, scoring, params, request.num_scores, progress
@@ -303,7 +304,7 @@ class ScoredChannels(Explainer):
         low = np.stack(
             [
                 backend.numpy(
-                    self.low_map(acts, self.channel_weights(image, acts, request, i, progress))
+                    self.low_map(acts, self.unit_weights(image, acts, request, i, progress))
                 )
                 for i, (image, acts) in enumerate(zip(images, activations, strict=True))
             ]

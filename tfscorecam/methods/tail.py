@@ -17,7 +17,7 @@ from keras import ops
 
 from tfscorecam.core import backend
 from tfscorecam.core.request import Scoring
-from tfscorecam.methods.scoring import ChunkedScorer, ScoredChannels
+from tfscorecam.methods.scoring import ChunkedScorer, PerturbationCAM
 
 UNITS = ("channel", "position")
 
@@ -90,13 +90,13 @@ class TailScorer(ChunkedScorer):
         return chunk
 
 
-class TailCAM(ScoredChannels):
+class TailCAM(PerturbationCAM):
     """Base of the methods on ``TailScorer``: the target must be a (batch, h, w, C) feature map
     that every path to the output goes through (a clear error otherwise); only the model
     after it runs for the perturbed maps.
 
     ``model``, ``layer``, ``batch_size``, ``head``, ``output``, ``verbose``, ``score``: as
-    ``ScoredChannels``.
+    ``PerturbationCAM``.
     """
 
     def __init__(

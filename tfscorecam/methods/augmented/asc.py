@@ -401,7 +401,7 @@ class AugmentedScoreCAM(ScoreCAM):
             parts.append(self.forward(copies[len(parts) :])[0])
         copy_acts = np.concatenate(parts)
         if self.weights == "shared":
-            weights = self.channel_weights(image, activations, request, index)
+            weights = self.unit_weights(image, activations, request, index)
             used = np.flatnonzero(np.any(weights != 0, axis=1))  # max_channels leaves zeros
             low = weighted_sum(copy_acts[..., used], weights[used])
             if progress is not None:
@@ -409,7 +409,7 @@ class AugmentedScoreCAM(ScoreCAM):
         else:
             each = []
             for copy, acts in zip(copies, copy_acts, strict=True):
-                each.append(weighted_sum(acts, self.channel_weights(copy, acts, request, index)))
+                each.append(weighted_sum(acts, self.unit_weights(copy, acts, request, index)))
                 if progress is not None:
                     progress.add()
             low = np.stack(each)
