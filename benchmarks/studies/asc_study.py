@@ -38,6 +38,7 @@ from benchmarks.common import (
 from benchmarks.report import RESULTS, cell
 from tfscorecam import augment, metrics, superres
 from tfscorecam.core.maps import minmax, score_cam_maps, upsample
+from tfscorecam.methods.augmented import operators
 
 LAYER = "out_relu"  # 7x7
 FINE_LAYER = "block_13_expand_relu"  # MobileNetV2's last 14x14 layer (576 channels)
@@ -131,15 +132,15 @@ def consistency(low0: np.ndarray, copies: dict, weights: np.ndarray) -> list[str
         "| observation | copies | mean abs. angle (rad) | relative error | correlation |",
         "|---|---|---|---|---|",
     ]
-    operators = {
-        "area": superres.area_matrix(grid, (7, 7)),
-        "Gaussian sigma 1": superres.gaussian_matrix(grid, (7, 7), 1.0),
+    observations = {
+        "area": operators.area_matrix(grid, (7, 7)),
+        "Gaussian sigma 1": operators.gaussian_matrix(grid, (7, 7), 1.0),
     }
-    for name, down in operators.items():
+    for name, down in observations.items():
         errors = np.zeros(maps.shape[:2])
         corrs = np.zeros(maps.shape[:2])
         for k, t in enumerate(transforms):
-            warp = augment.warp_matrix(superres.rescale_transform(t, 8.0, 8.0), grid)
+            warp = augment.warp_matrix(operators.rescale_transform(t, 8.0, 8.0), grid)
             seen = (down @ warp @ fine.T).T.reshape(maps[:, k].shape)
             seen /= np.maximum(seen.max(axis=(1, 2), keepdims=True), 1e-12)
             diff = (seen - maps[:, k]).reshape(len(maps), -1)

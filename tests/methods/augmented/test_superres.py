@@ -8,6 +8,7 @@ import scipy.sparse as sp
 from references import BACKEND, exact_fusion, resize_bilinear
 
 from tfscorecam import augment, superres
+from tfscorecam.methods.augmented import operators
 
 HR = 224
 
@@ -26,9 +27,9 @@ def _observe(truth: np.ndarray, k: int, observation: str = "area"):
     transforms = augment.random_transforms(k, truth.shape, 0.5, 30, seed=3)
     warped = augment.warp(truth[..., None], transforms)[..., 0].reshape(k, -1)
     if observation == "area":
-        down = superres.area_matrix(truth.shape, (14, 14))
+        down = operators.area_matrix(truth.shape, (14, 14))
     else:
-        down = superres.gaussian_matrix(truth.shape, (14, 14), 1.0)
+        down = operators.gaussian_matrix(truth.shape, (14, 14), 1.0)
     return transforms, (down @ warped.T).T.reshape(k, 14, 14)
 
 
@@ -85,12 +86,12 @@ def test_area_matrix_is_the_block_mean_for_whole_factors(high, low):
     blocks = image.reshape(low[0], high[0] // low[0], low[1], high[1] // low[1])
     expected = blocks.mean(axis=(1, 3))
     np.testing.assert_allclose(
-        superres.area_matrix(high, low) @ image.ravel(), expected.ravel(), atol=1e-5
+        operators.area_matrix(high, low) @ image.ravel(), expected.ravel(), atol=1e-5
     )
 
 
 def test_area_matrix_fractional_overlaps_average():
-    d = superres.area_matrix((10, 7), (4, 3)).toarray()
+    d = operators.area_matrix((10, 7), (4, 3)).toarray()
     np.testing.assert_allclose(d.sum(axis=1), 1.0)
     np.testing.assert_allclose(d.sum(axis=0).reshape(10, 7), 12 / 70)  # every pixel counted once
 
@@ -202,7 +203,7 @@ def test_every_operator_chain_multiplies_by_the_same_normal_matrix(observation):
     warps = np.concatenate(
         [augment.warp_matrix(t, (24, 24)).toarray() for t in resolver.transforms]
     )
-    down = superres.observation_operator((24, 24), (3, 3), observation, 1.0)
+    down = operators.observation_operator((24, 24), (3, 3), observation, 1.0)
     np.testing.assert_allclose(a, np.kron(np.eye(3), down.matrix().toarray()) @ warps)
     v = np.random.default_rng(0).random(24 * 24)
     chains = [
@@ -211,11 +212,11 @@ def test_every_operator_chain_multiplies_by_the_same_normal_matrix(observation):
         [sp.csr_matrix(warps), down, down.T, sp.csr_matrix(warps.T)],
     ]
     for chain in chains:
-        np.testing.assert_allclose(superres.chain(chain, v, matmul), a.T @ (a @ v), rtol=1e-10)
+        np.testing.assert_allclose(operators.chain(chain, v, matmul), a.T @ (a @ v), rtol=1e-10)
 
 
 def test_gaussian_observation_weights_centre_on_each_cell():
-    d = superres.gaussian_matrix((64, 64), (8, 8), 1.0).toarray().reshape(8, 8, 64, 64)
+    d = operators.gaussian_matrix((64, 64), (8, 8), 1.0).toarray().reshape(8, 8, 64, 64)
     np.testing.assert_allclose(d.sum(axis=(2, 3)), 1.0)
     centre = d[3, 4]  # cell (3, 4): its centre is pixel (3.5 * 8, 4.5 * 8) in edge coordinates
     rows, cols = np.mgrid[0:64, 0:64] + 0.5
@@ -225,8 +226,8 @@ def test_gaussian_observation_weights_centre_on_each_cell():
 
 
 def test_a_shifted_cell_centres_its_gaussian_there():
-    plain = superres.observation_operator((128, 128), (16, 16), "gaussian", 1.0)
-    moved = superres.observation_operator((128, 128), (16, 16), "gaussian", 1.0, (0.5, -0.25))
+    plain = operators.observation_operator((128, 128), (16, 16), "gaussian", 1.0)
+    moved = operators.observation_operator((128, 128), (16, 16), "gaussian", 1.0, (0.5, -0.25))
     pixels = np.arange(128) + 0.5
     # cell 8 of 16 looks at (8.5 + shift) cells of 8 px: x (``cols``) at 72 px, y at 66 px
     assert plain.cols[8] @ pixels == pytest.approx(68.0, abs=1e-3)
@@ -280,10 +281,10 @@ def test_a_cell_shift_matching_the_layers_recovers_the_map_as_an_unshifted_one_d
 
 def test_a_transform_rescaled_to_a_coarser_grid_moves_the_same_distance():
     shift = augment.random_transforms(2, (32, 32), 0, 8, seed=2)[1]  # a pure shift
-    coarse = superres.rescale_transform(shift, 4, 4)
+    coarse = operators.rescale_transform(shift, 4, 4)
     np.testing.assert_allclose(coarse[[2, 5]], shift[[2, 5]] / 4, atol=1e-5)
     rotation = augment.random_transforms(2, (32, 32), 0.4, 0, seed=2)[1]  # about the centre
-    coarse = superres.rescale_transform(rotation, 4, 4)
+    coarse = operators.rescale_transform(rotation, 4, 4)
     np.testing.assert_allclose(coarse[[0, 1, 3, 4]], rotation[[0, 1, 3, 4]], atol=1e-6)
     centre = np.array([3.5, 3.5, 1.0])  # the coarse grid's centre maps onto itself
     matrix = np.append(coarse, 1.0).reshape(3, 3)

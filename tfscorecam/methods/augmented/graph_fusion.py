@@ -9,13 +9,8 @@ import tensorflow as tf
 import tensorflow.experimental.numpy as tnp
 
 from tfscorecam.core.maps import upsample
-from tfscorecam.methods.augmented.superres import (
-    Separable,
-    SuperResolver,
-    chain,
-    edge_weights,
-    fastest,
-)
+from tfscorecam.methods.augmented.operators import Separable, chain, fastest
+from tfscorecam.methods.augmented.superres import SuperResolver, edge_weights
 
 
 def _graph_operator(matrix: sp.spmatrix | Separable) -> tf.Tensor | tf.SparseTensor | tuple:
