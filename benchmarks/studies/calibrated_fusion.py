@@ -43,7 +43,7 @@ from benchmarks.studies.resolution_test import (
 from benchmarks.studies.zoom_study import paste_back
 from tfscorecam.core import backend
 from tfscorecam.core.maps import minmax, score_cam_maps
-from tfscorecam.methods.augmented.asc import moved
+from tfscorecam.methods.augmented.augment import moved
 from tfscorecam.methods.augmented.superres import SuperResolver
 
 SIZE, CELLS, GRID = 224, (7, 7), (28, 28)

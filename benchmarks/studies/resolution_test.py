@@ -41,7 +41,7 @@ from benchmarks.studies.zoom_study import gamma_matched, paste_back
 from tfscorecam.core import backend
 from tfscorecam.core.maps import minmax, score_cam_maps
 from tfscorecam.interfaces.images import resize
-from tfscorecam.methods.augmented.asc import moved
+from tfscorecam.methods.augmented.augment import moved
 
 OFFSETS = np.arange(0, 32, 4)
 DISTANCES = (40, 48, 64, 80)

@@ -41,7 +41,7 @@ from benchmarks.studies.zoom_views import (
 from tfscorecam import augment, metrics
 from tfscorecam.core import backend
 from tfscorecam.core.maps import minmax
-from tfscorecam.methods.augmented.asc import moved
+from tfscorecam.methods.augmented.augment import moved
 from tfscorecam.methods.augmented.superres import SuperResolver
 
 SIZE, CELLS = 224, (7, 7)

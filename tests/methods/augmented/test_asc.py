@@ -257,7 +257,7 @@ def test_the_default_pipeline_equals_a_numpy_reference_end_to_end(softmax_model,
 
 def test_the_photos_map_in_the_product_moves_to_where_its_cells_look():
     from tfscorecam.core import backend
-    from tfscorecam.methods.augmented.asc import moved
+    from tfscorecam.methods.augmented.augment import moved
 
     spot = np.zeros((1, 1, 16, 16), np.float32)
     spot[0, 0, 5, 6] = 1.0  # row 5, column 6

@@ -19,6 +19,7 @@ from tfscorecam.core.validation import non_negative, positive_int
 from tfscorecam.methods.augmented.augment import (
     IDENTITY,
     ZOOM_SCALES,
+    moved,
     random_transforms,
     warp,
     warp_tensor,
@@ -45,8 +46,7 @@ WEIGHTS = ("per_copy", "shared")
 VIEWS = ("zoom", "rotations")
 VIEW_SCALES = ("own", "image")
 ROTATIONS = 16  # copies of views="rotations" unless num_augmentations says otherwise
-MAX_ANGLE = 0.1  # radians
-AUTHORS_ANGLE = 0.5
+MAX_ANGLE, AUTHORS_ANGLE = 0.1, 0.5  # radians: ours and the authors'
 AUTHORS_SHIFT_AT_224 = 30.0  # the authors' +-30 px at 224 px
 AUTO = "auto"  # cell_shift measured by calibration.probe_cell_shift, once per input size
 
@@ -61,9 +61,8 @@ class AugmentedScoreCAM(ScoreCAM):
     crops' cells fall on every phase of a grid 1/s as fine as the image's. A zoomed crop puts
     the layer's cells over 1/s of the image each, with a receptive field 1/s as wide: that is
     where finer detail comes from; a rotation or a sub-cell shift at scale 1 only re-samples
-    the same blur. The channels
-    are scored once, on the image (``weights="shared"``), and each view costs one forward
-    pass: C + K passes in all. Each view's map g_k = ReLU(sum_c w_c A_kc) is divided by its own
+    the same blur. The channels are scored once, on the image (``weights="shared"``), and
+    each view costs one forward pass: C + K passes in all. Each view's map g_k = ReLU(sum_c w_c A_kc) is divided by its own
     maximum (``view_scale``); ``superres.SuperResolver`` fuses them (warp, then a Gaussian
     receptive field of ``sigma`` view cells, i.e. sigma / s image cells, then the view's
     sampling grid; TV prior; on a grid of ``subcells`` per feature cell, resized bilinearly to
@@ -72,12 +71,10 @@ class AugmentedScoreCAM(ScoreCAM):
     Poly-CAM (Englebert et al.), so a region must show the class in the whole image and in the
     zoomed views. The result is min-max scaled to [0, 1].
 
-    Measured on 283 ImageNet validation photos with boxes (``benchmarks/studies/zoom_study.py``,
-    docs page "Augmented Score-CAM"): the zoomed views raise MaxBoxAccV2, which contrast cannot
-    move, over Score-CAM, over the same pipeline on the image alone (``num_augmentations=1``)
-    and over rotations;
-    views that lose the class are kept (dropping them, or weighting views by their class
-    probability, localised worse).
+    On 283 ImageNet photos with boxes the zoomed views raise MaxBoxAccV2 over Score-CAM, over
+    the image alone (``num_augmentations=1``) and over rotations (docs page "Augmented
+    Score-CAM"); views that lose the class are kept (dropping or down-weighting them
+    localised worse).
 
     ``views="rotations"`` is the paper's augmentation: copy k rotated about the centre by an
     angle uniform in +-``max_angle`` radians and shifted by up to ``max_shift`` pixels
@@ -118,27 +115,19 @@ class AugmentedScoreCAM(ScoreCAM):
         cell_shift: (dx, dy) in feature cells: where the layer's cells look, minus their
             centres, in each view's own map (``superres``); the fusion's observation of every
             view, and the image's map in the product, are moved by it. ``"auto"`` (default)
-            measures it with a probe of 17 forward passes, once per input size
-            (``calibration.probe_cell_shift``; MobileNetV2's ``out_relu``: (0.15, 0.09));
-            the area observation has no cell centres to move and takes (0, 0). (0, 0) is the
-            authors' and v0.4's; ``benchmarks/studies/observation_model.py`` measures a
-            model's with pasted objects (MobileNetV2: (0.32, 0.26); docs page "Augmented
-            Score-CAM"). The value used: ``resolver(image_size, feature_size).cell_shift``.
-        memory_budget: bytes that one image's views and fusion may take (default 3 GiB). The
-            fusion's memory grows with the views times the cells times the grid (with
-            MobileNetV2's 1,280 channels, about 0.3 GiB for the 129 views of a 7x7 map, 4.7
-            GiB for the 451 of 14x14 and 75 GiB for the 1,683 of 28x28), so without
-            ``num_augmentations`` and ``zoom_crops`` the zoomed views are thinned (evenly
-            spread crops per scale) to fit the budget; views asked for explicitly that do not
-            fit, or anything over half the memory the machine has available, are refused
-            with a ``MemoryError`` before anything is allocated.
+            measures it with 17 forward passes once per input size
+            (``calibration.probe_cell_shift``; MobileNetV2's ``out_relu``: (0.15, 0.09)); the
+            area observation takes (0, 0), the authors' and v0.4's value. The value used:
+            ``resolver(image_size, feature_size).cell_shift``.
+        memory_budget: bytes that one image's views and fusion may take (default 3 GiB; with
+            MobileNetV2's 1,280 channels, 129 views of a 7x7 map take about 0.3 GiB, the 451
+            of 14x14 4.7 GiB). Without ``num_augmentations`` and ``zoom_crops`` the zoomed
+            views are thinned to fit it; views asked for that do not fit, or anything over
+            half the machine's available memory, raise ``MemoryError`` before allocating.
 
-    ``model``, ``layer``, ``batch_size``: as ``ScoreCAM``.
-
-    ``verbose``: 1 shows a progress bar over the views; 0 is silent.
-
-    ``score``, ``channel_softmax``, ``baseline``, ``max_channels``, ``head``, ``output``,
-    ``reshape``: as ``ScoreCAM``.
+    ``verbose``: 1 shows a progress bar over the views; 0 is silent. ``model``, ``layer``,
+    ``batch_size``, ``score``, ``channel_softmax``, ``baseline``, ``max_channels``, ``head``,
+    ``output``, ``reshape``: as ``ScoreCAM``.
     """
 
     weighs_activations = False  # its map fuses views, not one weighted sum: no eigen_smooth
@@ -459,13 +448,3 @@ class AugmentedScoreCAM(ScoreCAM):
             (images, activations, classes),
             fn_output_signature=tf.TensorSpec(size, tf.float32),
         )
-
-
-def moved(maps: Any, shift: tuple[float, float]) -> Any:
-    """Maps (N, C, H, W) whose pixel (x, y) shows what the input maps show at (x - dx, y - dy):
-    where a map observed by cells that look ``shift`` px away from their centres puts it
-    (bilinear; the border's value outside). No shift returns ``maps`` itself."""
-    if shift == (0.0, 0.0):
-        return maps
-    back = ops.convert_to_tensor([[1.0, 0.0, -shift[0], 0.0, 1.0, -shift[1], 0.0, 0.0]])
-    return ops.image.affine_transform(maps, back, fill_mode="nearest", data_format="channels_first")

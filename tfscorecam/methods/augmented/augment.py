@@ -1,5 +1,5 @@
-"""Views for Augmented Score-CAM (random rotations and translations, or zoomed crops), and the
-warps they define.
+"""Views for Augmented Score-CAM (random rotations and translations, or zoomed crops), the
+warps they define, and maps moved by a layer's cell shift (``moved``).
 
 A transform is a row of 8 floats in the ``tf.raw_ops.ImageProjectiveTransformV3`` convention:
 ``[a0, a1, a2, b0, b1, b2, c0, c1]`` maps an *output* pixel (x, y) to the *input* point
@@ -237,3 +237,13 @@ def warp_matrix(transform: object, shape: tuple[int, int]) -> sp.csr_matrix:
     return sp.csr_matrix(
         (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(n, n)
     )
+
+
+def moved(maps: Any, shift: tuple[float, float]) -> Any:
+    """Maps (N, C, H, W) whose pixel (x, y) shows what the input maps show at (x - dx, y - dy):
+    where a map observed by cells that look ``shift`` px away from their centres puts it
+    (bilinear; the border's value outside). No shift returns ``maps`` itself."""
+    if shift == (0.0, 0.0):
+        return maps
+    back = ops.convert_to_tensor([[1.0, 0.0, -shift[0], 0.0, 1.0, -shift[1], 0.0, 0.0]])
+    return ops.image.affine_transform(maps, back, fill_mode="nearest", data_format="channels_first")
