@@ -54,22 +54,22 @@ AUTO = "auto"  # cell_shift measured by calibration.probe_cell_shift, once per i
 class AugmentedScoreCAM(ScoreCAM):
     """Score-CAM on zoomed (or rotated) views of each image, fused at a finer resolution.
 
-    Default (``views="zoom"``): view 0 is the image; then, at each zoom s of ``zoom_scales``
-    (3 and 4), crops of the image magnified s times, the model's input size, offset by whole
+    Default (``views="zoom"``): view 0 is the image; then, at each zoom s of ``zoom_scales`` (3
+    and 4), crops of the image magnified s times, the model's input size, offset by whole
     feature cells of the magnified image, ceil(s) - 1 cells apart (``augment.zoom_transforms``
     and ``crop_step``: 64 crops at each zoom for a 7x7 layer, 129 views in all), so that the
     crops' cells fall on every phase of a grid 1/s as fine as the image's. A zoomed crop puts
     the layer's cells over 1/s of the image each, with a receptive field 1/s as wide: that is
-    where finer detail comes from; a rotation or a sub-cell shift at scale 1 only re-samples
-    the same blur. The channels are scored once, on the image (``weights="shared"``), and
-    each view costs one forward pass: C + K passes in all. Each view's map g_k = ReLU(sum_c w_c A_kc) is divided by its own
-    maximum (``view_scale``); ``superres.SuperResolver`` fuses them (warp, then a Gaussian
-    receptive field of ``sigma`` view cells, i.e. sigma / s image cells, then the view's
-    sampling grid; TV prior; on a grid of ``subcells`` per feature cell, resized bilinearly to
-    the input). With ``multiply_coarse`` the fused map is multiplied by the image's own
-    upsampled map (view 0, Score-CAM's map up to ReLU order): a coarse-to-fine refinement as in
-    Poly-CAM (Englebert et al.), so a region must show the class in the whole image and in the
-    zoomed views. The result is min-max scaled to [0, 1].
+    where finer detail comes from; a rotation or a sub-cell shift at scale 1 only re-samples the
+    same blur. The channels are scored once, on the image (``weights="shared"``), and each view
+    costs one forward pass: C + K passes in all. Each view's map g_k = ReLU(sum_c w_c A_kc) is
+    divided by its own maximum (``view_scale``); ``superres.SuperResolver`` fuses them (warp,
+    then a Gaussian receptive field of ``sigma`` view cells, i.e. sigma / s image cells, then
+    the view's sampling grid; TV prior; on a grid of ``subcells`` per feature cell, resized
+    bilinearly to the input). With ``multiply_coarse`` the fused map is multiplied by the
+    image's own upsampled map (view 0, Score-CAM's map up to ReLU order): a coarse-to-fine
+    refinement as in Poly-CAM (Englebert et al.), so a region must show the class in the whole
+    image and in the zoomed views. The result is min-max scaled to [0, 1].
 
     On 283 ImageNet photos with boxes the zoomed views raise MaxBoxAccV2 over Score-CAM, over
     the image alone (``num_augmentations=1``) and over rotations (docs page "Augmented
