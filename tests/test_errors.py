@@ -212,6 +212,8 @@ def _calls_that_fail(model, tmp_path):
          "keras.applications has no model named 'NoSuchNet'"),
         (lambda: models.keras_application("MobileNetV2", str(tmp_path / "w.h5")),
          FileNotFoundError, "weights file not found"),
+        (lambda: models.load(str(tmp_path / "m.keras"), preprocess="nope"), ValueError,
+         "unknown preprocess 'nope'; choose one of none, tf"),
         (lambda: dataset.image_paths(tmp_path / "empty"), ValueError, "no images found in"),
         (lambda: dataset.read_results(tmp_path / "nowhere"), FileNotFoundError,
          "no results folder"),

@@ -153,6 +153,8 @@ def test_missing_extra_and_bad_arguments(setup, tmp_path, monkeypatch):
         dataset.explain_dataset(tmp_path / "none.keras", photos, tmp_path / "out")
     with pytest.raises(ValueError, match="unknown method 'lime'"):
         dataset.explain_dataset(model_path, photos, tmp_path / "out", method="lime")
+    with pytest.raises(ValueError, match="unknown preprocess 'nope'; choose one of none, tf"):
+        dataset.explain_dataset(model_path, photos, tmp_path / "out", preprocess="nope")
     with pytest.raises(FileNotFoundError, match="no folder, file or glob"):
         dataset.explain_dataset(model_path, tmp_path / "nothing", tmp_path / "out")
     monkeypatch.setitem(sys.modules, "ray", None)

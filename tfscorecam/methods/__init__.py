@@ -70,10 +70,15 @@ PER_MODEL = 8  # explainers kept per model (least recently used dropped first)
 _cache: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
-def make_explainer(model: keras.Model, method: str, layer=None, **options: Any) -> Explainer:
-    """A new explainer for ``method`` (one of ``METHODS``)."""
+def check_method(method: str) -> None:
+    """A clear error unless ``method`` is one of ``METHODS`` (without importing its class)."""
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
+
+
+def make_explainer(model: keras.Model, method: str, layer=None, **options: Any) -> Explainer:
+    """A new explainer for ``method`` (one of ``METHODS``)."""
+    check_method(method)
     return method_class(method)(model, layer, **options)
 
 

@@ -20,7 +20,7 @@ import numpy as np
 
 from tfscorecam.core.legacy import load_keras2_h5, saved_by_keras2
 from tfscorecam.zoo.class_names import IMAGENET_CLASSES, load_class_names
-from tfscorecam.zoo.preprocessing import PREPROCESS
+from tfscorecam.zoo.preprocessing import named_preprocess
 from tfscorecam.zoo.pth import load_state_dict
 
 DATA = Path(__file__).parent / "data"
@@ -226,13 +226,10 @@ def _load(name: str | Path, weights: str | Path | None, preprocess: str) -> ZooM
         return efficientnet_lite0(weights)
     path = Path(name)
     if path.suffix in (".keras", ".h5"):
-        if preprocess not in PREPROCESS:
-            raise ValueError(
-                f"unknown preprocess {preprocess!r}; choose one of {', '.join(PREPROCESS)}"
-            )
+        function = named_preprocess(preprocess)
         if not path.is_file():
             raise FileNotFoundError(f"model file not found: {path}")
         model = _load_model_file(path)
         size = tuple(model.inputs[0].shape[1:3])
-        return ZooModel(model, PREPROCESS[preprocess], _default_class_names(model), size)
+        return ZooModel(model, function, _default_class_names(model), size)
     return keras_application(str(name), weights or "imagenet")

@@ -7,6 +7,8 @@ before loading it). The keras.applications names map to the scheme of that famil
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 _MEAN_TORCH = np.array([0.485, 0.456, 0.406], np.float32)
@@ -54,3 +56,10 @@ PREPROCESS = {
     "densenet": _torch,
     "efficientnet": _none,  # the Keras EfficientNets rescale inside the model
 }
+
+
+def named_preprocess(name: str) -> Callable[[np.ndarray], np.ndarray]:
+    """The preprocessing called ``name`` (a key of ``PREPROCESS``), or a clear error."""
+    if name not in PREPROCESS:
+        raise ValueError(f"unknown preprocess {name!r}; choose one of {', '.join(PREPROCESS)}")
+    return PREPROCESS[name]

@@ -237,15 +237,12 @@ def _checked_job(
 ) -> Job:
     """The run's ``Job``, its method, preprocessing and files checked in the driver (the
     model itself is checked in a Ray task, ``checked_input_shape``)."""
-    from tfscorecam.methods import METHODS
-    from tfscorecam.zoo.preprocessing import PREPROCESS
+    from tfscorecam.methods import check_method
+    from tfscorecam.zoo.preprocessing import named_preprocess
 
-    if method not in METHODS:
-        raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
-    if preprocess is not None and preprocess not in PREPROCESS:
-        raise ValueError(
-            f"unknown preprocess {preprocess!r}; choose one of {', '.join(PREPROCESS)}"
-        )
+    check_method(method)
+    if preprocess is not None:
+        named_preprocess(preprocess)
     return Job(
         _model_name(model),
         None if weights is None else _existing(weights, "weights file"),
